@@ -1,0 +1,214 @@
+//! Building an engine: store, providers, credentials, policy, clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::limits::Provider;
+use super::{Engine, Inner};
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::{Credentials, EnvCredentials};
+use crate::error::{Error, Result};
+use crate::schedule::Policy;
+use crate::store::Store;
+use crate::tracer::{build_provider, HttpSettings, ProviderContext, ProviderLimits, Tracer};
+
+/// How the dispatcher works. Deserializes with every field optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EngineConfig {
+    /// Jobs claimed per store call.
+    pub claim_batch: usize,
+    /// Traces running at once, over all providers.
+    pub max_in_flight: usize,
+    /// How long a claimed job stays leased. A job whose tracer dies comes due again after
+    /// this; it must exceed every provider's trace timeout.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// At shutdown, how long running traces may take to finish; the rest are abandoned
+    /// and their leases lapse.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Longest the dispatcher sleeps (clock time) without looking at the store, a safety
+    /// net for jobs written by another process.
+    #[serde(with = "humantime_serde")]
+    pub max_idle: Duration,
+    /// Result events buffered per subscriber; a slower subscriber misses events (the
+    /// durable outbox does not).
+    pub subscriber_buffer: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            claim_batch: 256,
+            max_in_flight: 1024,
+            lease: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            max_idle: Duration::from_secs(60),
+            subscriber_buffer: 4096,
+        }
+    }
+}
+
+/// Builds an [`Engine`]. A store and at least one provider are required.
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    store: Option<Arc<dyn Store>>,
+    tracers: Vec<Arc<dyn Tracer>>,
+    registered: Vec<(String, serde_json::Value)>,
+    limits: HashMap<String, ProviderLimits>,
+    credentials: Option<Arc<dyn Credentials>>,
+    policy: Policy,
+    clock: Option<Arc<dyn Clock>>,
+    config: EngineConfig,
+    http: HttpSettings,
+    seed: Option<u64>,
+}
+
+impl EngineBuilder {
+    /// Uses `store`.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Uses a shared store.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adds a provider instance.
+    pub fn provider(mut self, tracer: impl Tracer) -> Self {
+        self.tracers.push(Arc::new(tracer));
+        self
+    }
+
+    /// Adds a shared provider instance.
+    pub fn shared_provider(mut self, tracer: Arc<dyn Tracer>) -> Self {
+        self.tracers.push(tracer);
+        self
+    }
+
+    /// Adds the provider registered as `id` (see [`crate::registered_providers`]), built
+    /// at [`EngineBuilder::build`] with `config` as its configuration (`null` for none).
+    pub fn registered_provider(mut self, id: &str, config: serde_json::Value) -> Self {
+        self.registered.push((id.to_owned(), config));
+        self
+    }
+
+    /// Overrides a provider's default limits.
+    pub fn provider_limits(mut self, id: &str, limits: ProviderLimits) -> Self {
+        self.limits.insert(id.to_ascii_lowercase(), limits);
+        self
+    }
+
+    /// Uses `credentials` (default: [`EnvCredentials::from_env`]).
+    pub fn credentials(mut self, credentials: impl Credentials) -> Self {
+        self.credentials = Some(Arc::new(credentials));
+        self
+    }
+
+    /// Uses `policy` (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses `clock` (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Uses dispatcher settings `config`.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// HTTP settings handed to registered providers.
+    pub fn http(mut self, http: HttpSettings) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Seeds the random source of jitter, for reproducible runs.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Builds the engine. It does not trace until [`Engine::start`] (or
+    /// [`Engine::run_due`]) is called.
+    pub fn build(self) -> Result<Engine> {
+        let store = self
+            .store
+            .ok_or_else(|| Error::Config("no store: call .store(SledStore::open(..)?)".into()))?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let shutdown = CancellationToken::new();
+        let mut tracers = self.tracers;
+        for (id, config) in self.registered {
+            let cx = ProviderContext::new()
+                .with_clock(clock.clone())
+                .with_config(config)
+                .with_http(self.http.clone())
+                .with_shutdown(shutdown.child_token());
+            tracers.push(build_provider(&id, cx)?);
+        }
+        if tracers.is_empty() {
+            return Err(Error::Config(
+                "no provider: add one with .provider(..) or .registered_provider(..)".into(),
+            ));
+        }
+        let mut providers = HashMap::new();
+        for tracer in tracers {
+            let id = tracer.id().to_ascii_lowercase();
+            let limits = self
+                .limits
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| tracer.limits());
+            if limits.trace_timeout >= self.config.lease {
+                return Err(Error::Config(format!(
+                    "provider '{id}': trace timeout {:?} must be shorter than the lease {:?}",
+                    limits.trace_timeout, self.config.lease
+                )));
+            }
+            if providers
+                .insert(id.clone(), Provider::new(tracer, limits))
+                .is_some()
+            {
+                return Err(Error::Config(format!("provider '{id}' is added twice")));
+            }
+        }
+        let rng = match self.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let (events, _) = broadcast::channel(self.config.subscriber_buffer.max(1));
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                providers,
+                credentials: self
+                    .credentials
+                    .unwrap_or_else(|| Arc::new(EnvCredentials::from_env())),
+                policy: self.policy,
+                clock,
+                config: self.config,
+                rng: Mutex::new(rng),
+                wake: Notify::new(),
+                events,
+                shutdown,
+            }),
+        })
+    }
+}

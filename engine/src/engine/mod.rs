@@ -1,0 +1,287 @@
+//! The engine: takes events, keeps jobs in the store, runs the dispatcher, publishes results.
+
+mod builder;
+mod dispatch;
+mod limits;
+mod outcome;
+mod subscription;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use serde::Serialize;
+use tokio::sync::{broadcast, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::limits::Provider;
+use crate::clock::Clock;
+use crate::credentials::Credentials;
+use crate::error::Result;
+use crate::model::{
+    Action, CancelOutcome, Command, EventError, EventErrorKind, Job, JobKey, PublishOutcome,
+    ResultEvent, Tenant, TraceRequest,
+};
+use crate::schedule::Policy;
+use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store};
+
+pub use builder::{EngineBuilder, EngineConfig};
+pub use subscription::Subscription;
+
+/// The container-tracing engine. Cloning is cheap and shares the engine.
+///
+/// Build it with [`Engine::builder`], feed it events with [`Engine::handle_event`] (or
+/// [`Engine::publish`] and [`Engine::cancel`]), start the dispatcher with
+/// [`Engine::start`], and read results with [`Engine::subscribe`] or the durable outbox.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) providers: HashMap<String, Provider>,
+    pub(crate) credentials: Arc<dyn Credentials>,
+    pub(crate) policy: Policy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) rng: Mutex<StdRng>,
+    pub(crate) wake: Notify,
+    pub(crate) events: broadcast::Sender<ResultEvent>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// What an accepted event did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// The event's action.
+    pub action: Action,
+    /// The job it was about.
+    pub key: JobKey,
+    /// For requests: what the publish did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishOutcome>,
+    /// For cancellations: what the cancel did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<CancelOutcome>,
+    /// When the job's next trace is due, if it is active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_trace_at: Option<DateTime<Utc>>,
+}
+
+/// A running dispatcher. Dropping it leaves the dispatcher running; call
+/// [`EngineHandle::shutdown`] to stop it gracefully.
+#[derive(Debug)]
+pub struct EngineHandle {
+    engine: Engine,
+    task: JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Stops taking work, lets running traces finish (up to the configured grace), and
+    /// flushes the store.
+    pub async fn shutdown(self) {
+        self.engine.inner.shutdown.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the dispatcher task failed");
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Engine {
+    /// A builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Validates a JSON event and applies it. Nothing is stored for a rejected event;
+    /// an accepted one is durable when this returns.
+    pub async fn handle_event(&self, body: &[u8]) -> Result<Accepted> {
+        self.execute(Command::from_json(body)?).await
+    }
+
+    /// Applies a validated command.
+    pub async fn execute(&self, command: Command) -> Result<Accepted> {
+        match command {
+            Command::Publish(request) => {
+                let action = match request.key.kind {
+                    crate::TraceKind::Export => Action::TraceExportRequested,
+                    crate::TraceKind::Empty => Action::TraceEmptyRequested,
+                };
+                let key = request.key.clone();
+                let (job, outcome) = self.publish(request).await?;
+                Ok(Accepted {
+                    action,
+                    key,
+                    published: Some(outcome),
+                    cancelled: None,
+                    next_trace_at: job.due_at,
+                })
+            }
+            Command::Cancel(key) => {
+                let action = match key.kind {
+                    crate::TraceKind::Export => Action::TraceExportCancelled,
+                    crate::TraceKind::Empty => Action::TraceEmptyCancelled,
+                };
+                let outcome = self.cancel(&key).await?;
+                Ok(Accepted {
+                    action,
+                    key,
+                    published: None,
+                    cancelled: Some(outcome),
+                    next_trace_at: None,
+                })
+            }
+        }
+    }
+
+    /// Starts (or forces, or restarts) a trace. The provider must be configured and must
+    /// accept the request's data; the job is durable when this returns.
+    pub async fn publish(&self, request: TraceRequest) -> Result<(Job, PublishOutcome)> {
+        let provider = self.provider(&request.key.provider_id)?;
+        provider
+            .tracer
+            .validate(request.key.kind, &request.data)
+            .map_err(|e| {
+                EventError::new(
+                    EventErrorKind::ProviderData,
+                    &format!("payload.data.{}", e.field),
+                    e.message,
+                )
+            })?;
+        let now = self.inner.clock.now();
+        let (job, outcome) = self
+            .inner
+            .store
+            .publish(request, provider.real_time, now)
+            .await?;
+        tracing::debug!(
+            org = %job.request.key.tenant.org_id,
+            provider = %job.request.key.provider_id,
+            container = %job.request.key.container,
+            kind = %job.request.key.kind,
+            ?outcome,
+            "publish accepted"
+        );
+        if job.due_at.is_some_and(|due| due <= now) {
+            self.inner.wake.notify_one();
+        }
+        Ok((job, outcome))
+    }
+
+    /// Stops a trace. Cancelling something not traced is not an error.
+    pub async fn cancel(&self, key: &JobKey) -> Result<CancelOutcome> {
+        let now = self.inner.clock.now();
+        match self.inner.store.cancel(key, now).await? {
+            Some(event) => {
+                let _ = self.inner.events.send(event);
+                Ok(CancelOutcome::Cancelled)
+            }
+            None => Ok(CancelOutcome::NotTraced),
+        }
+    }
+
+    /// The job stored under `key`.
+    pub async fn get(&self, key: &JobKey) -> Result<Option<Job>> {
+        Ok(self.inner.store.get(key).await?)
+    }
+
+    /// A tenant's jobs.
+    pub async fn list(&self, tenant: &Tenant, query: &ListQuery) -> Result<JobPage> {
+        Ok(self.inner.store.list(tenant, query).await?)
+    }
+
+    /// The job's result events, oldest first (at most the newest `limit`).
+    pub async fn history(&self, key: &JobKey, limit: usize) -> Result<Vec<ResultEvent>> {
+        Ok(self.inner.store.history(key, limit).await?)
+    }
+
+    /// A live stream of result events as they are committed. Events emitted while nobody
+    /// listens, or that a slow subscriber misses, stay in the durable outbox.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription::new(self.inner.events.subscribe())
+    }
+
+    /// Leases up to `limit` outbox entries for delivery for `lease`.
+    pub async fn claim_outbox(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxClaim>> {
+        let now = self.inner.clock.now();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        Ok(self.inner.store.claim_outbox(now, limit, until).await?)
+    }
+
+    /// Marks a claimed outbox entry delivered.
+    pub async fn ack_outbox(&self, seq: EventSeq, token: u64) -> Result<()> {
+        Ok(self.inner.store.ack_outbox(seq, token).await?)
+    }
+
+    /// Gives a claimed outbox entry back, to be retried from `not_before`.
+    pub async fn retry_outbox(
+        &self,
+        seq: EventSeq,
+        token: u64,
+        not_before: DateTime<Utc>,
+    ) -> Result<()> {
+        Ok(self
+            .inner
+            .store
+            .retry_outbox(seq, token, not_before)
+            .await?)
+    }
+
+    /// The ids of the configured providers, sorted.
+    pub fn providers(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.inner.providers.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The engine's store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Starts the dispatcher on the current tokio runtime.
+    pub fn start(&self) -> EngineHandle {
+        let inner = self.inner.clone();
+        EngineHandle {
+            engine: self.clone(),
+            task: tokio::spawn(dispatch::run(inner)),
+        }
+    }
+
+    /// Traces every job due now, waits for those traces to commit, and returns how many
+    /// ran. For tests and tools that drive time themselves; a running dispatcher and this
+    /// never trace one job twice at once (leases).
+    pub async fn run_due(&self) -> Result<usize> {
+        dispatch::run_due(&self.inner).await
+    }
+
+    fn provider(&self, id: &str) -> Result<&Provider> {
+        self.inner.providers.get(id).ok_or_else(|| {
+            EventError::new(
+                EventErrorKind::UnknownProvider,
+                "payload.providerId",
+                format!(
+                    "'{id}' is not a configured provider; configured: {}",
+                    self.providers().join(", ")
+                ),
+            )
+            .into()
+        })
+    }
+}

@@ -1,0 +1,95 @@
+//! boxtrace: an embeddable engine that traces shipping containers at terminal and carrier
+//! providers, re-traces each one at intervals that adapt to what it last found, and tells
+//! the client application about every change.
+//!
+//! - [`Engine`]: takes events ([`Engine::handle_event`]), keeps jobs in a [`Store`],
+//!   dispatches traces to [`Tracer`]s under per-provider limits, and emits
+//!   [`ResultEvent`]s to a live [`Subscription`] and a durable outbox.
+//! - [`Tracer`]: the provider interface. Provider crates register a factory with
+//!   `inventory` ([`ProviderRegistration`]); an embedder can also pass instances.
+//! - [`SledStore`]: the embedded store (group-committed, crash-safe).
+//! - [`Policy`]: the adaptive re-trace rules. [`Clock`]: injected time.
+//!
+//! # Example
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use boxtrace::{
+//!     DataError, Engine, ManualClock, ProviderCredentials, SledStore, Status, TraceError,
+//!     TraceKind, TraceRequest, TraceResult, Tracer,
+//! };
+//! use serde_json::{Map, Value};
+//!
+//! /// A provider that always finds the box in the yard.
+//! #[derive(Debug)]
+//! struct Yard;
+//!
+//! #[async_trait]
+//! impl Tracer for Yard {
+//!     fn id(&self) -> &str { "yard" }
+//!     fn validate(&self, _: TraceKind, _: &Map<String, Value>) -> Result<(), DataError> { Ok(()) }
+//!     async fn trace(&self, _: &TraceRequest, _: &ProviderCredentials) -> Result<TraceResult, TraceError> {
+//!         Ok(TraceResult::new(Status::GatedIn, chrono::Utc::now()))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> anyhow::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let clock = ManualClock::new(chrono::Utc::now());
+//! let engine = Engine::builder()
+//!     .store(SledStore::open_path(dir.path())?)
+//!     .provider(Yard)
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let mut results = engine.subscribe();
+//!
+//! let accepted = engine.handle_event(br#"{
+//!     "orgId": "acme", "svcId": "tms-1", "type": "CONTAINER",
+//!     "action": "TRACE_EXPORT_REQUESTED", "origin": "doc",
+//!     "payload": { "id": "CSQU3054383", "providerId": "yard",
+//!                  "data": { "bookingNumber": "TASF883714" } }
+//! }"#).await?;
+//! assert_eq!(accepted.key.container, "CSQU3054383");
+//!
+//! engine.run_due().await?; // or engine.start() to run the dispatcher
+//! let event = results.recv().await.expect("first result");
+//! assert_eq!(event.payload.status, Some(Status::GatedIn));
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod clock;
+mod credentials;
+mod engine;
+mod error;
+mod model;
+mod schedule;
+mod store;
+mod tracer;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use clock::{AcceleratedClock, Clock, ManualClock, Sleep, SystemClock};
+pub use credentials::{
+    Credentials, CredentialsError, EnvCredentials, ProviderCredentials, Secret, StaticCredentials,
+};
+pub use engine::{Accepted, Engine, EngineBuilder, EngineConfig, EngineHandle, Subscription};
+pub use error::{Error, Result};
+pub use model::*;
+pub use schedule::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};
+pub use store::{
+    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, SledConfig,
+    SledStore, Store, StoreError, StoreResult, TraceCommit,
+};
+pub use tracer::{
+    build_provider, registered_providers, DataError, HttpSettings, PermanentReason,
+    ProviderBuildError, ProviderContext, ProviderLimits, ProviderRegistration, TraceError, Tracer,
+    Workflow,
+};
+
+/// Re-exported so that provider crates register with the same `inventory` version.
+pub use inventory;

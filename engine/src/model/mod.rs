@@ -1,0 +1,24 @@
+//! The domain model: container numbers, events, jobs, normalized results and result events.
+
+mod container;
+pub(crate) mod event;
+mod job;
+mod result;
+mod result_event;
+
+pub use container::{check_value, ContainerId, ContainerNumber, ContainerNumberError};
+pub use event::{
+    Action, Command, Event, EventError, EventErrorKind, EventPayload, ENTITY_CONTAINER,
+};
+pub use job::{
+    CancelOutcome, Fenced, ForceState, Job, JobId, JobKey, Lease, PublishOutcome, Tenant,
+    TraceFailure, TraceKind, TraceRequest, TrackingState,
+};
+pub use result::{
+    EmptyIndicator, EquipmentEvent, EquipmentEventCode, EventClassifier, Hold, KeyDates, Location,
+    Status, TraceResult, Vessel,
+};
+pub use result_event::{
+    Carrier, EmitReason, ErrorInfo, LegacyEvent, Place, ResultAction, ResultEvent, ResultPayload,
+    RESULT_ORIGIN,
+};

@@ -1,0 +1,194 @@
+//! Property tests of the policy's invariants.
+
+use super::*;
+use chrono::TimeZone;
+use proptest::prelude::*;
+use rand::{rngs::StdRng, SeedableRng};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()
+}
+
+fn any_status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        Just(Status::NotFound),
+        Just(Status::BookingNotFound),
+        Just(Status::BookingMismatch),
+        Just(Status::Expected),
+        Just(Status::GatedIn),
+        Just(Status::OnHold),
+        Just(Status::Loaded),
+        Just(Status::Departed),
+        Just(Status::NotReceivable),
+        Just(Status::Receivable),
+        Just(Status::Returned),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn next_due_is_after_now_and_bounded(
+        status in any_status(),
+        export in any::<bool>(),
+        age_mins in 0i64..(60 * 24 * 40),
+        changed_mins_ago in proptest::option::of(0i64..(60 * 24 * 10)),
+        cutoff_in_mins in proptest::option::of(-600i64..6000),
+        errors in 0u32..40,
+        retry_after in proptest::option::of(0u64..200_000),
+        seed in any::<u64>(),
+    ) {
+        let policy = Policy::default();
+        let now = t0() + chrono::Duration::minutes(age_mins);
+        let mut result = TraceResult::new(status, now);
+        result.key_dates.cargo_cutoff = cutoff_in_mins.map(|m| now + chrono::Duration::minutes(m));
+        let input = PolicyInput {
+            kind: if export { TraceKind::Export } else { TraceKind::Empty },
+            now,
+            tracking_since: t0(),
+            result: Some(&result),
+            last_changed_at: changed_mins_ago.map(|m| now - chrono::Duration::minutes(m)),
+            not_found_since: (status == Status::NotFound).then_some(t0()),
+            consecutive_errors: errors,
+            retry_after: retry_after.map(Duration::from_secs),
+        };
+        let mut rng = StdRng::seed_from_u64(seed);
+        match policy.decide(&input, &mut rng) {
+            Decision::Next(at) => {
+                prop_assert!(at > now, "next {at} not after now {now}");
+                let bound = chrono::Duration::from_std(policy.max_delay()).unwrap();
+                prop_assert!(at <= now + bound, "next {at} beyond {bound}");
+                prop_assert!(errors > 0 || !policy.stop_on.contains(&status));
+            }
+            Decision::Stop(state) => {
+                prop_assert!(matches!(state, TrackingState::Completed | TrackingState::Expired));
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_statuses_never_reschedule(
+        status in prop_oneof![Just(Status::Loaded), Just(Status::Departed), Just(Status::Returned)],
+        age_mins in 0i64..(60 * 24 * 40),
+        seed in any::<u64>(),
+    ) {
+        let policy = Policy::default();
+        let now = t0() + chrono::Duration::minutes(age_mins);
+        let result = TraceResult::new(status, now);
+        let input = PolicyInput {
+            kind: TraceKind::Export,
+            now,
+            tracking_since: t0(),
+            result: Some(&result),
+            last_changed_at: Some(now),
+            not_found_since: None,
+            consecutive_errors: 0,
+            retry_after: None,
+        };
+        prop_assert_eq!(
+            policy.decide(&input, &mut StdRng::seed_from_u64(seed)),
+            Decision::Stop(TrackingState::Completed)
+        );
+    }
+
+    #[test]
+    fn backoff_is_monotone_up_to_its_cap(failures in 1u32..100, seed in any::<u64>()) {
+        let backoff = Backoff::default();
+        let this = backoff.envelope(failures);
+        let next = backoff.envelope(failures + 1);
+        prop_assert!(next >= this);
+        prop_assert!(next <= backoff.max);
+        // The jittered delay stays inside [envelope * (1 - jitter), envelope].
+        let mut rng = StdRng::seed_from_u64(seed);
+        let drawn = spread(this, backoff.jitter, &mut rng);
+        prop_assert!(drawn <= this);
+        prop_assert!(drawn >= this.mul_f64(1.0 - backoff.jitter) - Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn backoff_reaches_its_cap() {
+    let backoff = Backoff::default();
+    assert_eq!(backoff.envelope(1), backoff.initial);
+    assert_eq!(backoff.envelope(2), backoff.initial * 2);
+    assert_eq!(backoff.envelope(30), backoff.max);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let policy = Policy::default();
+    let input = PolicyInput {
+        kind: TraceKind::Export,
+        now: t0(),
+        tracking_since: t0(),
+        result: None,
+        last_changed_at: None,
+        not_found_since: None,
+        consecutive_errors: 1,
+        retry_after: Some(Duration::from_secs(900)),
+    };
+    let decision = policy.decide(&input, &mut StdRng::seed_from_u64(1));
+    assert_eq!(
+        decision,
+        Decision::Next(t0() + chrono::Duration::seconds(900))
+    );
+}
+
+#[test]
+fn not_found_is_given_up() {
+    let policy = Policy::default();
+    let now = t0() + chrono::Duration::days(8);
+    let result = TraceResult::new(Status::NotFound, now);
+    let input = PolicyInput {
+        kind: TraceKind::Empty,
+        now,
+        tracking_since: t0(),
+        result: Some(&result),
+        last_changed_at: Some(t0()),
+        not_found_since: Some(t0()),
+        consecutive_errors: 0,
+        retry_after: None,
+    };
+    let decision = policy.decide(&input, &mut StdRng::seed_from_u64(1));
+    assert_eq!(decision, Decision::Stop(TrackingState::Expired));
+}
+
+#[test]
+fn near_cutoff_traces_sooner() {
+    let policy = Policy::default();
+    let mut result = TraceResult::new(Status::Expected, t0());
+    result.key_dates.cargo_cutoff = Some(t0() + chrono::Duration::hours(5));
+    let input = PolicyInput {
+        kind: TraceKind::Export,
+        now: t0(),
+        tracking_since: t0(),
+        result: Some(&result),
+        last_changed_at: None,
+        not_found_since: None,
+        consecutive_errors: 0,
+        retry_after: None,
+    };
+    let Decision::Next(at) = policy.decide(&input, &mut StdRng::seed_from_u64(1)) else {
+        panic!("expected a next trace");
+    };
+    assert!(at <= t0() + chrono::Duration::minutes(30));
+}
+
+#[test]
+fn policy_reads_from_toml() {
+    let policy: Policy = toml::from_str(
+        r#"
+        maxTrackingAge = "10d"
+        stopOn = ["DEPARTED", "RETURNED"]
+        [export]
+        onHold = "30m"
+        [backoff]
+        max = "2h"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(policy.max_tracking_age, hours(240));
+    assert_eq!(policy.export.on_hold, mins(30));
+    assert_eq!(policy.backoff.max, hours(2));
+    assert_eq!(policy.stop_on, vec![Status::Departed, Status::Returned]);
+    assert_eq!(policy.export.expected, ExportIntervals::default().expected);
+}

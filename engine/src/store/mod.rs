@@ -1,0 +1,207 @@
+//! The job store: the [`Store`] trait every backend implements, and the embedded sled backend.
+//!
+//! A store keeps jobs by key, a due index ordered by time, per-job result history, a
+//! transactional outbox of result events, and leases. The rules that decide what a publish,
+//! a cancel or a finished trace does to a job live in [`crate::model`] as pure functions;
+//! a backend's job is to apply them atomically and durably.
+
+pub(crate) mod sled;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    EmitReason, Fenced, Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceKind,
+    TraceRequest, TrackingState,
+};
+
+pub use self::sled::{SledConfig, SledStore};
+
+/// A store error. Every variant says what the caller can do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The commit was refused because the lease is no longer the caller's; drop the work.
+    #[error("commit refused: {0}")]
+    Fenced(#[from] Fenced),
+    /// The store could not read or write (I/O, connection): retry later; nothing was
+    /// acknowledged.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be decoded: a bug or a disk fault; an operator must look.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// A store result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A job handed to the caller under a lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The job as claimed (its lease set).
+    pub job: Job,
+    /// The lease token to present at commit.
+    pub token: u64,
+}
+
+/// The outcome of one trace, committed in one atomic step: the job's new state (result,
+/// counters, next due time or stop) and, when the trace changed something a client must
+/// hear about, why: the store then appends the result event (built from the job as
+/// stored) to the outbox and the job's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceCommit {
+    /// The lease token of the claim.
+    pub token: u64,
+    /// The job after the trace, computed from the claimed snapshot.
+    pub job: Job,
+    /// Why a result event is due, if one is. A commit with an event is durable before it
+    /// returns; one without (nothing changed) may be lost in a crash, which only means a
+    /// re-trace.
+    pub emit: Option<EmitReason>,
+    /// When the commit happens.
+    pub now: DateTime<Utc>,
+}
+
+/// What a committed trace stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The job as stored.
+    pub job: Job,
+    /// The result event appended to the outbox, if any.
+    pub event: Option<ResultEvent>,
+}
+
+/// A store-assigned outbox sequence number: increases with every appended event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventSeq(pub u64);
+
+/// An outbox entry: a result event waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxEntry {
+    /// Outbox order.
+    pub seq: EventSeq,
+    /// The job the event is about; deliveries of one job stay in order.
+    pub job_id: JobId,
+    /// The event, with its id.
+    pub event: ResultEvent,
+    /// Deliveries attempted and given back with [`Store::retry_outbox`].
+    pub attempts: u32,
+    /// Not handed out before this time.
+    pub available_at: DateTime<Utc>,
+    /// The current claim, if any.
+    pub lease: Option<crate::model::Lease>,
+}
+
+/// An outbox entry handed to a deliverer under a lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxClaim {
+    /// The entry.
+    pub entry: OutboxEntry,
+    /// The lease token to present to ack or retry.
+    pub token: u64,
+}
+
+/// Filters and paging for [`Store::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Only jobs in this state.
+    pub state: Option<TrackingState>,
+    /// Only jobs of this kind.
+    pub kind: Option<TraceKind>,
+    /// Continue after this cursor (from the previous page).
+    pub after: Option<String>,
+    /// Page size (capped by the store; 0 means the default of 100).
+    pub limit: usize,
+}
+
+/// A page of jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    /// Jobs, ordered by key.
+    pub jobs: Vec<Job>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
+}
+
+/// Storage for jobs, due times, history, the outbox and leases.
+///
+/// Every write that acknowledges something to a client (publish, cancel, a commit with an
+/// event) is durable when the call returns. Claims are leases: a job or outbox entry
+/// claimed and never committed comes back by itself when its lease lapses, so no start-up
+/// scan is needed after a crash. `boxtrace::testing::store_conformance` checks all of this
+/// for any implementation.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies a publish ([`Job::plan_publish`]) atomically and durably.
+    async fn publish(
+        &self,
+        request: TraceRequest,
+        real_time: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Job, PublishOutcome)>;
+
+    /// Applies a cancel ([`Job::plan_cancel`]) atomically and durably, appending the final
+    /// event to the outbox and history. `None` when no active job matched (not an error).
+    async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>>;
+
+    /// The job stored under `key`.
+    async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>>;
+
+    /// A tenant's jobs, ordered by key, filtered and paged.
+    async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage>;
+
+    /// The job's result events, oldest first, at most `limit` (the newest ones).
+    async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>>;
+
+    /// Leases up to `limit` jobs due at `now` (earliest first) until `lease_until`.
+    /// Finding them costs O(log n + k), never a scan of all jobs.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Claimed>>;
+
+    /// Extends a held lease.
+    async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Commits a finished trace in one atomic step (job, due index, outbox, history), if
+    /// the lease is still the caller's ([`Job::merge_completion`]); returns the job as stored.
+    async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed>;
+
+    /// The earliest due time of any active job (lapsing leases included).
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Leases up to `limit` outbox entries available at `now`, oldest first, never two of
+    /// one job at once and never one while an older entry of its job is waiting.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxClaim>>;
+
+    /// Removes a delivered entry. Refused ([`StoreError::Fenced`]) if the lease was lost.
+    async fn ack_outbox(&self, seq: EventSeq, token: u64) -> StoreResult<()>;
+
+    /// Gives an entry back to be retried from `not_before`, counting the attempt.
+    async fn retry_outbox(
+        &self,
+        seq: EventSeq,
+        token: u64,
+        not_before: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Entries waiting in the outbox.
+    async fn outbox_len(&self) -> StoreResult<usize>;
+
+    /// Makes every write so far durable.
+    async fn flush(&self) -> StoreResult<()>;
+}

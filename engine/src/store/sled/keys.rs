@@ -1,0 +1,153 @@
+//! Key layout of the sled store: one tree, key spaces told apart by a one-byte prefix.
+//!
+//! | prefix | key                                   | value          |
+//! |--------|---------------------------------------|----------------|
+//! | `m`    | name                                  | metadata       |
+//! | `k`    | tenant, kind, provider, container     | job id (8 B)   |
+//! | `j`    | job id                                | job (JSON)     |
+//! | `d`    | due time (ms, rounded up), job id     | empty          |
+//! | `o`    | outbox sequence                       | entry (JSON)   |
+//! | `h`    | job id, outbox sequence               | event (JSON)   |
+//!
+//! Integers are big-endian so that byte order is numeric order: the due index is a range
+//! scan from its start, and a tenant's jobs are one prefix.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{JobId, JobKey, Tenant, TraceKind};
+
+pub(super) const META: u8 = b'm';
+pub(super) const JOB_KEY: u8 = b'k';
+pub(super) const JOB: u8 = b'j';
+pub(super) const DUE: u8 = b'd';
+pub(super) const OUTBOX: u8 = b'o';
+pub(super) const HISTORY: u8 = b'h';
+
+pub(super) fn meta(name: &str) -> Vec<u8> {
+    let mut key = vec![META];
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+fn push_str(key: &mut Vec<u8>, s: &str) {
+    // Values are bounded far below 64 KiB by event validation; clamp rather than fail.
+    let bytes = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
+    key.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    key.extend_from_slice(bytes);
+}
+
+pub(super) fn tenant_prefix(tenant: &Tenant) -> Vec<u8> {
+    let mut key = vec![JOB_KEY];
+    push_str(&mut key, &tenant.org_id);
+    push_str(&mut key, &tenant.svc_id);
+    key
+}
+
+pub(super) fn job_key(key: &JobKey) -> Vec<u8> {
+    let mut bytes = tenant_prefix(&key.tenant);
+    bytes.push(match key.kind {
+        TraceKind::Export => b'x',
+        TraceKind::Empty => b'e',
+    });
+    push_str(&mut bytes, &key.provider_id);
+    push_str(&mut bytes, &key.container);
+    bytes
+}
+
+pub(super) fn job(id: JobId) -> [u8; 9] {
+    let mut key = [JOB; 9];
+    key[1..].copy_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// Milliseconds since the epoch, rounded up, so that a due key's time is never before
+/// the job's due time: when the clock reaches the key, the job is due.
+pub(super) fn due_millis(at: DateTime<Utc>) -> u64 {
+    let ms = at.timestamp_millis();
+    let rounded = if at.timestamp_subsec_nanos() % 1_000_000 == 0 {
+        ms
+    } else {
+        ms + 1
+    };
+    rounded.max(0) as u64
+}
+
+pub(super) fn due(at: DateTime<Utc>, id: JobId) -> [u8; 17] {
+    due_at_millis(due_millis(at), id.0)
+}
+
+pub(super) fn due_at_millis(ms: u64, id: u64) -> [u8; 17] {
+    let mut key = [DUE; 17];
+    key[1..9].copy_from_slice(&ms.to_be_bytes());
+    key[9..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// The job id and time of a due key.
+pub(super) fn parse_due(key: &[u8]) -> Option<(u64, JobId)> {
+    let ms = u64::from_be_bytes(key.get(1..9)?.try_into().ok()?);
+    let id = u64::from_be_bytes(key.get(9..17)?.try_into().ok()?);
+    Some((ms, JobId(id)))
+}
+
+pub(super) fn outbox(seq: u64) -> [u8; 9] {
+    let mut key = [OUTBOX; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn history_prefix(id: JobId) -> [u8; 9] {
+    let mut key = [HISTORY; 9];
+    key[1..].copy_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+pub(super) fn history(id: JobId, seq: u64) -> [u8; 17] {
+    let mut key = [HISTORY; 17];
+    key[1..9].copy_from_slice(&id.0.to_be_bytes());
+    key[9..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn id_from_value(value: &[u8]) -> Option<JobId> {
+    Some(JobId(u64::from_be_bytes(value.try_into().ok()?)))
+}
+
+pub(super) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(super) fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn due_keys_sort_by_time_and_round_up() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let a = due(t, JobId(9));
+        let b = due(t + chrono::Duration::microseconds(10), JobId(1));
+        assert!(a < b, "a later time sorts later whatever the id");
+        assert_eq!(parse_due(&b), Some((due_millis(t) + 1, JobId(1))));
+        assert_eq!(from_hex(&to_hex(&a)).as_deref(), Some(&a[..]));
+    }
+
+    #[test]
+    fn tenant_keys_do_not_collide() {
+        // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(
+            tenant_prefix(&Tenant::new("ab", "c")),
+            tenant_prefix(&Tenant::new("a", "bc"))
+        );
+    }
+}

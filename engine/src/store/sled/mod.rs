@@ -1,0 +1,380 @@
+//! The embedded store on sled 0.34: one tree, one writer thread, group-committed flushes.
+
+mod keys;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use self::writer::{decode, unavailable, Op, Writer};
+use super::{
+    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, Store, StoreError, StoreResult,
+    TraceCommit,
+};
+use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
+
+/// The on-disk layout version this build reads and writes.
+const SCHEMA_VERSION: u64 = 1;
+
+/// Configuration of the sled store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SledConfig {
+    /// The database directory (created if missing).
+    pub path: PathBuf,
+    /// sled's page cache, in bytes. Resident memory follows it.
+    pub cache_capacity: u64,
+    /// Most operations applied (and flushed) as one batch. Memory during bulk ingest
+    /// follows it (DESIGN.md: 100 kept 1M jobs under 0.6 GiB).
+    pub max_batch: usize,
+    /// sled's background flush period for writes that need not be durable at once
+    /// (rescheduling of unchanged traces, claims), in milliseconds.
+    pub flush_every_ms: u64,
+}
+
+impl Default for SledConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("boxtrace-data"),
+            cache_capacity: 64 * 1024 * 1024,
+            max_batch: 256,
+            flush_every_ms: 500,
+        }
+    }
+}
+
+impl SledConfig {
+    /// The default configuration for the directory `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The embedded store. Cloning shares it; the writer thread stops, after a final flush,
+/// when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    tree: sled::Tree,
+    ops: Option<mpsc::Sender<Op>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer; waiting for it releases the database
+        // directory, so that the same process can open it again.
+        self.ops.take();
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store at `config.path`.
+    ///
+    /// Refuses a database written by a newer boxtrace.
+    pub fn open(config: &SledConfig) -> StoreResult<Self> {
+        let db = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity)
+            .flush_every_ms(Some(config.flush_every_ms.max(1)))
+            .open()
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot open sled store at {}: {e}",
+                    config.path.display()
+                ))
+            })?;
+        let tree = db.open_tree("boxtrace").map_err(unavailable)?;
+        let instance = Self::init_meta(&tree)?;
+        let (tx, rx) = mpsc::channel(config.max_batch.max(1) * 8);
+        let writer = Writer {
+            db,
+            tree: tree.clone(),
+            instance,
+            max_batch: config.max_batch.max(1),
+        };
+        let handle = std::thread::Builder::new()
+            .name("boxtrace-sled-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                tree,
+                ops: Some(tx),
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Opens the store in `path` with the default configuration.
+    pub fn open_path(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open(&SledConfig::new(path.as_ref()))
+    }
+
+    /// Checks the schema version and returns this database's instance id, which makes
+    /// event ids unique across databases.
+    fn init_meta(tree: &sled::Tree) -> StoreResult<String> {
+        let version_key = keys::meta("schema");
+        match tree.get(&version_key).map_err(unavailable)? {
+            Some(v) => {
+                let version = u64::from_be_bytes(
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("schema version".into()))?,
+                );
+                if version > SCHEMA_VERSION {
+                    return Err(StoreError::Corrupt(format!(
+                        "the store has schema version {version}, newer than this build's {SCHEMA_VERSION}; run a newer boxtrace"
+                    )));
+                }
+            }
+            None => {
+                tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(unavailable)?;
+            }
+        }
+        let instance_key = keys::meta("instance");
+        if let Some(v) = tree.get(&instance_key).map_err(unavailable)? {
+            return String::from_utf8(v.to_vec())
+                .map_err(|_| StoreError::Corrupt("instance id".into()));
+        }
+        let instance = format!("{:08x}", rand::rng().random::<u32>());
+        tree.insert(&instance_key, instance.as_bytes())
+            .map_err(unavailable)?;
+        Ok(instance)
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(writer::Reply<T>) -> Op) -> StoreResult<T> {
+        let (reply, result) = oneshot::channel();
+        let ops = self.shared.ops.as_ref().ok_or(StoreError::Closed)?;
+        ops.send(make(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn job_id(&self, key: &JobKey) -> StoreResult<Option<JobId>> {
+        match self
+            .shared
+            .tree
+            .get(keys::job_key(key))
+            .map_err(unavailable)?
+        {
+            Some(v) => keys::id_from_value(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into())),
+            None => Ok(None),
+        }
+    }
+
+    fn job_by_id(&self, id: JobId) -> StoreResult<Option<Job>> {
+        self.shared
+            .tree
+            .get(keys::job(id))
+            .map_err(unavailable)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn publish(
+        &self,
+        request: TraceRequest,
+        real_time: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Job, PublishOutcome)> {
+        self.call(|reply| Op::Publish {
+            request,
+            real_time,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
+        let key = key.clone();
+        self.call(|reply| Op::Cancel { key, now, reply }).await
+    }
+
+    async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
+        match self.job_id(key)? {
+            Some(id) => self.job_by_id(id),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
+        let limit = match query.limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        let prefix = keys::tenant_prefix(tenant);
+        let start = match query.after.as_deref().and_then(keys::from_hex) {
+            // Just past the cursor's key.
+            Some(mut after) => {
+                after.push(0);
+                after
+            }
+            None => prefix.clone(),
+        };
+        let mut jobs = Vec::new();
+        let mut next = None;
+        for entry in self.shared.tree.range(start..) {
+            let (key, value) = entry.map_err(unavailable)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let Some(id) = keys::id_from_value(&value) else {
+                continue;
+            };
+            let Some(job) = self.job_by_id(id)? else {
+                continue;
+            };
+            let kept = query.state.is_none_or(|s| s == job.state)
+                && query.kind.is_none_or(|k| k == job.request.key.kind);
+            if !kept {
+                continue;
+            }
+            if jobs.len() == limit {
+                next = Some(keys::to_hex(&keys::job_key(
+                    &jobs
+                        .last()
+                        .map_or(job.request.key.clone(), |j: &Job| j.request.key.clone()),
+                )));
+                break;
+            }
+            jobs.push(job);
+        }
+        Ok(JobPage { jobs, next })
+    }
+
+    async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
+        let Some(id) = self.job_id(key)? else {
+            return Ok(Vec::new());
+        };
+        let mut events = self
+            .shared
+            .tree
+            .scan_prefix(keys::history_prefix(id))
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (_, value) = entry.map_err(unavailable)?;
+                decode(&value)
+            })
+            .collect::<StoreResult<Vec<ResultEvent>>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Claimed>> {
+        self.call(|reply| Op::ClaimDue {
+            now,
+            limit,
+            until: lease_until,
+            reply,
+        })
+        .await
+    }
+
+    async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {
+        self.call(|reply| Op::Renew {
+            job,
+            token,
+            until,
+            reply,
+        })
+        .await
+    }
+
+    async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {
+        self.call(|reply| Op::Complete {
+            commit: Box::new(commit),
+            reply,
+        })
+        .await
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let Some(entry) = self.shared.tree.scan_prefix([keys::DUE]).next() else {
+            return Ok(None);
+        };
+        let (key, _) = entry.map_err(unavailable)?;
+        let (ms, _) =
+            keys::parse_due(&key).ok_or_else(|| StoreError::Corrupt("due index key".into()))?;
+        let ms = i64::try_from(ms).map_err(|_| StoreError::Corrupt("due time".into()))?;
+        Ok(Utc.timestamp_millis_opt(ms).single())
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxClaim>> {
+        self.call(|reply| Op::ClaimOutbox {
+            now,
+            limit,
+            until: lease_until,
+            reply,
+        })
+        .await
+    }
+
+    async fn ack_outbox(&self, seq: EventSeq, token: u64) -> StoreResult<()> {
+        self.call(|reply| Op::AckOutbox { seq, token, reply }).await
+    }
+
+    async fn retry_outbox(
+        &self,
+        seq: EventSeq,
+        token: u64,
+        not_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.call(|reply| Op::RetryOutbox {
+            seq,
+            token,
+            not_before,
+            reply,
+        })
+        .await
+    }
+
+    async fn outbox_len(&self) -> StoreResult<usize> {
+        Ok(self.shared.tree.scan_prefix([keys::OUTBOX]).count())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.call(|reply| Op::Flush { reply }).await
+    }
+}

@@ -1,0 +1,564 @@
+//! The sled store's single writer: applies operations in batches, one `apply_batch` and at
+//! most one flush per batch (group commit).
+//!
+//! One writer makes every read-modify-write safe without sled transactions, which
+//! serialize on a process-wide lock (see DESIGN.md). Operations queue while a batch is
+//! being flushed, so the next batch grows with load: durability costs latency, not
+//! throughput.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::keys;
+use crate::model::{
+    EmitReason, Fenced, Job, JobId, JobKey, Lease, PublishOutcome, ResultEvent, TraceRequest,
+};
+use crate::store::{
+    Claimed, Committed, EventSeq, OutboxClaim, OutboxEntry, StoreError, StoreResult, TraceCommit,
+};
+
+pub(super) type Reply<T> = oneshot::Sender<StoreResult<T>>;
+
+/// A write operation, with the channel its result goes back on.
+pub(super) enum Op {
+    Publish {
+        request: TraceRequest,
+        real_time: bool,
+        now: DateTime<Utc>,
+        reply: Reply<(Job, PublishOutcome)>,
+    },
+    Cancel {
+        key: JobKey,
+        now: DateTime<Utc>,
+        reply: Reply<Option<ResultEvent>>,
+    },
+    ClaimDue {
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+        reply: Reply<Vec<Claimed>>,
+    },
+    Renew {
+        job: JobId,
+        token: u64,
+        until: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+    Complete {
+        commit: Box<TraceCommit>,
+        reply: Reply<Committed>,
+    },
+    ClaimOutbox {
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+        reply: Reply<Vec<OutboxClaim>>,
+    },
+    AckOutbox {
+        seq: EventSeq,
+        token: u64,
+        reply: Reply<()>,
+    },
+    RetryOutbox {
+        seq: EventSeq,
+        token: u64,
+        not_before: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+    Flush {
+        reply: Reply<()>,
+    },
+}
+
+/// A reply held until its batch is applied (and flushed, if durable).
+type PendingReply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn pending<T: Send + 'static>(reply: Reply<T>, result: StoreResult<T>) -> PendingReply {
+    Box::new(move |batch_error| {
+        let result = match (batch_error, result) {
+            (Some(e), _) => Err(StoreError::Unavailable(e.to_string())),
+            (None, result) => result,
+        };
+        // The caller may have gone away (a dropped request); nothing to do then.
+        let _ = reply.send(result);
+    })
+}
+
+pub(super) struct Writer {
+    pub(super) db: sled::Db,
+    pub(super) tree: sled::Tree,
+    pub(super) instance: String,
+    pub(super) max_batch: usize,
+}
+
+/// Pending writes of one batch, readable before they are applied.
+struct Batch<'a> {
+    tree: &'a sled::Tree,
+    batch: sled::Batch,
+    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(tree: &'a sled::Tree) -> Self {
+        Self {
+            tree,
+            batch: sled::Batch::default(),
+            overlay: HashMap::new(),
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        if let Some(value) = self.overlay.get(key) {
+            return Ok(value.clone());
+        }
+        Ok(self.tree.get(key).map_err(unavailable)?.map(|v| v.to_vec()))
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {
+        self.get(key)?.map(|bytes| decode(&bytes)).transpose()
+    }
+
+    fn insert(&mut self, key: &[u8], value: Vec<u8>) {
+        self.batch.insert(key, value.as_slice());
+        self.overlay.insert(key.to_vec(), Some(value));
+    }
+
+    fn put_json<T: Serialize>(&mut self, key: &[u8], value: &T) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.insert(key, bytes);
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        self.batch.remove(key);
+        self.overlay.insert(key.to_vec(), None);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.overlay.is_empty()
+    }
+
+    fn apply(&mut self) -> StoreResult<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.overlay.clear();
+        self.tree.apply_batch(batch).map_err(unavailable)
+    }
+}
+
+pub(super) fn unavailable(e: sled::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Writer {
+    /// Runs until every sender is gone, then flushes once more.
+    pub(super) fn run(self, mut ops: mpsc::Receiver<Op>) {
+        while let Some(first) = ops.blocking_recv() {
+            let mut queued = vec![first];
+            while queued.len() < self.max_batch {
+                match ops.try_recv() {
+                    Ok(op) => queued.push(op),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(queued);
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "final flush of the sled store failed");
+        }
+    }
+
+    fn run_batch(&self, ops: Vec<Op>) {
+        let mut batch = Batch::new(&self.tree);
+        let mut replies: Vec<PendingReply> = Vec::with_capacity(ops.len());
+        let mut durable = false;
+        let mut failure: Option<StoreError> = None;
+        for op in ops {
+            if failure.is_some() {
+                replies.push(reject(op));
+                continue;
+            }
+            match self.execute(op, &mut batch, &mut durable) {
+                Ok(reply) => replies.push(reply),
+                Err((reply, e)) => {
+                    replies.push(reply);
+                    failure = Some(e);
+                }
+            }
+        }
+        if failure.is_none() {
+            failure = batch.apply().err();
+        }
+        if failure.is_none() && durable {
+            failure = self.db.flush().map(drop).map_err(unavailable).err();
+        }
+        if let Some(e) = &failure {
+            tracing::error!(error = %e, ops = replies.len(), "sled store batch failed; callers are told to retry");
+        }
+        for reply in replies {
+            reply(failure.as_ref());
+        }
+    }
+
+    /// Runs one operation into `batch`. An error that spoils the whole batch (I/O while
+    /// applying earlier writes) comes back with the operation's reply.
+    #[allow(clippy::type_complexity)]
+    fn execute(
+        &self,
+        op: Op,
+        batch: &mut Batch<'_>,
+        durable: &mut bool,
+    ) -> Result<PendingReply, (PendingReply, StoreError)> {
+        match op {
+            Op::Publish {
+                request,
+                real_time,
+                now,
+                reply,
+            } => {
+                *durable = true;
+                Ok(pending(reply, self.publish(batch, request, real_time, now)))
+            }
+            Op::Cancel { key, now, reply } => {
+                *durable = true;
+                Ok(pending(reply, self.cancel(batch, &key, now)))
+            }
+            Op::Complete { commit, reply } => {
+                let result = self.complete(batch, *commit);
+                if matches!(&result, Ok(c) if c.event.is_some()) {
+                    *durable = true;
+                }
+                Ok(pending(reply, result))
+            }
+            Op::Renew {
+                job,
+                token,
+                until,
+                reply,
+            } => Ok(pending(reply, self.renew(batch, job, token, until))),
+            Op::ClaimDue {
+                now,
+                limit,
+                until,
+                reply,
+            } => {
+                // The scan reads the tree, so earlier writes of this batch go first.
+                if let Err(e) = batch.apply() {
+                    return Err((pending(reply, Ok(Vec::new())), e));
+                }
+                Ok(pending(reply, self.claim_due(batch, now, limit, until)))
+            }
+            Op::ClaimOutbox {
+                now,
+                limit,
+                until,
+                reply,
+            } => {
+                // A deliverer must only see events that are on disk: an event delivered
+                // and then lost in a crash would be notified twice.
+                let ready = batch.apply().and_then(|()| {
+                    if *durable {
+                        self.db.flush().map_err(unavailable)?;
+                        *durable = false;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = ready {
+                    return Err((pending(reply, Ok(Vec::new())), e));
+                }
+                Ok(pending(reply, self.claim_outbox(batch, now, limit, until)))
+            }
+            Op::AckOutbox { seq, token, reply } => {
+                Ok(pending(reply, self.ack_outbox(batch, seq, token)))
+            }
+            Op::RetryOutbox {
+                seq,
+                token,
+                not_before,
+                reply,
+            } => Ok(pending(
+                reply,
+                self.retry_outbox(batch, seq, token, not_before),
+            )),
+            Op::Flush { reply } => {
+                *durable = true;
+                Ok(pending(reply, Ok(())))
+            }
+        }
+    }
+
+    fn next_id(&self) -> StoreResult<u64> {
+        self.db.generate_id().map_err(unavailable)
+    }
+
+    fn load_job(&self, batch: &Batch<'_>, id: JobId) -> StoreResult<Option<Job>> {
+        batch.get_json(&keys::job(id))
+    }
+
+    /// Writes `job`, moving its due key from `old_due` to its due time.
+    fn store_job(
+        &self,
+        batch: &mut Batch<'_>,
+        job: &Job,
+        old_due: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        if old_due != job.due_at {
+            if let Some(old) = old_due {
+                batch.remove(&keys::due(old, job.id));
+            }
+            if let Some(new) = job.due_at {
+                batch.insert(&keys::due(new, job.id), Vec::new());
+            }
+        }
+        batch.put_json(&keys::job(job.id), job)
+    }
+
+    fn append_event(
+        &self,
+        batch: &mut Batch<'_>,
+        job: &Job,
+        reason: EmitReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ResultEvent> {
+        let seq = self.next_id()?;
+        let mut event = ResultEvent::for_job(job, reason, now);
+        event.id = format!("evt_{}_{seq:016x}", self.instance);
+        batch.put_json(&keys::history(job.id, seq), &event)?;
+        let entry = OutboxEntry {
+            seq: EventSeq(seq),
+            job_id: job.id,
+            event: event.clone(),
+            attempts: 0,
+            available_at: now,
+            lease: None,
+        };
+        batch.put_json(&keys::outbox(seq), &entry)?;
+        Ok(event)
+    }
+
+    fn publish(
+        &self,
+        batch: &mut Batch<'_>,
+        request: TraceRequest,
+        real_time: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Job, PublishOutcome)> {
+        let index_key = keys::job_key(&request.key);
+        let current = match batch.get(&index_key)? {
+            Some(id) => {
+                let id = keys::id_from_value(&id)
+                    .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into()))?;
+                self.load_job(batch, id)?
+            }
+            None => None,
+        };
+        let old_due = current.as_ref().and_then(|j| j.due_at);
+        let mut new_id = None;
+        if current.is_none() {
+            new_id = Some(JobId(self.next_id()?));
+        }
+        let (job, outcome) = Job::plan_publish(current, request, real_time, now, || {
+            new_id.unwrap_or(JobId(0))
+        });
+        if outcome == PublishOutcome::Created {
+            batch.insert(&index_key, job.id.0.to_be_bytes().to_vec());
+        }
+        self.store_job(batch, &job, old_due)?;
+        Ok((job, outcome))
+    }
+
+    fn cancel(
+        &self,
+        batch: &mut Batch<'_>,
+        key: &JobKey,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ResultEvent>> {
+        let Some(id) = batch.get(&keys::job_key(key))? else {
+            return Ok(None);
+        };
+        let id = keys::id_from_value(&id)
+            .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into()))?;
+        let current = self.load_job(batch, id)?;
+        let old_due = current.as_ref().and_then(|j| j.due_at);
+        let Some(job) = Job::plan_cancel(current, now) else {
+            return Ok(None);
+        };
+        self.store_job(batch, &job, old_due)?;
+        self.append_event(batch, &job, EmitReason::TrackingStopped, now)
+            .map(Some)
+    }
+
+    fn claim_due(
+        &self,
+        batch: &mut Batch<'_>,
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Claimed>> {
+        let end = keys::due_at_millis(keys::due_millis(now), u64::MAX);
+        let mut claimed = Vec::new();
+        let mut stale = Vec::new();
+        for entry in self.tree.range(&[keys::DUE][..]..=&end[..]) {
+            if claimed.len() >= limit {
+                break;
+            }
+            let (key, _) = entry.map_err(unavailable)?;
+            let Some((_, id)) = keys::parse_due(&key) else {
+                stale.push(key.to_vec());
+                continue;
+            };
+            let Some(mut job) = self.load_job(batch, id)? else {
+                stale.push(key.to_vec());
+                continue;
+            };
+            if job
+                .due_at
+                .map(|d| keys::due(d, id))
+                .as_ref()
+                .map(|k| &k[..])
+                != Some(&key[..])
+            {
+                // Left behind by a write that moved the due time: heal it.
+                stale.push(key.to_vec());
+                continue;
+            }
+            if !job.is_claimable(now) {
+                continue;
+            }
+            let old_due = job.due_at;
+            let token = job.claim(until);
+            self.store_job(batch, &job, old_due)?;
+            claimed.push(Claimed { job, token });
+        }
+        for key in stale {
+            batch.remove(&key);
+        }
+        Ok(claimed)
+    }
+
+    fn renew(
+        &self,
+        batch: &mut Batch<'_>,
+        id: JobId,
+        token: u64,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut job = self.load_job(batch, id)?.ok_or(Fenced::Missing)?;
+        let old_due = job.due_at;
+        job.renew(token, until)?;
+        self.store_job(batch, &job, old_due)
+    }
+
+    fn complete(&self, batch: &mut Batch<'_>, commit: TraceCommit) -> StoreResult<Committed> {
+        let current = self
+            .load_job(batch, commit.job.id)?
+            .ok_or(Fenced::Missing)?;
+        let job = Job::merge_completion(&current, commit.job, commit.token, commit.now)?;
+        self.store_job(batch, &job, current.due_at)?;
+        let event = match commit.emit {
+            Some(reason) => Some(self.append_event(batch, &job, reason, commit.now)?),
+            None => None,
+        };
+        Ok(Committed { job, event })
+    }
+
+    fn claim_outbox(
+        &self,
+        batch: &mut Batch<'_>,
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxClaim>> {
+        let mut claimed = Vec::new();
+        // Jobs with an older entry waiting or in flight: their later entries wait too.
+        let mut blocked: HashSet<JobId> = HashSet::new();
+        for entry in self.tree.scan_prefix([keys::OUTBOX]) {
+            if claimed.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(unavailable)?;
+            let mut entry: OutboxEntry = decode(&value)?;
+            if !blocked.insert(entry.job_id) {
+                continue;
+            }
+            let leased = entry.lease.is_some_and(|l| l.until > now);
+            if leased || entry.available_at > now {
+                continue;
+            }
+            let token = entry.lease.map_or(1, |l| l.token + 1);
+            entry.lease = Some(Lease { token, until });
+            batch.put_json(&key, &entry)?;
+            claimed.push(OutboxClaim { entry, token });
+        }
+        Ok(claimed)
+    }
+
+    fn load_outbox(
+        &self,
+        batch: &Batch<'_>,
+        seq: EventSeq,
+        token: u64,
+    ) -> StoreResult<OutboxEntry> {
+        let entry: OutboxEntry = batch
+            .get_json(&keys::outbox(seq.0))?
+            .ok_or(Fenced::Missing)?;
+        if entry.lease.map(|l| l.token) != Some(token) {
+            return Err(Fenced::LeaseLost.into());
+        }
+        Ok(entry)
+    }
+
+    fn ack_outbox(&self, batch: &mut Batch<'_>, seq: EventSeq, token: u64) -> StoreResult<()> {
+        self.load_outbox(batch, seq, token)?;
+        batch.remove(&keys::outbox(seq.0));
+        Ok(())
+    }
+
+    fn retry_outbox(
+        &self,
+        batch: &mut Batch<'_>,
+        seq: EventSeq,
+        token: u64,
+        not_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut entry = self.load_outbox(batch, seq, token)?;
+        entry.attempts += 1;
+        entry.available_at = not_before;
+        entry.lease = entry.lease.map(|l| Lease {
+            token: l.token,
+            until: not_before,
+        });
+        batch.put_json(&keys::outbox(seq.0), &entry)
+    }
+}
+
+/// The reply of an operation that was not run because its batch already failed.
+fn reject(op: Op) -> PendingReply {
+    fn fail<T: Send + 'static>(reply: Reply<T>) -> PendingReply {
+        Box::new(move |_| {
+            let _ = reply.send(Err(StoreError::Unavailable(
+                "an earlier write in the same batch failed".into(),
+            )));
+        })
+    }
+    match op {
+        Op::Publish { reply, .. } => fail(reply),
+        Op::Cancel { reply, .. } => fail(reply),
+        Op::ClaimDue { reply, .. } => fail(reply),
+        Op::Renew { reply, .. } => fail(reply),
+        Op::Complete { reply, .. } => fail(reply),
+        Op::ClaimOutbox { reply, .. } => fail(reply),
+        Op::AckOutbox { reply, .. } => fail(reply),
+        Op::RetryOutbox { reply, .. } => fail(reply),
+        Op::Flush { reply } => fail(reply),
+    }
+}

@@ -1,0 +1,196 @@
+//! The provider interface: [`Tracer`], its errors, its limits, and the provider registry.
+
+mod registry;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::credentials::ProviderCredentials;
+use crate::model::{TraceKind, TraceRequest, TraceResult};
+
+pub use registry::{
+    build_provider, registered_providers, HttpSettings, ProviderBuildError, ProviderContext,
+    ProviderRegistration,
+};
+
+/// How a provider delivers updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workflow {
+    /// Every trace asks the provider now (a request/response API). Publishing an active
+    /// container again forces an immediate trace.
+    RealTime,
+    /// The provider pushes or batches updates on its own schedule; a forced trace would
+    /// find nothing new, so re-publishing changes nothing.
+    ProviderDriven,
+}
+
+/// Politeness limits for one provider: the engine never exceeds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProviderLimits {
+    /// Traces running at once.
+    pub concurrency: usize,
+    /// Traces started per second, on average; `None` for no rate limit.
+    pub rate_per_second: Option<u32>,
+    /// Traces that may start at once after a quiet period.
+    pub burst: u32,
+    /// A trace that takes longer is abandoned and counted as a transient error.
+    #[serde(with = "humantime_serde")]
+    pub trace_timeout: Duration,
+}
+
+impl Default for ProviderLimits {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            rate_per_second: Some(20),
+            burst: 20,
+            trace_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A rule that the request's `data` breaks, found by [`Tracer::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct DataError {
+    /// The key inside `data`, e.g. `locationCode`.
+    pub field: String,
+    /// What is wrong and what is accepted, e.g. "must be one of MICT, SBITC".
+    pub message: String,
+}
+
+impl DataError {
+    /// A data error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a permanent trace error happened. Each stops tracking with a `TRACE_ERROR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermanentReason {
+    /// The provider rejected the configured credentials (401/403): an operator must fix them.
+    CredentialsRejected,
+    /// The provider needs credentials and none are configured.
+    CredentialsMissing,
+    /// The provider refused this request for good (e.g. an unknown terminal).
+    RequestRejected,
+    /// The provider does not support this trace kind.
+    Unsupported,
+}
+
+impl PermanentReason {
+    /// The wire name, e.g. `credentials_rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CredentialsRejected => "credentials_rejected",
+            Self::CredentialsMissing => "credentials_missing",
+            Self::RequestRejected => "request_rejected",
+            Self::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// A classified trace failure: it tells the scheduler what to do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    /// The provider has no record of the container. Re-traced slowly, then given up.
+    #[error("the provider has no record of the container")]
+    NotFound,
+    /// Worth retrying soon: 5xx, timeout, connection error, unparsable body.
+    #[error("transient provider error: {message}")]
+    Transient {
+        /// What happened, free of secrets.
+        message: String,
+        /// The provider's hint, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The provider asked us to slow down (429).
+    #[error("rate limited by the provider")]
+    RateLimited {
+        /// The provider's `Retry-After`, if given.
+        retry_after: Option<Duration>,
+    },
+    /// Retrying will not help until something changes (credentials, request).
+    #[error("permanent provider error ({}): {message}", reason.as_str())]
+    Permanent {
+        /// Why.
+        reason: PermanentReason,
+        /// What happened, free of secrets.
+        message: String,
+    },
+}
+
+impl TraceError {
+    /// A transient error without a retry hint.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `not_found`, `transient`, `rate_limited` or `permanent`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Transient { .. } => "transient",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Permanent { .. } => "permanent",
+        }
+    }
+
+    /// The provider's retry hint, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Transient { retry_after, .. } | Self::RateLimited { retry_after } => *retry_after,
+            Self::NotFound | Self::Permanent { .. } => None,
+        }
+    }
+}
+
+/// A provider: traces containers at one terminal or carrier.
+///
+/// The contract every implementation keeps (checked by `boxtrace::testing`'s provider
+/// contract test):
+/// - `id` is stable, lower case, and the `providerId` clients send;
+/// - `validate` refuses bad `data` at publish time, naming the key and the accepted values,
+///   and tolerates keys it does not know;
+/// - `trace` returns a normalized result whose status applies to the trace kind, or a
+///   classified [`TraceError`]; it never puts a credential in an error or a log line;
+/// - `trace` is cancel-safe: the engine drops the future on timeout and at shutdown.
+#[async_trait]
+pub trait Tracer: Send + Sync + fmt::Debug + 'static {
+    /// The provider id, e.g. `ictsi`.
+    fn id(&self) -> &str;
+
+    /// How the provider delivers updates; decides whether re-publishing forces a trace.
+    fn workflow(&self) -> Workflow {
+        Workflow::RealTime
+    }
+
+    /// The limits that suit this provider by default; configuration may override them.
+    fn limits(&self) -> ProviderLimits {
+        ProviderLimits::default()
+    }
+
+    /// Checks the provider-specific `data` of a publish, before anything is stored.
+    fn validate(&self, kind: TraceKind, data: &Map<String, Value>) -> Result<(), DataError>;
+
+    /// Traces the container now. The engine sets the result's `traced_at`.
+    async fn trace(
+        &self,
+        request: &TraceRequest,
+        credentials: &ProviderCredentials,
+    ) -> Result<TraceResult, TraceError>;
+}
