@@ -1,0 +1,166 @@
+//! The simulated terminal's configuration: seed, epoch, latency, faults, workflow and limits.
+
+use std::time::Duration;
+
+use boxtrace::{ProviderBuildError, ProviderLimits, Workflow};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How the simulated terminal behaves. Every field is optional in configuration:
+///
+/// ```json
+/// { "seed": 7, "epoch": "2026-03-02T06:00:00Z", "latency": "20ms",
+///   "faults": { "transient": 0.05, "rateLimited": 0.01, "retryAfter": "30s" },
+///   "workflow": "real_time", "limits": { "concurrency": 64, "rate_per_second": 500 } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SimConfig {
+    /// Seeds every lifecycle and every fault draw: the same seed gives the same terminal.
+    /// Default 42.
+    pub seed: u64,
+    /// The anchor of all lifecycles: bookings open, boxes gate in and vessels leave at
+    /// seeded offsets from it. Default: the clock's time when the tracer is built.
+    pub epoch: Option<DateTime<Utc>>,
+    /// Real time each trace takes before it answers (not clock time). Default 0.
+    #[serde(with = "humantime_serde")]
+    pub latency: Duration,
+    /// Fault rates. Default: no faults.
+    pub faults: FaultConfig,
+    /// The workflow the tracer reports. Default real-time.
+    pub workflow: Workflow,
+    /// The limits the tracer reports. Default: concurrency 1,024, no rate limit, burst 1,
+    /// trace timeout 10 s.
+    pub limits: Option<ProviderLimits>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            epoch: None,
+            latency: Duration::ZERO,
+            faults: FaultConfig::default(),
+            workflow: Workflow::RealTime,
+            limits: None,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The limits the tracer reports: the configured ones, or generous ones that never
+    /// slow a demo or a benchmark down.
+    pub fn effective_limits(&self) -> ProviderLimits {
+        self.limits.clone().unwrap_or(ProviderLimits {
+            concurrency: 1024,
+            rate_per_second: None,
+            burst: 1,
+            trace_timeout: Duration::from_secs(10),
+        })
+    }
+
+    /// Refuses fault rates that are not probabilities, naming the field.
+    pub(crate) fn check(&self) -> Result<(), ProviderBuildError> {
+        let f = &self.faults;
+        for (name, rate) in [
+            ("faults.transient", f.transient),
+            ("faults.timeout", f.timeout),
+            ("faults.rateLimited", f.rate_limited),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(ProviderBuildError::Config(format!(
+                    "{name}: must be a probability between 0 and 1, got {rate}"
+                )));
+            }
+        }
+        let total = f.transient + f.timeout + f.rate_limited;
+        if total > 1.0 {
+            return Err(ProviderBuildError::Config(format!(
+                "faults: transient + timeout + rateLimited must not exceed 1, got {total}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Fault rates: the probability that one trace fails in each way. Each trace draws once,
+/// deterministically from the seed, the container, the trace kind and the clock's time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FaultConfig {
+    /// A transient error (like a 5xx). Default 0.
+    pub transient: f64,
+    /// No answer at all: the trace hangs until the engine's trace timeout fires. Default 0.
+    pub timeout: f64,
+    /// A rate-limit answer (like a 429) with `retryAfter`. Default 0.
+    pub rate_limited: f64,
+    /// The retry hint a rate-limited answer carries. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        Self {
+            transient: 0.0,
+            timeout: 0.0,
+            rate_limited: 0.0,
+            retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn empty_config_gives_the_defaults() {
+        let config: SimConfig = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(config, SimConfig::default());
+        assert_eq!(config.seed, 42);
+        let limits = config.effective_limits();
+        assert_eq!(limits.concurrency, 1024);
+        assert_eq!(limits.rate_per_second, None);
+        assert_eq!(limits.trace_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn fields_are_camel_case_with_human_durations() {
+        let config: SimConfig = serde_json::from_value(json!({
+            "seed": 7,
+            "epoch": "2026-03-02T06:00:00Z",
+            "latency": "20ms",
+            "faults": { "transient": 0.1, "rateLimited": 0.2, "retryAfter": "2m" },
+            "workflow": "provider_driven",
+            "limits": { "concurrency": 3 },
+            "somethingNew": true
+        }))
+        .unwrap();
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.latency, Duration::from_millis(20));
+        assert_eq!(config.faults.rate_limited, 0.2);
+        assert_eq!(config.faults.retry_after, Duration::from_secs(120));
+        assert_eq!(config.faults.timeout, 0.0);
+        assert_eq!(config.workflow, Workflow::ProviderDriven);
+        assert_eq!(config.effective_limits().concurrency, 3);
+        assert!(config.epoch.is_some());
+    }
+
+    #[test]
+    fn rates_must_be_probabilities() {
+        let mut config = SimConfig::default();
+        config.faults.timeout = 1.5;
+        let err = config.check().unwrap_err().to_string();
+        assert!(err.contains("faults.timeout"), "{err}");
+        config.faults = FaultConfig {
+            transient: 0.6,
+            rate_limited: 0.6,
+            ..FaultConfig::default()
+        };
+        assert!(config.check().is_err());
+        config.faults.rate_limited = 0.4;
+        assert!(config.check().is_ok());
+    }
+}
