@@ -255,6 +255,19 @@ impl Engine {
         &self.inner.store
     }
 
+    /// Runs the dispatcher in the calling task until [`Engine::shutdown`] is called, then
+    /// lets running traces finish (up to the configured grace) and flushes the store.
+    /// [`Engine::start`] does the same in a task of its own.
+    pub async fn run(&self) {
+        dispatch::run(self.inner.clone()).await;
+    }
+
+    /// Asks the dispatcher to stop; [`Engine::run`] returns (and [`EngineHandle::shutdown`]
+    /// completes) once running traces have finished.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
     /// Starts the dispatcher on the current tokio runtime.
     pub fn start(&self) -> EngineHandle {
         let inner = self.inner.clone();

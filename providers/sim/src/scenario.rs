@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 /// What a simulated box does, chosen by the request's `data.scenario` (default
 /// `standard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Scenario {
     /// `standard`: the seeded lifecycle; about a third of export boxes meet a hold.
     #[default]

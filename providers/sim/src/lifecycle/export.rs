@@ -38,25 +38,32 @@ const DESTINATIONS: [(&str, &str); 10] = [
     ("AUSYD", "Sydney"),
 ];
 
-/// Hold code, description while in force, and the equipment event its release leaves.
-///
+/// A kind of hold: its code, its description while in force, and the equipment event
+/// its release leaves.
+#[derive(Debug)]
+struct HoldKind {
+    code: &'static str,
+    description: &'static str,
+    release: Option<(EquipmentEventCode, &'static str)>,
+}
+
 /// A customs hold ends with the inspection (DCSA `INSP`); a documents hold leaves no
 /// equipment event, only the hold's disappearance. DCSA's `RSEA` means "resealed", not
 /// "released", so it is not used for a release.
-const HOLDS: [(&str, &str, Option<(EquipmentEventCode, &str)>); 2] = [
-    (
-        "CUSTOMS",
-        "Customs hold: export declaration under review",
-        Some((
+const HOLDS: [HoldKind; 2] = [
+    HoldKind {
+        code: "CUSTOMS",
+        description: "Customs hold: export declaration under review",
+        release: Some((
             EquipmentEventCode::Insp,
             "Inspected by customs; hold released",
         )),
-    ),
-    (
-        "DOCUMENTS",
-        "Documents hold: verified gross mass missing",
-        None,
-    ),
+    },
+    HoldKind {
+        code: "DOCUMENTS",
+        description: "Documents hold: verified gross mass missing",
+        release: None,
+    },
 ];
 
 /// The export plan. Every draw is made whatever the scenario, so that a scenario changes
@@ -105,11 +112,11 @@ pub(super) fn plan(
             .with_indicator(laden)
             .with_event(EquipmentEventCode::Gtin, "Gate in full for export".into()),
     ];
-    if let (true, Some((code, description, released))) = (has_hold, hold_kind) {
+    if let (true, Some(kind)) = (has_hold, hold_kind) {
         let release = (hold_start + hold_length).min(load - Duration::hours(1));
         let hold = Hold {
-            code: (*code).into(),
-            description: Some((*description).into()),
+            code: kind.code.into(),
+            description: Some(kind.description.into()),
             applies_to: Some("vessel".into()),
         };
         steps.push(
@@ -118,8 +125,8 @@ pub(super) fn plan(
                 .with_holds(vec![hold]),
         );
         let mut back = Step::new(release, Status::GatedIn).with_indicator(laden);
-        if let Some((event, text)) = released {
-            back = back.with_event(*event, (*text).into());
+        if let Some((event, text)) = kind.release {
+            back = back.with_event(event, text.into());
         }
         steps.push(back);
     }
