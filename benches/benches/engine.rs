@@ -103,7 +103,12 @@ fn store(c: &mut Criterion) {
                     let mut job = c.job.clone();
                     job.due_at = Some(t0());
                     let _ = store
-                        .complete(TraceCommit { token: c.token, job, emit: None, now: t0() })
+                        .complete(TraceCommit {
+                            token: c.token,
+                            job,
+                            emit: None,
+                            now: t0(),
+                        })
                         .await;
                 }
             })

@@ -22,5 +22,10 @@ pub fn export_event(n: u32) -> Vec<u8> {
 
 /// A validated export request for container `n` at provider `sim`.
 pub fn export_request(n: u32) -> TraceRequest {
-    request(&Tenant::new("bench-org", "bench-svc"), TraceKind::Export, "sim", &container(n))
+    request(
+        &Tenant::new("bench-org", "bench-svc"),
+        TraceKind::Export,
+        "sim",
+        &container(n),
+    )
 }

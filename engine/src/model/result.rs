@@ -100,12 +100,10 @@ pub enum EquipmentEventCode {
     Strp,
     /// Inspected.
     Insp,
-    /// Released (for example, from a hold).
-    Rsea,
     /// Resealed.
-    Rses,
+    Rsea,
     /// Removed.
-    Rmve,
+    Rmvd,
 }
 
 impl EquipmentEventCode {
@@ -122,8 +120,7 @@ impl EquipmentEventCode {
             Self::Strp => "STRP",
             Self::Insp => "INSP",
             Self::Rsea => "RSEA",
-            Self::Rses => "RSES",
-            Self::Rmve => "RMVE",
+            Self::Rmvd => "RMVD",
         }
     }
 }

@@ -42,12 +42,10 @@ impl ScriptedTracer {
         Self {
             id: id.to_owned(),
             workflow: Workflow::RealTime,
-            limits: ProviderLimits {
-                concurrency: 256,
-                rate_per_second: None,
-                burst: 1,
-                trace_timeout: std::time::Duration::from_secs(10),
-            },
+            limits: ProviderLimits::default()
+                .with_concurrency(256)
+                .with_rate(None, 1)
+                .with_trace_timeout(std::time::Duration::from_secs(10)),
             state: Arc::new(Mutex::new(State {
                 default: Ok(TraceResult::new(Status::GatedIn, crate::testing::t0())),
                 scripts: HashMap::new(),

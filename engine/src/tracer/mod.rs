@@ -18,11 +18,12 @@ pub use registry::{
 };
 
 /// How a provider delivers updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Workflow {
     /// Every trace asks the provider now (a request/response API). Publishing an active
     /// container again forces an immediate trace.
+    #[default]
     RealTime,
     /// The provider pushes or batches updates on its own schedule; a forced trace would
     /// find nothing new, so re-publishing changes nothing.
@@ -30,8 +31,20 @@ pub enum Workflow {
 }
 
 /// Politeness limits for one provider: the engine never exceeds them.
+///
+/// Built from the default with `with_*` methods, so that a new field never breaks a
+/// provider:
+///
+/// ```
+/// let limits = boxtrace::ProviderLimits::default()
+///     .with_concurrency(4)
+///     .with_rate(Some(5), 5)
+///     .with_trace_timeout(std::time::Duration::from_secs(15));
+/// assert_eq!(limits.concurrency, 4);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ProviderLimits {
     /// Traces running at once.
     pub concurrency: usize,
@@ -52,6 +65,27 @@ impl Default for ProviderLimits {
             burst: 20,
             trace_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl ProviderLimits {
+    /// Sets how many traces may run at once.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets the average rate (`None`: unlimited) and the burst.
+    pub fn with_rate(mut self, per_second: Option<u32>, burst: u32) -> Self {
+        self.rate_per_second = per_second;
+        self.burst = burst;
+        self
+    }
+
+    /// Sets the trace timeout.
+    pub fn with_trace_timeout(mut self, timeout: Duration) -> Self {
+        self.trace_timeout = timeout;
+        self
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// ```json
 /// { "seed": 7, "epoch": "2026-03-02T06:00:00Z", "latency": "20ms",
 ///   "faults": { "transient": 0.05, "rateLimited": 0.01, "retryAfter": "30s" },
-///   "workflow": "real_time", "limits": { "concurrency": 64, "rate_per_second": 500 } }
+///   "workflow": "realTime", "limits": { "concurrency": 64, "ratePerSecond": 500 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -51,11 +51,11 @@ impl SimConfig {
     /// The limits the tracer reports: the configured ones, or generous ones that never
     /// slow a demo or a benchmark down.
     pub fn effective_limits(&self) -> ProviderLimits {
-        self.limits.clone().unwrap_or(ProviderLimits {
-            concurrency: 1024,
-            rate_per_second: None,
-            burst: 1,
-            trace_timeout: Duration::from_secs(10),
+        self.limits.clone().unwrap_or_else(|| {
+            ProviderLimits::default()
+                .with_concurrency(1024)
+                .with_rate(None, 1)
+                .with_trace_timeout(Duration::from_secs(10))
         })
     }
 
@@ -133,7 +133,7 @@ mod tests {
             "epoch": "2026-03-02T06:00:00Z",
             "latency": "20ms",
             "faults": { "transient": 0.1, "rateLimited": 0.2, "retryAfter": "2m" },
-            "workflow": "provider_driven",
+            "workflow": "providerDriven",
             "limits": { "concurrency": 3 },
             "somethingNew": true
         }))

@@ -56,7 +56,7 @@
 //!
 //! [`SimConfig`], camelCase, every field optional: `seed` (42), `epoch` (the clock's time
 //! at build), `latency` (`0s`), `faults` (`transient`, `timeout`, `rateLimited`: 0;
-//! `retryAfter`: `30s`), `workflow` (`real_time`), `limits` (concurrency 1,024, no rate
+//! `retryAfter`: `30s`), `workflow` (`realTime`), `limits` (concurrency 1,024, no rate
 //! limit, trace timeout 10 s).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -42,8 +42,8 @@ fn builds_from_configuration() {
     let tracer = build_provider(
         "sim",
         ProviderContext::new().with_config(json!({
-            "workflow": "provider_driven",
-            "limits": { "concurrency": 4, "rate_per_second": 10, "burst": 5, "trace_timeout": "2s" }
+            "workflow": "providerDriven",
+            "limits": { "concurrency": 4, "ratePerSecond": 10, "burst": 5, "traceTimeout": "2s" }
         })),
     )
     .expect("builds");
