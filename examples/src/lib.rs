@@ -49,3 +49,8 @@ pub fn describe(event: &ResultEvent) -> String {
         holds
     )
 }
+
+/// The README's code, compiled as a doctest so that it cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
