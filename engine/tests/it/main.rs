@@ -4,5 +4,6 @@
 mod conformance;
 mod contract;
 mod crash;
+mod model;
 mod scheduler;
 mod support;
