@@ -22,6 +22,25 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
     /// Finishes when [`Clock::now`] reaches `deadline` (at once if it has).
     fn sleep_until(&self, deadline: DateTime<Utc>) -> Sleep;
+
+    /// At most how much clock time passes while `real` wall time does. Leases are clock
+    /// time but traces take wall time; the engine sizes leases with this so that a fast
+    /// clock cannot let a lease lapse under a running trace. The wall clock and a manual
+    /// clock answer `real` itself.
+    fn elapsed_during(&self, real: std::time::Duration) -> Duration {
+        Duration::from_std(real).unwrap_or(Duration::MAX)
+    }
+}
+
+/// `at + by`, saturating at the latest representable time instead of overflowing.
+pub(crate) fn after(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    at.checked_add_signed(by)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `at + by` for a wall-clock duration, saturating.
+pub(crate) fn after_std(at: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc> {
+    after(at, Duration::from_std(by).unwrap_or(Duration::MAX))
 }
 
 /// The wall clock, with tokio timers.
@@ -128,6 +147,10 @@ impl Clock for AcceleratedClock {
         let real = self.origin.elapsed().as_secs_f64() * self.factor;
         let offset = *self.offset.lock().unwrap_or_else(PoisonError::into_inner);
         self.start + Duration::microseconds((real * 1e6) as i64) + offset
+    }
+
+    fn elapsed_during(&self, real: std::time::Duration) -> Duration {
+        Duration::from_std(real.mul_f64(self.factor)).unwrap_or(Duration::MAX)
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> Sleep {

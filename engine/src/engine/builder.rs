@@ -149,6 +149,11 @@ impl EngineBuilder {
     /// Builds the engine. It does not trace until [`Engine::start`] (or
     /// [`Engine::run_due`]) is called.
     pub fn build(self) -> Result<Engine> {
+        if self.config.claim_batch == 0 || self.config.max_in_flight == 0 {
+            return Err(Error::Config(
+                "claimBatch and maxInFlight must be at least 1".into(),
+            ));
+        }
         let store = self
             .store
             .ok_or_else(|| Error::Config("no store: call .store(SledStore::open(..)?)".into()))?;

@@ -5,6 +5,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::clock::{after, after_std};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -17,8 +19,20 @@ use crate::tracer::TraceError;
 /// A renewal is due when less than this is left of a lease beyond the trace timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(365))
+/// The end of a lease taken at `now`: the configured lease, and never less clock time
+/// than the longest trace takes in wall time (which matters under a fast clock).
+fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
+    let longest = inner
+        .providers
+        .values()
+        .map(|p| p.limits.trace_timeout)
+        .max()
+        .unwrap_or_default()
+        + LEASE_MARGIN;
+    let lease = chrono::Duration::from_std(inner.config.lease)
+        .unwrap_or(chrono::Duration::MAX)
+        .max(inner.clock.elapsed_during(longest));
+    after(now, lease)
 }
 
 /// Runs until the engine's shutdown token is cancelled.
@@ -37,7 +51,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
             let now = inner.clock.now();
             match inner
                 .store
-                .claim_due(now, want, after(now, inner.config.lease))
+                .claim_due(now, want, lease_until(&inner, now))
                 .await
             {
                 Ok(claimed) => {
@@ -65,13 +79,13 @@ pub(super) async fn run(inner: Arc<Inner>) {
             }
         }
         let now = inner.clock.now();
-        let idle_until = after(now, inner.config.max_idle);
+        let idle_until = after_std(now, inner.config.max_idle);
         let wake_at = match inner.store.next_due().await {
             Ok(Some(due)) => due.min(idle_until),
             Ok(None) => idle_until,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the next due time failed");
-                after(now, Duration::from_secs(1)).min(idle_until)
+                after_std(now, Duration::from_secs(1)).min(idle_until)
             }
         };
         let at_capacity = running.len() >= inner.config.max_in_flight;
@@ -111,11 +125,7 @@ pub(super) async fn run_due(inner: &Arc<Inner>) -> Result<usize> {
         let now = inner.clock.now();
         let claimed = inner
             .store
-            .claim_due(
-                now,
-                inner.config.claim_batch,
-                after(now, inner.config.lease),
-            )
+            .claim_due(now, inner.config.claim_batch, lease_until(inner, now))
             .await?;
         if claimed.is_empty() {
             return Ok(total);
@@ -203,35 +213,44 @@ async fn run_trace(
         rate.until_ready().await;
     }
     let now = inner.clock.now();
-    let needed = provider.limits.trace_timeout + LEASE_MARGIN;
-    let left = job
-        .lease
-        .map(|l| (l.until - now).to_std().unwrap_or_default())
-        .unwrap_or_default();
+    if inner.shutdown.is_cancelled() {
+        // Shutting down: start no new provider call; hand the job back at once rather
+        // than leave it leased.
+        if let Err(e) = inner.store.renew(job.id, token, now).await {
+            tracing::debug!(error = %e, "releasing a lease at shutdown failed; it lapses by itself");
+        }
+        return None;
+    }
+    let needed = inner
+        .clock
+        .elapsed_during(provider.limits.trace_timeout + LEASE_MARGIN);
+    let left = job.lease.map(|l| l.until - now).unwrap_or_default();
     if left < needed {
-        let until = after(now, inner.config.lease.max(needed));
-        if let Err(e) = inner.store.renew(job.id, token, until).await {
+        if let Err(e) = inner
+            .store
+            .renew(job.id, token, lease_until(inner, now))
+            .await
+        {
             tracing::debug!(error = %e, "lease lost while waiting for the provider's limits; skipping");
             return None;
         }
     }
-    let credentials = match inner
-        .credentials
-        .credentials(&request.key.provider_id, &request.key.tenant)
-        .await
-    {
-        Ok(credentials) => credentials,
-        Err(e) => return Some(Err(TraceError::transient(e.to_string()))),
-    };
     let timeout = provider.limits.trace_timeout;
-    Some(
-        match tokio::time::timeout(timeout, provider.tracer.trace(request, &credentials)).await {
-            Ok(result) => result,
-            Err(_) => Err(TraceError::transient(format!(
-                "the provider did not answer within {timeout:?}"
-            ))),
-        },
-    )
+    // Credentials count against the trace's time: a slow vault must not outlast the lease.
+    let trace = async {
+        let credentials = inner
+            .credentials
+            .credentials(&request.key.provider_id, &request.key.tenant)
+            .await
+            .map_err(|e| TraceError::transient(e.to_string()))?;
+        provider.tracer.trace(request, &credentials).await
+    };
+    Some(match tokio::time::timeout(timeout, trace).await {
+        Ok(result) => result,
+        Err(_) => Err(TraceError::transient(format!(
+            "the provider did not answer within {timeout:?}"
+        ))),
+    })
 }
 
 fn log_failure(error: &TraceError, provider: &str) {

@@ -215,7 +215,7 @@ impl Engine {
     /// Leases up to `limit` outbox entries for delivery for `lease`.
     pub async fn claim_outbox(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxClaim>> {
         let now = self.inner.clock.now();
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let until = crate::clock::after_std(now, lease);
         Ok(self.inner.store.claim_outbox(now, limit, until).await?)
     }
 

@@ -23,7 +23,6 @@ pub(crate) fn apply<R: Rng + ?Sized>(
     job.last_traced_at = Some(now);
     job.updated_at = now;
     let forced = job.force.pending();
-    job.force.handled = job.force.requested;
     let kind = job.request.key.kind;
 
     let outcome = match outcome {
@@ -32,6 +31,7 @@ pub(crate) fn apply<R: Rng + ?Sized>(
     };
     let (emit_on_success, retry_after) = match outcome {
         Ok(mut result) => {
+            job.force.handled = job.force.requested;
             result.traced_at = now;
             let first = job.last_result.is_none();
             let changed = job
@@ -61,6 +61,7 @@ pub(crate) fn apply<R: Rng + ?Sized>(
             (reason, None)
         }
         Err(TraceError::Permanent { reason, message }) => {
+            job.force.handled = job.force.requested;
             job.last_error = Some(TraceFailure {
                 class: "permanent".into(),
                 reason: reason.as_str().into(),
@@ -73,6 +74,8 @@ pub(crate) fn apply<R: Rng + ?Sized>(
             return (job, Some(EmitReason::Failed));
         }
         Err(error) => {
+            // A forced trace that failed transiently stays pending: the retry that the
+            // backoff schedules reports it.
             job.last_error = Some(TraceFailure {
                 class: error.class().into(),
                 reason: error.class().into(),

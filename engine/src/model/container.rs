@@ -78,12 +78,7 @@ pub struct ContainerNumber(String);
 impl ContainerNumber {
     /// Parses, normalizes and validates `input`.
     pub fn parse(input: &str) -> Result<Self, ContainerNumberError> {
-        let normalized: String = input
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '/' | '.' | '\t'))
-            .flat_map(char::to_uppercase)
-            .collect();
+        let normalized = canonical_id(input);
         if normalized.is_empty() {
             return Err(ContainerNumberError::Empty);
         }
@@ -144,6 +139,19 @@ impl ContainerNumber {
     pub fn check_digit(&self) -> u8 {
         self.0.as_bytes()[10] - b'0'
     }
+}
+
+/// The form a container id is keyed by: trimmed, without the separators people type
+/// (spaces, `-`, `/`, `.`), upper case. For a valid number it is the normalized number;
+/// an id traced with validation off is keyed the same way, so that a cancellation finds
+/// it however it is spelled.
+pub fn canonical_id(input: &str) -> String {
+    input
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '/' | '.' | '\t'))
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// Computes the ISO 6346 check value (0–10) of the first ten characters.

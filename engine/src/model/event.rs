@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    ContainerId, ContainerNumber, ContainerNumberError, JobKey, Tenant, TraceKind, TraceRequest,
+    canonical_id, ContainerId, ContainerNumber, ContainerNumberError, JobKey, Tenant, TraceKind,
+    TraceRequest,
 };
 
 /// The only `type` the contract knows.
@@ -329,7 +330,9 @@ impl Command {
         let tenant = Tenant { org_id, svc_id };
         let kind = action.kind();
         if !action.is_request() {
-            let container = cancel_container_id(raw_id, normalize)?;
+            // Keys are canonical whatever `normalize` says, so a cancellation (which usually
+            // carries no data) finds a trace published either way.
+            let container = canonical_id(container_id(raw_id, false)?.as_str());
             return Ok(Command::Cancel(JobKey {
                 tenant,
                 kind,
@@ -373,7 +376,7 @@ impl Command {
                 tenant,
                 kind,
                 provider_id,
-                container: container.as_str().to_owned(),
+                container: canonical_id(container.as_str()),
             },
             container,
             data,
@@ -490,17 +493,6 @@ fn container_id(raw: &str, normalize: bool) -> Result<ContainerId, EventError> {
     )?))
 }
 
-/// A cancellation matches the key its publish used. With validation on, an id that does
-/// not validate can only have been published with validation off, so it is kept as given.
-fn cancel_container_id(raw: &str, normalize: bool) -> Result<String, EventError> {
-    if normalize {
-        if let Ok(number) = ContainerNumber::parse(raw) {
-            return Ok(number.as_str().to_owned());
-        }
-    }
-    container_id(raw, false).map(|id| id.as_str().to_owned())
-}
-
 /// Key fragments that mark a credential. Compared against the key lower-cased with `_`
 /// and `-` removed.
 const CREDENTIAL_MARKERS: [&str; 11] = [
@@ -518,6 +510,16 @@ const CREDENTIAL_MARKERS: [&str; 11] = [
 ];
 
 fn reject_credentials(data: &Map<String, Value>, path: &str) -> Result<(), EventError> {
+    fn inside(value: &Value, path: &str) -> Result<(), EventError> {
+        match value {
+            Value::Object(inner) => reject_credentials(inner, path),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, item)| inside(item, &format!("{path}[{i}]"))),
+            _ => Ok(()),
+        }
+    }
     for (key, value) in data {
         let folded: String = key
             .chars()
@@ -532,9 +534,7 @@ fn reject_credentials(data: &Map<String, Value>, path: &str) -> Result<(), Event
                 "credentials are not accepted in data; provider credentials are configured by the operator",
             ));
         }
-        if let Value::Object(inner) = value {
-            reject_credentials(inner, &field)?;
-        }
+        inside(value, &field)?;
     }
     Ok(())
 }

@@ -269,7 +269,9 @@ impl Job {
     /// Applies a publish to the job stored under the request's key, if any.
     ///
     /// `real_time` is the provider's workflow: only real-time providers force a trace of an
-    /// active job. `new_id` is called only when a job is created.
+    /// active job (and take the request's data as the latest); for other workflows a
+    /// publish of an active job changes nothing. `new_id` is called only when a job is
+    /// created.
     pub fn plan_publish(
         current: Option<Job>,
         request: TraceRequest,
@@ -318,16 +320,15 @@ impl Job {
                 };
                 (job, PublishOutcome::Restarted)
             }
+            Some(job) if !real_time => (job, PublishOutcome::AlreadyTracked),
             Some(mut job) => {
                 // A corrected booking or terminal is the client's latest word; keep it.
                 job.request = request;
                 job.updated_at = now;
-                if !real_time {
-                    return (job, PublishOutcome::AlreadyTracked);
-                }
                 job.force.requested += 1;
-                // A running trace keeps its lease; its commit sees the pending force and
-                // makes the job due at once, so two traces of one job never overlap.
+                // A running trace keeps its lease; its commit sees the force that arrived
+                // meanwhile and makes the job due at once, so two traces of one job never
+                // overlap.
                 if job.lease.is_none() {
                     job.due_at = Some(job.due_at.map_or(now, |due| due.min(now)));
                 }
@@ -381,7 +382,9 @@ impl Job {
     ///
     /// Refused unless `token` is still the job's lease. What a client may have changed
     /// while the trace ran is kept: the request data of a re-publish, and a forced trace
-    /// requested meanwhile, which makes the job due at `now`.
+    /// requested meanwhile, which makes the job due at `now`. (A force that was pending
+    /// before the trace and not handled by it, because the trace failed, waits for the
+    /// next trace the backoff schedules.)
     pub fn merge_completion(
         current: &Job,
         mut next: Job,
@@ -391,11 +394,12 @@ impl Job {
         if current.lease.map(|l| l.token) != Some(token) || !current.state.is_active() {
             return Err(Fenced::LeaseLost);
         }
+        let forced_meanwhile = current.force.requested > next.force.requested;
         next.request = current.request.clone();
         next.force.requested = current.force.requested;
         next.lease = None;
         next.lease_seq = current.lease_seq;
-        if next.state.is_active() && next.force.pending() {
+        if next.state.is_active() && forced_meanwhile {
             next.due_at = Some(next.due_at.map_or(now, |due| due.min(now)));
         }
         Ok(next)

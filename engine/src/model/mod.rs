@@ -6,7 +6,9 @@ mod job;
 mod result;
 mod result_event;
 
-pub use container::{check_value, ContainerId, ContainerNumber, ContainerNumberError};
+pub use container::{
+    canonical_id, check_value, ContainerId, ContainerNumber, ContainerNumberError,
+};
 pub use event::{
     Action, Command, Event, EventError, EventErrorKind, EventPayload, ENTITY_CONTAINER,
 };

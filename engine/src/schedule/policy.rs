@@ -321,9 +321,7 @@ fn spread<R: Rng + ?Sized>(base: Duration, jitter: f64, rng: &mut R) -> Duration
 }
 
 fn after(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
-    let delay = chrono::Duration::from_std(delay.max(Duration::from_millis(1)))
-        .unwrap_or(chrono::Duration::days(365));
-    now + delay
+    crate::clock::after_std(now, delay.max(Duration::from_millis(1)))
 }
 
 fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {

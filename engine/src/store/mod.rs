@@ -35,6 +35,10 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A list cursor this store did not issue (for this tenant): tell the client; retrying
+    /// will not help.
+    #[error("invalid page cursor: {0}")]
+    InvalidCursor(String),
 }
 
 /// A store result.

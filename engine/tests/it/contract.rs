@@ -462,6 +462,19 @@ async fn engine_rules_and_nothing_stored_on_rejection() {
         "cancelling the untraced is not an error"
     );
 
+    // An id traced with validation off is cancelled by a cancellation without data,
+    // however it is spelled.
+    let raw = event(
+        "org-a",
+        "TRACE_EMPTY_REQUESTED",
+        "tstu-0001",
+        json!({"normalize": false}),
+    );
+    h.engine.handle_event(&raw).await.unwrap();
+    let cancel = event("org-a", "TRACE_EMPTY_CANCELLED", "TSTU0001", json!({}));
+    let cancelled = h.engine.handle_event(&cancel).await.unwrap();
+    assert_eq!(cancelled.cancelled, Some(CancelOutcome::Cancelled));
+
     let accepted = h.engine.handle_event(&export("CSQU3054383")).await.unwrap();
     assert_eq!(accepted.published, Some(PublishOutcome::Created));
     let again = h.engine.handle_event(&export("CSQU3054383")).await.unwrap();

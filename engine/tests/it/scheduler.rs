@@ -477,3 +477,165 @@ async fn shutdown_lets_a_running_trace_commit() {
     assert_eq!(job.trace_count, 1);
     assert!(job.lease.is_none());
 }
+
+#[tokio::test]
+async fn a_forced_trace_that_fails_transiently_reports_on_its_retry() {
+    let h = harness();
+    h.tracer.push_status(BOX, Status::Expected);
+    h.tracer.push(BOX, Err(TraceError::transient("503")));
+    h.tracer.push_status(BOX, Status::Expected);
+    h.engine.handle_event(&export(BOX)).await.unwrap();
+    h.engine.run_due().await.unwrap();
+    h.engine.handle_event(&export(BOX)).await.unwrap();
+    assert_eq!(
+        h.engine.run_due().await.unwrap(),
+        1,
+        "the forced trace fails"
+    );
+    let job = h
+        .engine
+        .get(&key(TraceKind::Export, BOX))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(job.force.pending(), "the force waits for the retry");
+    let retry_in = job.due_at.unwrap() - boxtrace::Clock::now(&h.clock);
+    assert!(
+        retry_in > Span::zero(),
+        "the retry follows the backoff, not at once"
+    );
+    assert_eq!(step(&h, retry_in).await, 1);
+    let reasons: Vec<_> = drain_outbox(&h).await.into_iter().map(|e| e.0).collect();
+    assert_eq!(reasons, vec![EmitReason::FirstResult, EmitReason::Forced]);
+}
+
+#[tokio::test]
+async fn slow_credentials_count_against_the_trace_timeout() {
+    use async_trait::async_trait;
+    use boxtrace::{Credentials, CredentialsError, ProviderCredentials, ProviderLimits, Tenant};
+
+    #[derive(Debug)]
+    struct SlowVault;
+    #[async_trait]
+    impl Credentials for SlowVault {
+        async fn credentials(
+            &self,
+            _: &str,
+            _: &Tenant,
+        ) -> Result<ProviderCredentials, CredentialsError> {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(ProviderCredentials::new())
+        }
+    }
+    let tracer = ScriptedTracer::new("scripted")
+        .with_limits(ProviderLimits::default().with_trace_timeout(Duration::from_millis(50)));
+    let dir = tempfile::tempdir().unwrap();
+    let clock = boxtrace::ManualClock::new(boxtrace::testing::t0());
+    let engine = boxtrace::Engine::builder()
+        .store(boxtrace::SledStore::open_path(dir.path()).unwrap())
+        .provider(tracer.clone())
+        .credentials(SlowVault)
+        .clock(clock)
+        .build()
+        .unwrap();
+    engine.handle_event(&export(BOX)).await.unwrap();
+    engine.run_due().await.unwrap();
+    let job = engine
+        .get(&key(TraceKind::Export, BOX))
+        .await
+        .unwrap()
+        .unwrap();
+    let error = job.last_error.expect("the trace timed out");
+    assert_eq!(error.class, "transient");
+    assert!(
+        error.message.contains("did not answer"),
+        "{}",
+        error.message
+    );
+    assert_eq!(tracer.total_calls(), 0, "the provider was never called");
+}
+
+#[tokio::test]
+async fn leases_outlast_traces_under_a_fast_clock() {
+    use async_trait::async_trait;
+    use boxtrace::{DataError, ProviderCredentials, TraceRequest, TraceResult, Tracer};
+
+    /// A provider that takes 40 ms of wall time per trace.
+    #[derive(Debug, Clone, Default)]
+    struct Slow(std::sync::Arc<std::sync::atomic::AtomicU32>);
+    #[async_trait]
+    impl Tracer for Slow {
+        fn id(&self) -> &str {
+            "scripted"
+        }
+        fn validate(
+            &self,
+            _: TraceKind,
+            _: &serde_json::Map<String, serde_json::Value>,
+        ) -> Result<(), DataError> {
+            Ok(())
+        }
+        async fn trace(
+            &self,
+            _: &TraceRequest,
+            _: &ProviderCredentials,
+        ) -> Result<TraceResult, TraceError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            Ok(TraceResult::new(Status::GatedIn, boxtrace::testing::t0()))
+        }
+    }
+    let slow = Slow::default();
+    let dir = tempfile::tempdir().unwrap();
+    // An hour of clock time per wall second: a 60 s lease is 17 ms of wall time.
+    let clock = boxtrace::AcceleratedClock::new(boxtrace::testing::t0(), 3600.0);
+    let engine = boxtrace::Engine::builder()
+        .store(boxtrace::SledStore::open_path(dir.path()).unwrap())
+        .provider(slow.clone())
+        .credentials(boxtrace::StaticCredentials::new())
+        .clock(clock)
+        .build()
+        .unwrap();
+    engine.handle_event(&export(BOX)).await.unwrap();
+    let running = engine.start();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.shutdown().await;
+    let job = engine
+        .get(&key(TraceKind::Export, BOX))
+        .await
+        .unwrap()
+        .unwrap();
+    let calls = slow.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(calls >= 1);
+    assert_eq!(
+        u64::from(calls),
+        job.trace_count,
+        "every provider call committed; none was fenced by a lapsed lease"
+    );
+}
+
+#[tokio::test]
+async fn bad_dispatcher_settings_are_refused_and_huge_leases_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = |config: boxtrace::EngineConfig| {
+        boxtrace::Engine::builder()
+            .store(
+                boxtrace::SledStore::open_path(dir.path().join(format!("{}", config.claim_batch)))
+                    .unwrap(),
+            )
+            .provider(ScriptedTracer::new("scripted"))
+            .config(config)
+            .build()
+    };
+    let zero = boxtrace::EngineConfig {
+        claim_batch: 0,
+        ..boxtrace::EngineConfig::default()
+    };
+    assert!(matches!(build(zero), Err(boxtrace::Error::Config(_))));
+    let engine = build(boxtrace::EngineConfig::default()).unwrap();
+    assert!(engine
+        .claim_outbox(10, Duration::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -114,6 +114,7 @@ impl SledStore {
             tree: tree.clone(),
             instance,
             max_batch: config.max_batch.max(1),
+            unflushed: false,
         };
         let handle = std::thread::Builder::new()
             .name("boxtrace-sled-writer".into())
@@ -234,9 +235,14 @@ impl Store for SledStore {
             n => n.min(1000),
         };
         let prefix = keys::tenant_prefix(tenant);
-        let start = match query.after.as_deref().and_then(keys::from_hex) {
-            // Just past the cursor's key.
-            Some(mut after) => {
+        let start = match query.after.as_deref() {
+            Some(cursor) => {
+                let mut after = keys::from_hex(cursor)
+                    .filter(|key| key.starts_with(&prefix))
+                    .ok_or_else(|| {
+                        StoreError::InvalidCursor("not a cursor of this listing".into())
+                    })?;
+                // Just past the cursor's key.
                 after.push(0);
                 after
             }
@@ -376,5 +382,54 @@ impl Store for SledStore {
 
     async fn flush(&self) -> StoreResult<()> {
         self.call(|reply| Op::Flush { reply }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Tenant, TraceKind};
+    use crate::testing::{container, request, t0};
+
+    #[tokio::test]
+    async fn a_corrupt_job_record_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open_path(dir.path()).unwrap();
+        let tenant = Tenant::new("o", "s");
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let (job, _) = store
+                .publish(
+                    request(&tenant, TraceKind::Empty, "p", &container(n)),
+                    true,
+                    t0(),
+                )
+                .await
+                .unwrap();
+            ids.push(job.id);
+        }
+        store
+            .shared
+            .tree
+            .insert(keys::job(ids[1]), &b"{not json"[..])
+            .unwrap();
+        let until = t0() + chrono::Duration::minutes(1);
+        let claimed = store.claim_due(t0(), 10, until).await.unwrap();
+        assert_eq!(claimed.len(), 2, "the two sound jobs are still traced");
+    }
+
+    #[tokio::test]
+    async fn a_foreign_cursor_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open_path(dir.path()).unwrap();
+        let query = ListQuery {
+            after: Some("zz".into()),
+            ..ListQuery::default()
+        };
+        let err = store
+            .list(&Tenant::new("o", "s"), &query)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidCursor(_)));
     }
 }

@@ -92,6 +92,9 @@ pub(super) struct Writer {
     pub(super) tree: sled::Tree,
     pub(super) instance: String,
     pub(super) max_batch: usize,
+    /// Writes were applied but their flush failed: the tree shows data that is not on
+    /// disk. Stays set until a flush succeeds; no outbox claim is served meanwhile.
+    pub(super) unflushed: bool,
 }
 
 /// Pending writes of one batch, readable before they are applied.
@@ -161,7 +164,7 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
 
 impl Writer {
     /// Runs until every sender is gone, then flushes once more.
-    pub(super) fn run(self, mut ops: mpsc::Receiver<Op>) {
+    pub(super) fn run(mut self, mut ops: mpsc::Receiver<Op>) {
         while let Some(first) = ops.blocking_recv() {
             let mut queued = vec![first];
             while queued.len() < self.max_batch {
@@ -177,10 +180,11 @@ impl Writer {
         }
     }
 
-    fn run_batch(&self, ops: Vec<Op>) {
-        let mut batch = Batch::new(&self.tree);
+    fn run_batch(&mut self, ops: Vec<Op>) {
+        let tree = self.tree.clone();
+        let mut batch = Batch::new(&tree);
         let mut replies: Vec<PendingReply> = Vec::with_capacity(ops.len());
-        let mut durable = false;
+        let mut durable = self.unflushed;
         let mut failure: Option<StoreError> = None;
         for op in ops {
             if failure.is_some() {
@@ -200,6 +204,7 @@ impl Writer {
         }
         if failure.is_none() && durable {
             failure = self.db.flush().map(drop).map_err(unavailable).err();
+            self.unflushed = failure.is_some();
         }
         if let Some(e) = &failure {
             tracing::error!(error = %e, ops = replies.len(), "sled store batch failed; callers are told to retry");
@@ -213,7 +218,7 @@ impl Writer {
     /// applying earlier writes) comes back with the operation's reply.
     #[allow(clippy::type_complexity)]
     fn execute(
-        &self,
+        &mut self,
         op: Op,
         batch: &mut Batch<'_>,
         durable: &mut bool,
@@ -272,6 +277,9 @@ impl Writer {
                     }
                     Ok(())
                 });
+                if ready.is_err() {
+                    self.unflushed = true;
+                }
                 if let Err(e) = ready {
                     return Err((pending(reply, Ok(Vec::new())), e));
                 }
@@ -322,14 +330,16 @@ impl Writer {
         batch.put_json(&keys::job(job.id), job)
     }
 
+    /// Appends the event for `job` under `seq`, which the caller allocated before writing
+    /// anything, so that a failed allocation cannot leave half an operation in the batch.
     fn append_event(
         &self,
         batch: &mut Batch<'_>,
+        seq: u64,
         job: &Job,
         reason: EmitReason,
         now: DateTime<Utc>,
     ) -> StoreResult<ResultEvent> {
-        let seq = self.next_id()?;
         let mut event = ResultEvent::for_job(job, reason, now);
         event.id = format!("evt_{}_{seq:016x}", self.instance);
         batch.put_json(&keys::history(job.id, seq), &event)?;
@@ -392,8 +402,9 @@ impl Writer {
         let Some(job) = Job::plan_cancel(current, now) else {
             return Ok(None);
         };
+        let seq = self.next_id()?;
         self.store_job(batch, &job, old_due)?;
-        self.append_event(batch, &job, EmitReason::TrackingStopped, now)
+        self.append_event(batch, seq, &job, EmitReason::TrackingStopped, now)
             .map(Some)
     }
 
@@ -416,9 +427,19 @@ impl Writer {
                 stale.push(key.to_vec());
                 continue;
             };
-            let Some(mut job) = self.load_job(batch, id)? else {
-                stale.push(key.to_vec());
-                continue;
+            let mut job = match self.load_job(batch, id) {
+                Ok(Some(job)) => job,
+                Ok(None) => {
+                    stale.push(key.to_vec());
+                    continue;
+                }
+                Err(StoreError::Corrupt(e)) => {
+                    // One bad record must not stop every other job; it stays for an
+                    // operator to inspect.
+                    tracing::error!(job = id.0, error = %e, "skipping a job record that cannot be decoded");
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             if job
                 .due_at
@@ -463,10 +484,13 @@ impl Writer {
             .load_job(batch, commit.job.id)?
             .ok_or(Fenced::Missing)?;
         let job = Job::merge_completion(&current, commit.job, commit.token, commit.now)?;
+        let seq = commit.emit.map(|_| self.next_id()).transpose()?;
         self.store_job(batch, &job, current.due_at)?;
-        let event = match commit.emit {
-            Some(reason) => Some(self.append_event(batch, &job, reason, commit.now)?),
-            None => None,
+        let event = match (commit.emit, seq) {
+            (Some(reason), Some(seq)) => {
+                Some(self.append_event(batch, seq, &job, reason, commit.now)?)
+            }
+            _ => None,
         };
         Ok(Committed { job, event })
     }
@@ -486,7 +510,13 @@ impl Writer {
                 break;
             }
             let (key, value) = entry.map_err(unavailable)?;
-            let mut entry: OutboxEntry = decode(&value)?;
+            let mut entry: OutboxEntry = match decode(&value) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(key = ?key, error = %e, "skipping an outbox entry that cannot be decoded");
+                    continue;
+                }
+            };
             if !blocked.insert(entry.job_id) {
                 continue;
             }
