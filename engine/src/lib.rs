@@ -82,8 +82,8 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use schedule::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};
 pub use store::{
-    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, SledConfig,
-    SledStore, Store, StoreError, StoreResult, TraceCommit,
+    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats,
+    SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE,
 };
 pub use tracer::{
     build_provider, registered_providers, DataError, HttpSettings, PermanentReason,

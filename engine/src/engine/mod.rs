@@ -26,7 +26,7 @@ use crate::model::{
     ResultEvent, Tenant, TraceRequest,
 };
 use crate::schedule::Policy;
-use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store};
+use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE};
 
 pub use builder::{EngineBuilder, EngineConfig};
 pub use subscription::Subscription;
@@ -212,16 +212,26 @@ impl Engine {
         Subscription::new(self.inner.events.subscribe())
     }
 
-    /// Leases up to `limit` outbox entries for delivery for `lease`.
+    /// Leases up to `limit` entries of the results queue ([`RESULTS_QUEUE`]) for `lease`.
+    /// Adapters that deliver to several destinations use [`Store::fan_out`] through
+    /// [`Engine::store`].
     pub async fn claim_outbox(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxClaim>> {
         let now = self.inner.clock.now();
         let until = crate::clock::after_std(now, lease);
-        Ok(self.inner.store.claim_outbox(now, limit, until).await?)
+        Ok(self
+            .inner
+            .store
+            .claim_outbox(RESULTS_QUEUE, now, limit, until)
+            .await?)
     }
 
     /// Marks a claimed outbox entry delivered.
     pub async fn ack_outbox(&self, seq: EventSeq, token: u64) -> Result<()> {
-        Ok(self.inner.store.ack_outbox(seq, token).await?)
+        Ok(self
+            .inner
+            .store
+            .ack_outbox(RESULTS_QUEUE, seq, token)
+            .await?)
     }
 
     /// Gives a claimed outbox entry back, to be retried from `not_before`.
@@ -234,7 +244,7 @@ impl Engine {
         Ok(self
             .inner
             .store
-            .retry_outbox(seq, token, not_before)
+            .retry_outbox(RESULTS_QUEUE, seq, token, not_before, None)
             .await?)
     }
 

@@ -84,12 +84,19 @@ pub struct Committed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EventSeq(pub u64);
 
+/// The outbox queue the engine appends every result event to. Deliverers claim from it;
+/// an adapter that delivers to several destinations fans entries out to queues of its own
+/// ([`Store::fan_out`]), one per destination, each with its own retries and dead state.
+pub const RESULTS_QUEUE: &str = "results";
+
 /// An outbox entry: a result event waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxEntry {
-    /// Outbox order.
+    /// Outbox order within its queue.
     pub seq: EventSeq,
+    /// The queue: [`RESULTS_QUEUE`] or a destination's.
+    pub queue: String,
     /// The job the event is about; deliveries of one job stay in order.
     pub job_id: JobId,
     /// The event, with its id.
@@ -100,6 +107,22 @@ pub struct OutboxEntry {
     pub available_at: DateTime<Utc>,
     /// The current claim, if any.
     pub lease: Option<crate::model::Lease>,
+    /// Given up on ([`Store::bury_outbox`]): kept for a replay, never handed out, and no
+    /// longer holding back the job's later entries.
+    #[serde(default)]
+    pub dead: bool,
+    /// Why the last attempt failed, for operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// How many entries a queue holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxStats {
+    /// Entries waiting or in flight.
+    pub pending: usize,
+    /// Entries given up on.
+    pub dead: usize,
 }
 
 /// An outbox entry handed to a deliverer under a lease.
@@ -183,28 +206,76 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The earliest due time of any active job (lapsing leases included).
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
 
-    /// Leases up to `limit` outbox entries available at `now`, oldest first, never two of
-    /// one job at once and never one while an older entry of its job is waiting.
+    /// Leases up to `limit` entries of `queue` available at `now`, oldest first, never two
+    /// of one job at once and never one while an older live entry of its job waits.
     async fn claim_outbox(
         &self,
+        queue: &str,
         now: DateTime<Utc>,
         limit: usize,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxClaim>>;
 
     /// Removes a delivered entry. Refused ([`StoreError::Fenced`]) if the lease was lost.
-    async fn ack_outbox(&self, seq: EventSeq, token: u64) -> StoreResult<()>;
+    async fn ack_outbox(&self, queue: &str, seq: EventSeq, token: u64) -> StoreResult<()>;
 
-    /// Gives an entry back to be retried from `not_before`, counting the attempt.
+    /// Gives an entry back to be retried from `not_before`, counting the attempt and
+    /// noting why it failed.
     async fn retry_outbox(
         &self,
+        queue: &str,
         seq: EventSeq,
         token: u64,
         not_before: DateTime<Utc>,
+        error: Option<String>,
     ) -> StoreResult<()>;
 
-    /// Entries waiting in the outbox.
-    async fn outbox_len(&self) -> StoreResult<usize>;
+    /// Replaces a claimed entry, atomically and durably, by a copy of its event in each
+    /// queue of `to` (none: the entry is simply removed). The copies keep the event id.
+    async fn fan_out(
+        &self,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        to: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Gives up on a claimed entry: it stays, dead, until [`Store::replay_outbox`].
+    async fn bury_outbox(
+        &self,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        error: String,
+    ) -> StoreResult<()>;
+
+    /// Makes every dead entry of `queue` available again at `now`; returns how many.
+    async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize>;
+
+    /// Removes every entry of `queue` (its destination is gone); returns how many.
+    async fn purge_outbox(&self, queue: &str) -> StoreResult<usize>;
+
+    /// How many entries `queue` holds.
+    async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats>;
+
+    /// Stores an adapter's record (web-hook registrations, API clients, ...) under
+    /// `kind` and `key`, durably. The engine never reads these.
+    async fn put_record(&self, kind: &str, key: &str, value: &serde_json::Value)
+        -> StoreResult<()>;
+
+    /// An adapter's record.
+    async fn get_record(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>>;
+
+    /// An adapter's records of `kind` whose keys start with `prefix`, ordered by key.
+    async fn list_records(
+        &self,
+        kind: &str,
+        prefix: &str,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>>;
+
+    /// Removes an adapter's record, durably; whether it existed.
+    async fn delete_record(&self, kind: &str, key: &str) -> StoreResult<bool>;
 
     /// Makes every write so far durable.
     async fn flush(&self) -> StoreResult<()>;

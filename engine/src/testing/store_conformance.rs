@@ -27,7 +27,7 @@ use crate::model::{
     EmitReason, Fenced, Job, PublishOutcome, ResultAction, Status, Tenant, TraceKind, TraceResult,
     TrackingState,
 };
-use crate::store::{ListQuery, Store, StoreError, TraceCommit};
+use crate::store::{ListQuery, Store, StoreError, TraceCommit, RESULTS_QUEUE};
 
 type Check<S> = (
     &'static str,
@@ -74,6 +74,12 @@ where
         }),
         ("list_filters_and_pages", |s| {
             Box::pin(list_filters_and_pages(s))
+        }),
+        ("queues_fan_out_bury_and_replay", |s| {
+            Box::pin(queues_fan_out_bury_and_replay(s))
+        }),
+        ("records_are_kept_by_kind_and_key", |s| {
+            Box::pin(records_are_kept_by_kind_and_key(s))
         }),
         ("renew_extends_only_the_holders_lease", |s| {
             Box::pin(renew_extends_only_the_holders_lease(s))
@@ -281,7 +287,7 @@ async fn leases_lapse_and_fence<S: Store>(store: S) {
         "a stale holder is fenced: {err:?}"
     );
     assert_eq!(
-        store.outbox_len().await.unwrap(),
+        store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
         0,
         "a fenced commit writes nothing"
     );
@@ -321,17 +327,20 @@ async fn trace_commit_is_one_step<S: Store>(store: S) {
     assert_eq!(store.next_due().await.unwrap(), Some(t0() + mins(120)));
     let history = store.history(&r.key, 10).await.unwrap();
     assert_eq!(history, vec![event.clone()], "history holds the same event");
-    let claims = store.claim_outbox(t0(), 10, t0() + mins(1)).await.unwrap();
+    let claims = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, t0() + mins(1))
+        .await
+        .unwrap();
     assert_eq!(claims.len(), 1);
     assert_eq!(
         claims[0].entry.event, event,
         "the outbox holds the same event"
     );
     store
-        .ack_outbox(claims[0].entry.seq, claims[0].token)
+        .ack_outbox(RESULTS_QUEUE, claims[0].entry.seq, claims[0].token)
         .await
         .unwrap();
-    assert_eq!(store.outbox_len().await.unwrap(), 0);
+    assert_eq!(store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending, 0);
 }
 
 async fn unchanged_commit_writes_no_event<S: Store>(store: S) {
@@ -355,7 +364,7 @@ async fn unchanged_commit_writes_no_event<S: Store>(store: S) {
         .unwrap();
     assert!(committed.event.is_none());
     assert_eq!(
-        store.outbox_len().await.unwrap(),
+        store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
         0,
         "no outbox entry without a change"
     );
@@ -418,7 +427,7 @@ async fn cancel_stops_and_emits_once<S: Store>(store: S) {
         "a cancelled job is never due"
     );
     assert_eq!(
-        store.outbox_len().await.unwrap(),
+        store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
         1,
         "exactly one final event"
     );
@@ -495,11 +504,14 @@ async fn outbox_is_ordered_per_job<S: Store>(store: S) {
     }
     store.cancel(&a.key, t0()).await.unwrap();
     let lease = t0() + mins(1);
-    let first = store.claim_outbox(t0(), 10, lease).await.unwrap();
+    let first = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2, "one entry per job at a time");
     assert!(
         store
-            .claim_outbox(t0(), 10, lease)
+            .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
             .await
             .unwrap()
             .is_empty(),
@@ -514,30 +526,38 @@ async fn outbox_is_ordered_per_job<S: Store>(store: S) {
         .find(|c| c.entry.event.payload.container_number == b.key.container)
         .unwrap();
     store
-        .ack_outbox(b_first.entry.seq, b_first.token)
+        .ack_outbox(RESULTS_QUEUE, b_first.entry.seq, b_first.token)
         .await
         .unwrap();
     assert!(
         matches!(
-            store.ack_outbox(a_first.entry.seq, a_first.token + 1).await,
+            store
+                .ack_outbox(RESULTS_QUEUE, a_first.entry.seq, a_first.token + 1)
+                .await,
             Err(StoreError::Fenced(_))
         ),
         "a wrong token cannot ack"
     );
     store
-        .retry_outbox(a_first.entry.seq, a_first.token, t0() + mins(5))
+        .retry_outbox(
+            RESULTS_QUEUE,
+            a_first.entry.seq,
+            a_first.token,
+            t0() + mins(5),
+            Some("503".into()),
+        )
         .await
         .unwrap();
     assert!(
         store
-            .claim_outbox(t0() + mins(2), 10, t0() + mins(3))
+            .claim_outbox(RESULTS_QUEUE, t0() + mins(2), 10, t0() + mins(3))
             .await
             .unwrap()
             .is_empty(),
         "a's later event waits behind its retried first"
     );
     let retried = store
-        .claim_outbox(t0() + mins(5), 10, t0() + mins(6))
+        .claim_outbox(RESULTS_QUEUE, t0() + mins(5), 10, t0() + mins(6))
         .await
         .unwrap();
     assert_eq!(retried.len(), 1);
@@ -551,11 +571,11 @@ async fn outbox_is_ordered_per_job<S: Store>(store: S) {
         "the event id is stable across retries"
     );
     store
-        .ack_outbox(retried[0].entry.seq, retried[0].token)
+        .ack_outbox(RESULTS_QUEUE, retried[0].entry.seq, retried[0].token)
         .await
         .unwrap();
     let second = store
-        .claim_outbox(t0() + mins(5), 10, t0() + mins(6))
+        .claim_outbox(RESULTS_QUEUE, t0() + mins(5), 10, t0() + mins(6))
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
@@ -702,4 +722,165 @@ async fn renew_extends_only_the_holders_lease<S: Store>(store: S) {
             .len(),
         1
     );
+}
+
+async fn queues_fan_out_bury_and_replay<S: Store>(store: S) {
+    let r = request(&tenant(), TraceKind::Export, "p", &container(13));
+    store.publish(r.clone(), true, t0()).await.unwrap();
+    let c = store
+        .claim_due(t0(), 1, t0() + mins(1))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
+    store
+        .complete(TraceCommit {
+            token: c.token,
+            job: next,
+            emit: Some(EmitReason::FirstResult),
+            now: t0(),
+        })
+        .await
+        .unwrap();
+    store.cancel(&r.key, t0()).await.unwrap();
+
+    let lease = t0() + mins(1);
+    let claimed = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "one at a time per job");
+    let to = vec!["hook-a".to_owned(), "hook-b".to_owned()];
+    store
+        .fan_out(
+            RESULTS_QUEUE,
+            claimed[0].entry.seq,
+            claimed[0].token,
+            &to,
+            t0(),
+        )
+        .await
+        .unwrap();
+    let second = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.len(),
+        1,
+        "the job's next event is free once the first fanned out"
+    );
+    store
+        .fan_out(
+            RESULTS_QUEUE,
+            second[0].entry.seq,
+            second[0].token,
+            &to,
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending, 0);
+
+    let a = store.claim_outbox("hook-a", t0(), 10, lease).await.unwrap();
+    assert_eq!(a.len(), 1, "a destination's queue keeps the job's order");
+    assert_eq!(
+        a[0].entry.event.id, claimed[0].entry.event.id,
+        "copies keep the event id"
+    );
+    assert_eq!(a[0].entry.queue, "hook-a");
+    store
+        .bury_outbox("hook-a", a[0].entry.seq, a[0].token, "410 Gone".into())
+        .await
+        .unwrap();
+    let after_dead = store.claim_outbox("hook-a", t0(), 10, lease).await.unwrap();
+    assert_eq!(
+        after_dead.len(),
+        1,
+        "a dead entry no longer holds back the next"
+    );
+    assert_eq!(
+        after_dead[0].entry.event.payload.tracking_state,
+        TrackingState::Cancelled
+    );
+    store
+        .ack_outbox("hook-a", after_dead[0].entry.seq, after_dead[0].token)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.outbox_stats("hook-a").await.unwrap(),
+        crate::store::OutboxStats {
+            pending: 0,
+            dead: 1
+        }
+    );
+    assert!(
+        store
+            .claim_outbox("hook-a", t0(), 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "dead is never handed out"
+    );
+    assert_eq!(
+        store.replay_outbox("hook-a", t0() + mins(2)).await.unwrap(),
+        1
+    );
+    let replayed = store
+        .claim_outbox("hook-a", t0() + mins(2), 10, lease + mins(2))
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(
+        replayed[0].entry.event.id, a[0].entry.event.id,
+        "the replay delivers the same event"
+    );
+    assert_eq!(replayed[0].entry.last_error.as_deref(), Some("410 Gone"));
+
+    let b = store.claim_outbox("hook-b", t0(), 10, lease).await.unwrap();
+    assert_eq!(b.len(), 1, "hook-b is independent of hook-a");
+    assert_eq!(store.purge_outbox("hook-b").await.unwrap(), 2);
+    assert_eq!(
+        store.outbox_stats("hook-b").await.unwrap(),
+        crate::store::OutboxStats::default()
+    );
+}
+
+async fn records_are_kept_by_kind_and_key<S: Store>(store: S) {
+    let value = serde_json::json!({ "url": "https://tms.example/hook", "n": 1 });
+    store
+        .put_record("webhook", "org-a/1", &value)
+        .await
+        .unwrap();
+    store
+        .put_record("webhook", "org-a/2", &serde_json::json!({ "n": 2 }))
+        .await
+        .unwrap();
+    store
+        .put_record("webhook", "org-b/1", &serde_json::json!({ "n": 3 }))
+        .await
+        .unwrap();
+    store
+        .put_record("client", "org-a/1", &serde_json::json!({ "n": 4 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_record("webhook", "org-a/1").await.unwrap(),
+        Some(value)
+    );
+    assert_eq!(store.get_record("webhook", "org-c/1").await.unwrap(), None);
+    let listed = store.list_records("webhook", "org-a/").await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["org-a/1", "org-a/2"],
+        "by prefix, ordered, one kind only"
+    );
+    assert!(store.delete_record("webhook", "org-a/1").await.unwrap());
+    assert!(
+        !store.delete_record("webhook", "org-a/1").await.unwrap(),
+        "deleting twice says so"
+    );
+    assert_eq!(store.list_records("webhook", "").await.unwrap().len(), 2);
 }

@@ -6,8 +6,9 @@
 //! | `k`    | tenant, kind, provider, container     | job id (8 B)   |
 //! | `j`    | job id                                | job (JSON)     |
 //! | `d`    | due time (ms, rounded up), job id     | empty          |
-//! | `o`    | outbox sequence                       | entry (JSON)   |
+//! | `o`    | queue, outbox sequence                | entry (JSON)   |
 //! | `h`    | job id, outbox sequence               | event (JSON)   |
+//! | `r`    | record kind, record key               | record (JSON)  |
 //!
 //! Integers are big-endian so that byte order is numeric order: the due index is a range
 //! scan from its start, and a tenant's jobs are one prefix.
@@ -22,6 +23,7 @@ pub(super) const JOB: u8 = b'j';
 pub(super) const DUE: u8 = b'd';
 pub(super) const OUTBOX: u8 = b'o';
 pub(super) const HISTORY: u8 = b'h';
+pub(super) const RECORD: u8 = b'r';
 
 pub(super) fn meta(name: &str) -> Vec<u8> {
     let mut key = vec![META];
@@ -90,10 +92,31 @@ pub(super) fn parse_due(key: &[u8]) -> Option<(u64, JobId)> {
     Some((ms, JobId(id)))
 }
 
-pub(super) fn outbox(seq: u64) -> [u8; 9] {
-    let mut key = [OUTBOX; 9];
-    key[1..].copy_from_slice(&seq.to_be_bytes());
+pub(super) fn outbox_prefix(queue: &str) -> Vec<u8> {
+    let mut key = vec![OUTBOX];
+    push_str(&mut key, queue);
     key
+}
+
+pub(super) fn outbox(queue: &str, seq: u64) -> Vec<u8> {
+    let mut key = outbox_prefix(queue);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The prefix of `kind`'s records whose keys start with `key_prefix` (or the record's
+/// key, when `key_prefix` is a whole key).
+pub(super) fn record(kind: &str, key_prefix: &str) -> Vec<u8> {
+    let mut key = vec![RECORD];
+    push_str(&mut key, kind);
+    key.extend_from_slice(key_prefix.as_bytes());
+    key
+}
+
+/// The record key inside a record's full key.
+pub(super) fn record_key<'a>(kind: &str, full: &'a [u8]) -> Option<&'a str> {
+    let skip = 1 + 2 + kind.len().min(usize::from(u16::MAX));
+    std::str::from_utf8(full.get(skip..)?).ok()
 }
 
 pub(super) fn history_prefix(id: JobId) -> [u8; 9] {

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{decode, unavailable, Op, Writer};
 use super::{
-    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, Store, StoreError, StoreResult,
-    TraceCommit,
+    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats, Store,
+    StoreError, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -344,11 +344,14 @@ impl Store for SledStore {
 
     async fn claim_outbox(
         &self,
+        queue: &str,
         now: DateTime<Utc>,
         limit: usize,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxClaim>> {
+        let queue = queue.to_owned();
         self.call(|reply| Op::ClaimOutbox {
+            queue,
             now,
             limit,
             until: lease_until,
@@ -357,27 +360,137 @@ impl Store for SledStore {
         .await
     }
 
-    async fn ack_outbox(&self, seq: EventSeq, token: u64) -> StoreResult<()> {
-        self.call(|reply| Op::AckOutbox { seq, token, reply }).await
-    }
-
-    async fn retry_outbox(
-        &self,
-        seq: EventSeq,
-        token: u64,
-        not_before: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.call(|reply| Op::RetryOutbox {
+    async fn ack_outbox(&self, queue: &str, seq: EventSeq, token: u64) -> StoreResult<()> {
+        let queue = queue.to_owned();
+        self.call(|reply| Op::AckOutbox {
+            queue,
             seq,
             token,
-            not_before,
             reply,
         })
         .await
     }
 
-    async fn outbox_len(&self) -> StoreResult<usize> {
-        Ok(self.shared.tree.scan_prefix([keys::OUTBOX]).count())
+    async fn retry_outbox(
+        &self,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        not_before: DateTime<Utc>,
+        error: Option<String>,
+    ) -> StoreResult<()> {
+        let queue = queue.to_owned();
+        self.call(|reply| Op::RetryOutbox {
+            queue,
+            seq,
+            token,
+            not_before,
+            error,
+            reply,
+        })
+        .await
+    }
+
+    async fn fan_out(
+        &self,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        to: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (queue, to) = (queue.to_owned(), to.to_vec());
+        self.call(|reply| Op::FanOut {
+            queue,
+            seq,
+            token,
+            to,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    async fn bury_outbox(
+        &self,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        error: String,
+    ) -> StoreResult<()> {
+        let queue = queue.to_owned();
+        self.call(|reply| Op::Bury {
+            queue,
+            seq,
+            token,
+            error,
+            reply,
+        })
+        .await
+    }
+
+    async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {
+        let queue = queue.to_owned();
+        self.call(|reply| Op::Replay { queue, now, reply }).await
+    }
+
+    async fn purge_outbox(&self, queue: &str) -> StoreResult<usize> {
+        let queue = queue.to_owned();
+        self.call(|reply| Op::Purge { queue, reply }).await
+    }
+
+    async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats> {
+        let mut stats = OutboxStats::default();
+        for item in self.shared.tree.scan_prefix(keys::outbox_prefix(queue)) {
+            let (_, value) = item.map_err(unavailable)?;
+            match decode::<OutboxEntry>(&value) {
+                Ok(entry) if entry.dead => stats.dead += 1,
+                _ => stats.pending += 1,
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn put_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let key = keys::record(kind, key);
+        let value = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.call(|reply| Op::PutRecord { key, value, reply }).await
+    }
+
+    async fn get_record(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.shared
+            .tree
+            .get(keys::record(kind, key))
+            .map_err(unavailable)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    async fn list_records(
+        &self,
+        kind: &str,
+        prefix: &str,
+    ) -> StoreResult<Vec<(String, serde_json::Value)>> {
+        self.shared
+            .tree
+            .scan_prefix(keys::record(kind, prefix))
+            .map(|item| {
+                let (key, value) = item.map_err(unavailable)?;
+                let name = keys::record_key(kind, &key)
+                    .ok_or_else(|| StoreError::Corrupt("record key".into()))?;
+                Ok((name.to_owned(), decode(&value)?))
+            })
+            .collect()
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> StoreResult<bool> {
+        let key = keys::record(kind, key);
+        self.call(|reply| Op::DeleteRecord { key, reply }).await
     }
 
     async fn flush(&self) -> StoreResult<()> {

@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::store::{
     Claimed, Committed, EventSeq, OutboxClaim, OutboxEntry, StoreError, StoreResult, TraceCommit,
+    RESULTS_QUEUE,
 };
 
 pub(super) type Reply<T> = oneshot::Sender<StoreResult<T>>;
@@ -52,21 +53,58 @@ pub(super) enum Op {
         reply: Reply<Committed>,
     },
     ClaimOutbox {
+        queue: String,
         now: DateTime<Utc>,
         limit: usize,
         until: DateTime<Utc>,
         reply: Reply<Vec<OutboxClaim>>,
     },
     AckOutbox {
+        queue: String,
         seq: EventSeq,
         token: u64,
         reply: Reply<()>,
     },
     RetryOutbox {
+        queue: String,
         seq: EventSeq,
         token: u64,
         not_before: DateTime<Utc>,
+        error: Option<String>,
         reply: Reply<()>,
+    },
+    FanOut {
+        queue: String,
+        seq: EventSeq,
+        token: u64,
+        to: Vec<String>,
+        now: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+    Bury {
+        queue: String,
+        seq: EventSeq,
+        token: u64,
+        error: String,
+        reply: Reply<()>,
+    },
+    Replay {
+        queue: String,
+        now: DateTime<Utc>,
+        reply: Reply<usize>,
+    },
+    Purge {
+        queue: String,
+        reply: Reply<usize>,
+    },
+    PutRecord {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: Reply<()>,
+    },
+    DeleteRecord {
+        key: Vec<u8>,
+        reply: Reply<bool>,
     },
     Flush {
         reply: Reply<()>,
@@ -263,6 +301,7 @@ impl Writer {
                 Ok(pending(reply, self.claim_due(batch, now, limit, until)))
             }
             Op::ClaimOutbox {
+                queue,
                 now,
                 limit,
                 until,
@@ -283,20 +322,77 @@ impl Writer {
                 if let Err(e) = ready {
                     return Err((pending(reply, Ok(Vec::new())), e));
                 }
-                Ok(pending(reply, self.claim_outbox(batch, now, limit, until)))
+                Ok(pending(
+                    reply,
+                    self.claim_outbox(batch, &queue, now, limit, until),
+                ))
             }
-            Op::AckOutbox { seq, token, reply } => {
-                Ok(pending(reply, self.ack_outbox(batch, seq, token)))
-            }
+            Op::AckOutbox {
+                queue,
+                seq,
+                token,
+                reply,
+            } => Ok(pending(reply, self.ack_outbox(batch, &queue, seq, token))),
             Op::RetryOutbox {
+                queue,
                 seq,
                 token,
                 not_before,
+                error,
                 reply,
             } => Ok(pending(
                 reply,
-                self.retry_outbox(batch, seq, token, not_before),
+                self.retry_outbox(batch, &queue, seq, token, not_before, error),
             )),
+            Op::FanOut {
+                queue,
+                seq,
+                token,
+                to,
+                now,
+                reply,
+            } => {
+                *durable = true;
+                Ok(pending(
+                    reply,
+                    self.fan_out(batch, &queue, seq, token, &to, now),
+                ))
+            }
+            Op::Bury {
+                queue,
+                seq,
+                token,
+                error,
+                reply,
+            } => {
+                *durable = true;
+                Ok(pending(reply, self.bury(batch, &queue, seq, token, error)))
+            }
+            Op::Replay { queue, now, reply } => {
+                *durable = true;
+                if let Err(e) = batch.apply() {
+                    return Err((pending(reply, Ok(0)), e));
+                }
+                Ok(pending(reply, self.replay(batch, &queue, now)))
+            }
+            Op::Purge { queue, reply } => {
+                *durable = true;
+                if let Err(e) = batch.apply() {
+                    return Err((pending(reply, Ok(0)), e));
+                }
+                Ok(pending(reply, self.purge(batch, &queue)))
+            }
+            Op::PutRecord { key, value, reply } => {
+                *durable = true;
+                batch.insert(&key, value);
+                Ok(pending(reply, Ok(())))
+            }
+            Op::DeleteRecord { key, reply } => {
+                *durable = true;
+                let existed = batch.get(&key).map(|v| v.is_some());
+                batch.remove(&key);
+                Ok(pending(reply, existed))
+            }
             Op::Flush { reply } => {
                 *durable = true;
                 Ok(pending(reply, Ok(())))
@@ -345,13 +441,16 @@ impl Writer {
         batch.put_json(&keys::history(job.id, seq), &event)?;
         let entry = OutboxEntry {
             seq: EventSeq(seq),
+            queue: RESULTS_QUEUE.to_owned(),
             job_id: job.id,
             event: event.clone(),
             attempts: 0,
             available_at: now,
             lease: None,
+            dead: false,
+            last_error: None,
         };
-        batch.put_json(&keys::outbox(seq), &entry)?;
+        batch.put_json(&keys::outbox(RESULTS_QUEUE, seq), &entry)?;
         Ok(event)
     }
 
@@ -498,6 +597,7 @@ impl Writer {
     fn claim_outbox(
         &self,
         batch: &mut Batch<'_>,
+        queue: &str,
         now: DateTime<Utc>,
         limit: usize,
         until: DateTime<Utc>,
@@ -505,7 +605,7 @@ impl Writer {
         let mut claimed = Vec::new();
         // Jobs with an older entry waiting or in flight: their later entries wait too.
         let mut blocked: HashSet<JobId> = HashSet::new();
-        for entry in self.tree.scan_prefix([keys::OUTBOX]) {
+        for entry in self.tree.scan_prefix(keys::outbox_prefix(queue)) {
             if claimed.len() >= limit {
                 break;
             }
@@ -517,7 +617,7 @@ impl Writer {
                     continue;
                 }
             };
-            if !blocked.insert(entry.job_id) {
+            if entry.dead || !blocked.insert(entry.job_id) {
                 continue;
             }
             let leased = entry.lease.is_some_and(|l| l.until > now);
@@ -535,39 +635,126 @@ impl Writer {
     fn load_outbox(
         &self,
         batch: &Batch<'_>,
+        queue: &str,
         seq: EventSeq,
         token: u64,
     ) -> StoreResult<OutboxEntry> {
         let entry: OutboxEntry = batch
-            .get_json(&keys::outbox(seq.0))?
+            .get_json(&keys::outbox(queue, seq.0))?
             .ok_or(Fenced::Missing)?;
-        if entry.lease.map(|l| l.token) != Some(token) {
+        if entry.dead || entry.lease.map(|l| l.token) != Some(token) {
             return Err(Fenced::LeaseLost.into());
         }
         Ok(entry)
     }
 
-    fn ack_outbox(&self, batch: &mut Batch<'_>, seq: EventSeq, token: u64) -> StoreResult<()> {
-        self.load_outbox(batch, seq, token)?;
-        batch.remove(&keys::outbox(seq.0));
+    fn ack_outbox(
+        &self,
+        batch: &mut Batch<'_>,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+    ) -> StoreResult<()> {
+        self.load_outbox(batch, queue, seq, token)?;
+        batch.remove(&keys::outbox(queue, seq.0));
         Ok(())
     }
 
     fn retry_outbox(
         &self,
         batch: &mut Batch<'_>,
+        queue: &str,
         seq: EventSeq,
         token: u64,
         not_before: DateTime<Utc>,
+        error: Option<String>,
     ) -> StoreResult<()> {
-        let mut entry = self.load_outbox(batch, seq, token)?;
+        let mut entry = self.load_outbox(batch, queue, seq, token)?;
         entry.attempts += 1;
         entry.available_at = not_before;
+        entry.last_error = error;
+        // The lease keeps its token (the next claim's is higher) and ends when the
+        // entry is available again.
         entry.lease = entry.lease.map(|l| Lease {
             token: l.token,
             until: not_before,
         });
-        batch.put_json(&keys::outbox(seq.0), &entry)
+        batch.put_json(&keys::outbox(queue, seq.0), &entry)
+    }
+
+    fn fan_out(
+        &self,
+        batch: &mut Batch<'_>,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        to: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let entry = self.load_outbox(batch, queue, seq, token)?;
+        let seqs = to
+            .iter()
+            .map(|_| self.next_id())
+            .collect::<StoreResult<Vec<u64>>>()?;
+        batch.remove(&keys::outbox(queue, seq.0));
+        for (target, copy_seq) in to.iter().zip(seqs) {
+            let copy = OutboxEntry {
+                seq: EventSeq(copy_seq),
+                queue: target.clone(),
+                job_id: entry.job_id,
+                event: entry.event.clone(),
+                attempts: 0,
+                available_at: now,
+                lease: None,
+                dead: false,
+                last_error: None,
+            };
+            batch.put_json(&keys::outbox(target, copy_seq), &copy)?;
+        }
+        Ok(())
+    }
+
+    fn bury(
+        &self,
+        batch: &mut Batch<'_>,
+        queue: &str,
+        seq: EventSeq,
+        token: u64,
+        error: String,
+    ) -> StoreResult<()> {
+        let mut entry = self.load_outbox(batch, queue, seq, token)?;
+        entry.dead = true;
+        entry.lease = None;
+        entry.last_error = Some(error);
+        batch.put_json(&keys::outbox(queue, seq.0), &entry)
+    }
+
+    fn replay(&self, batch: &mut Batch<'_>, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {
+        let mut revived = 0;
+        for item in self.tree.scan_prefix(keys::outbox_prefix(queue)) {
+            let (key, value) = item.map_err(unavailable)?;
+            let Ok(mut entry) = decode::<OutboxEntry>(&value) else {
+                continue;
+            };
+            if entry.dead {
+                entry.dead = false;
+                entry.attempts = 0;
+                entry.available_at = now;
+                batch.put_json(&key, &entry)?;
+                revived += 1;
+            }
+        }
+        Ok(revived)
+    }
+
+    fn purge(&self, batch: &mut Batch<'_>, queue: &str) -> StoreResult<usize> {
+        let mut removed = 0;
+        for item in self.tree.scan_prefix(keys::outbox_prefix(queue)) {
+            let (key, _) = item.map_err(unavailable)?;
+            batch.remove(&key);
+            removed += 1;
+        }
+        Ok(removed)
     }
 }
 
@@ -589,6 +776,12 @@ fn reject(op: Op) -> PendingReply {
         Op::ClaimOutbox { reply, .. } => fail(reply),
         Op::AckOutbox { reply, .. } => fail(reply),
         Op::RetryOutbox { reply, .. } => fail(reply),
+        Op::FanOut { reply, .. } => fail(reply),
+        Op::Bury { reply, .. } => fail(reply),
+        Op::Replay { reply, .. } => fail(reply),
+        Op::Purge { reply, .. } => fail(reply),
+        Op::PutRecord { reply, .. } => fail(reply),
+        Op::DeleteRecord { reply, .. } => fail(reply),
         Op::Flush { reply } => fail(reply),
     }
 }
