@@ -66,6 +66,11 @@ impl ProviderCredentials {
         self.values.get(&fold(name))
     }
 
+    /// Adds `other`'s secrets, replacing those of the same name.
+    pub fn extend(&mut self, other: ProviderCredentials) {
+        self.values.extend(other.values);
+    }
+
     /// Whether nothing is configured.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()

@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
         while let Ok(Some(event)) =
             tokio::time::timeout(Duration::from_millis(1), results.recv()).await
         {
-            println!("{}", boxtrace_examples::describe(&event));
+            println!("{}", event.summary());
             if event.payload.tracking_state != TrackingState::Active {
                 finished += 1;
             }

@@ -128,6 +128,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Uses a shared clock.
+    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Uses dispatcher settings `config`.
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;

@@ -355,18 +355,18 @@ impl Command {
                         "must not be empty; export traces need the booking number",
                     ))
                 }
+                Some(Value::Null) | None => {
+                    return Err(EventError::new(
+                        EventErrorKind::MissingField,
+                        "payload.data.bookingNumber",
+                        "is required for TRACE_EXPORT_REQUESTED: the booking number of the export",
+                    ))
+                }
                 Some(_) => {
                     return Err(EventError::new(
                         EventErrorKind::InvalidType,
                         "payload.data.bookingNumber",
                         "must be a string, e.g. \"TASF883714\"",
-                    ))
-                }
-                None => {
-                    return Err(EventError::new(
-                        EventErrorKind::MissingField,
-                        "payload.data.bookingNumber",
-                        "is required for TRACE_EXPORT_REQUESTED: the booking number of the export",
                     ))
                 }
             }

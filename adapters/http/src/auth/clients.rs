@@ -1,0 +1,205 @@
+//! API clients: one per client application, bound to one tenant, with a hashed secret.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use boxtrace::{Store, StoreError, Tenant};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The record kind API clients are stored under.
+const KIND: &str = "api-client";
+
+/// A registered API client, as stored (the secret only as a salted hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiClient {
+    /// The client id, `btc_…`.
+    pub client_id: String,
+    /// The tenant's organization.
+    pub org_id: String,
+    /// The tenant's service.
+    pub svc_id: String,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+    /// When revoked; a revoked client gets no token and its tokens stop working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    salt: String,
+    secret_hash: String,
+}
+
+impl ApiClient {
+    /// The tenant the client acts for.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::new(&self.org_id, &self.svc_id)
+    }
+
+    /// Whether `secret` is this client's secret (constant-time comparison).
+    pub fn verify(&self, secret: &str) -> bool {
+        let given = hash(&self.salt, secret);
+        given.len() == self.secret_hash.len()
+            && given
+                .bytes()
+                .zip(self.secret_hash.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// Secrets are 256 random bits, so one salted SHA-256 suffices: there is nothing to
+/// guess that a slow password hash would protect.
+fn hash(salt: &str, secret: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(salt.as_bytes())
+        .chain_update(secret.as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A client just created, with its secret: shown once, never stored.
+#[derive(Debug, Serialize)]
+pub struct NewClient {
+    /// The client id.
+    pub client_id: String,
+    /// The secret; store it now, it cannot be shown again.
+    pub client_secret: String,
+    /// Organization.
+    pub org_id: String,
+    /// Service.
+    pub svc_id: String,
+}
+
+/// API clients in the store.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    store: Arc<dyn Store>,
+}
+
+impl Clients {
+    /// Clients kept in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Creates a client for `tenant`.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+    ) -> Result<NewClient, StoreError> {
+        let client_id = format!("btc_{}", random_token(12));
+        let client_secret = format!("bts_{}", random_token(32));
+        let salt = random_token(16);
+        let client = ApiClient {
+            client_id: client_id.clone(),
+            org_id: tenant.org_id.clone(),
+            svc_id: tenant.svc_id.clone(),
+            created_at: now,
+            revoked_at: None,
+            secret_hash: hash(&salt, &client_secret),
+            salt,
+        };
+        self.put(&client).await?;
+        Ok(NewClient {
+            client_id,
+            client_secret,
+            org_id: client.org_id,
+            svc_id: client.svc_id,
+        })
+    }
+
+    async fn put(&self, client: &ApiClient) -> Result<(), StoreError> {
+        let value = serde_json::to_value(client).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.put_record(KIND, &client.client_id, &value).await
+    }
+
+    /// The client `client_id`, revoked or not.
+    pub async fn get(&self, client_id: &str) -> Result<Option<ApiClient>, StoreError> {
+        match self.store.get_record(KIND, client_id).await? {
+            Some(value) => serde_json::from_value(value)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Every client.
+    pub async fn list(&self) -> Result<Vec<ApiClient>, StoreError> {
+        self.store
+            .list_records(KIND, "")
+            .await?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    /// Revokes `client_id`; false if there is no such client.
+    pub async fn revoke(&self, client_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(mut client) = self.get(client_id).await? else {
+            return Ok(false);
+        };
+        client.revoked_at.get_or_insert(now);
+        self.put(&client).await?;
+        Ok(true)
+    }
+
+    /// The active client `client_id` if `secret` is its secret.
+    pub async fn authenticate(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<ApiClient>, StoreError> {
+        Ok(self
+            .get(client_id)
+            .await?
+            .filter(|c| c.revoked_at.is_none() && c.verify(secret)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn secrets_are_hashed_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(boxtrace::SledStore::open_path(dir.path()).unwrap());
+        let clients = Clients::new(store.clone());
+        let now = Utc::now();
+        let new = clients.create(&Tenant::new("o", "s"), now).await.unwrap();
+        let stored = store
+            .get_record(KIND, &new.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !stored.to_string().contains(&new.client_secret),
+            "only a hash is stored"
+        );
+        assert!(clients
+            .authenticate(&new.client_id, &new.client_secret)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(clients
+            .authenticate(&new.client_id, "bts_wrong")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(clients.revoke(&new.client_id, now).await.unwrap());
+        assert!(clients
+            .authenticate(&new.client_id, &new.client_secret)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

@@ -1,0 +1,311 @@
+//! Server configuration: a TOML file, then environment overrides, then defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use boxtrace::{EngineConfig, Policy, ProviderLimits, Secret};
+use serde::Deserialize;
+
+/// Everything `boxtrace serve` needs. Every field has a default except the token key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (`BOXTRACE_LISTEN`).
+    pub listen: SocketAddr,
+    /// The sled data directory (`BOXTRACE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// sled's page cache in bytes; resident memory follows it.
+    pub cache_capacity: u64,
+    /// Key that signs access tokens, at least 32 bytes (`BOXTRACE_TOKEN_KEY`).
+    #[serde(deserialize_with = "secret")]
+    pub token_key: Option<Secret>,
+    /// Lifetime of an access token.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Allow web-hooks to loopback, private, link-local and unique-local addresses
+    /// (`BOXTRACE_ALLOW_PRIVATE_WEBHOOKS`). Off by default: on, a client can make the
+    /// server call into its own network.
+    pub allow_private_webhooks: bool,
+    /// Provider ids to enable (`BOXTRACE_PROVIDERS`, comma-separated).
+    pub providers: Vec<String>,
+    /// Per-provider settings, by provider id.
+    pub provider: BTreeMap<String, ProviderSection>,
+    /// The re-trace policy.
+    pub policy: Policy,
+    /// Dispatcher settings.
+    pub engine: EngineConfig,
+    /// HTTP server limits.
+    pub http: HttpLimits,
+    /// Web-hook delivery.
+    pub delivery: DeliveryConfig,
+    /// Log filter, `RUST_LOG` syntax (`RUST_LOG` overrides it).
+    pub log: String,
+}
+
+/// One provider's section: its own configuration, credentials and limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderSection {
+    /// Handed to the provider's factory.
+    pub config: Option<serde_json::Value>,
+    /// Named secrets, e.g. `subscriptionKey`. Environment variables
+    /// `BOXTRACE_<PROVIDER>_<NAME>` override them.
+    pub credentials: BTreeMap<String, String>,
+    /// Overrides the provider's default limits.
+    pub limits: Option<ProviderLimits>,
+}
+
+/// Limits on every request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Largest request body, in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// A request that takes longer gets 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How web-hooks are delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Time a receiver has to answer.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Deliveries in flight per endpoint.
+    pub concurrency_per_endpoint: usize,
+    /// Delay before each retry; after the last, the event is dead (replayable). The
+    /// default spans about a day, as the Standard Webhooks guidance suggests.
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    /// Fraction of each retry delay drawn at random.
+    pub jitter: f64,
+    /// How often the deliverer looks for retries that came due.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            timeout: s(10),
+            concurrency_per_endpoint: 4,
+            retry_schedule: vec![
+                s(5),
+                s(5 * 60),
+                s(30 * 60),
+                s(2 * 3600),
+                s(5 * 3600),
+                s(10 * 3600),
+                s(10 * 3600),
+            ],
+            jitter: 0.2,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("boxtrace-data"),
+            cache_capacity: 64 * 1024 * 1024,
+            token_key: None,
+            token_ttl: Duration::from_secs(15 * 60),
+            allow_private_webhooks: false,
+            providers: vec!["sim".to_owned()],
+            provider: BTreeMap::new(),
+            policy: Policy::default(),
+            engine: EngineConfig::default(),
+            http: HttpLimits::default(),
+            delivery: DeliveryConfig::default(),
+            log: "info".to_owned(),
+        }
+    }
+}
+
+fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    Ok(Vec::<humantime_serde::Serde<Duration>>::deserialize(d)?
+        .into_iter()
+        .map(humantime_serde::Serde::into_inner)
+        .collect())
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(Secret::new))
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("invalid configuration in {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// An environment variable has a value that does not fit.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong (never the value of a secret).
+        message: String,
+    },
+    /// A required setting is missing or too weak.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Reads `path` (if given), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Applies `BOXTRACE_*` overrides read through `var`.
+    pub fn apply_env(
+        &mut self,
+        var: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(listen) = var("BOXTRACE_LISTEN") {
+            self.listen = listen.parse().map_err(|_| ConfigError::Env {
+                name: "BOXTRACE_LISTEN",
+                message: format!("'{listen}' is not an address:port such as 127.0.0.1:8080"),
+            })?;
+        }
+        if let Some(dir) = var("BOXTRACE_DATA_DIR") {
+            self.data_dir = PathBuf::from(dir);
+        }
+        if let Some(flag) = var("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS") {
+            self.allow_private_webhooks = match flag.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS",
+                        message: format!("'{flag}' is not true or false"),
+                    })
+                }
+            };
+        }
+        if let Some(key) = var("BOXTRACE_TOKEN_KEY") {
+            self.token_key = Some(Secret::new(key));
+        }
+        if let Some(providers) = var("BOXTRACE_PROVIDERS") {
+            self.providers = providers
+                .split(',')
+                .map(|p| p.trim().to_ascii_lowercase())
+                .filter(|p| !p.is_empty())
+                .collect();
+        }
+        if let Some(secs) = var("BOXTRACE_LEASE_SECS") {
+            let secs: u64 = secs.trim().parse().map_err(|_| ConfigError::Env {
+                name: "BOXTRACE_LEASE_SECS",
+                message: format!("'{secs}' is not a whole number of seconds"),
+            })?;
+            self.engine.lease = Duration::from_secs(secs);
+        }
+        if let Some(log) = var("BOXTRACE_LOG") {
+            self.log = log;
+        }
+        Ok(())
+    }
+
+    /// The token key, checked: present and at least 32 bytes.
+    pub fn checked_token_key(&self) -> Result<&Secret, ConfigError> {
+        let key = self.token_key.as_ref().ok_or_else(|| {
+            ConfigError::Invalid(
+                "no token key: set BOXTRACE_TOKEN_KEY (or tokenKey in the file) to at least 32 random bytes, e.g. `openssl rand -base64 48`".into(),
+            )
+        })?;
+        if key.expose().len() < 32 {
+            return Err(ConfigError::Invalid(
+                "the token key is shorter than 32 bytes; use at least 32 random bytes".into(),
+            ));
+        }
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut config: ServerConfig = toml::from_str(
+            r#"
+            listen = "127.0.0.1:9000"
+            providers = ["sim"]
+            [provider.ictsi.credentials]
+            subscriptionKey = "from-file"
+            [delivery]
+            retrySchedule = ["1s", "1m"]
+            [policy.export]
+            onHold = "30m"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.delivery.retry_schedule.len(), 2);
+        let env = |name: &'static str| match name {
+            "BOXTRACE_LISTEN" => Some("0.0.0.0:8088".to_owned()),
+            "BOXTRACE_PROVIDERS" => Some("ictsi, SIM".to_owned()),
+            "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS" => Some("true".to_owned()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap();
+        assert_eq!(config.listen.port(), 8088);
+        assert_eq!(config.providers, vec!["ictsi", "sim"]);
+        assert!(config.allow_private_webhooks);
+        assert!(config.checked_token_key().is_err(), "no key configured");
+        let bad = |name: &'static str| (name == "BOXTRACE_LISTEN").then(|| "nope".to_owned());
+        assert!(config.apply_env(bad).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<ServerConfig>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+}

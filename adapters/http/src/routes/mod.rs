@@ -1,0 +1,81 @@
+//! The router: every endpoint, its limits, and the OpenAPI document generated from the
+//! handlers' annotations.
+
+mod containers;
+mod events;
+mod ops;
+mod webhooks;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::config::HttpLimits;
+use crate::state::AppState;
+
+/// The OpenAPI document of the server.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "boxtrace", description = "Container tracing: publish containers, receive results through signed web-hooks."),
+    paths(
+        crate::auth::token,
+        events::publish,
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::ping, webhooks::replay,
+        containers::list, containers::get,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+    ),
+    components(schemas(
+        crate::error::Problem, crate::auth::TokenResponse, crate::auth::OAuthError,
+        crate::webhooks::Trigger, webhooks::CreateWebhook, webhooks::CreatedWebhook, webhooks::WebhookView,
+        webhooks::PingResult, webhooks::ReplayResult,
+        containers::TraceView, containers::TracePage, containers::TraceDetail,
+    )),
+    modifiers(&BearerAuth),
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+/// The application's routes with body limits and request timeouts.
+pub fn router(state: AppState, limits: &HttpLimits) -> Router {
+    Router::new()
+        .route("/oauth/token", post(crate::auth::token))
+        .route("/api/events", post(events::publish))
+        .route("/api/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/api/webhooks/{id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route("/api/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/api/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/api/containers", get(containers::list))
+        .route(
+            "/api/containers/{kind}/{provider_id}/{container_id}",
+            get(containers::get),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .layer(DefaultBodyLimit::max(limits.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,38 @@
+//! The state every handler shares.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use boxtrace::Engine;
+
+use crate::auth::{Clients, Tokens};
+use crate::metrics::Metrics;
+use crate::webhooks::{ssrf::Guard, Deliverer, Webhooks};
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// API clients.
+    pub clients: Clients,
+    /// Access tokens.
+    pub tokens: Tokens,
+    /// Web-hook registrations.
+    pub webhooks: Webhooks,
+    /// The deliverer (pings, wake-ups).
+    pub deliverer: Arc<Deliverer>,
+    /// The SSRF guard for registrations.
+    pub guard: Guard,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Whether the server takes traffic (false while starting and stopping).
+    pub ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// Whether the server takes traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}

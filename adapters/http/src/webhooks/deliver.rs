@@ -1,0 +1,297 @@
+//! Delivery: fans result events out to each matching endpoint's queue, then POSTs them,
+//! signed, at least once, in order per container, with retries and a dead state.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use boxtrace::{Engine, OutboxClaim, ResultEvent, RESULTS_QUEUE};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::ssrf::{Guard, GuardedResolver};
+use super::{sign, Webhook, Webhooks};
+use crate::config::DeliveryConfig;
+use crate::metrics::Metrics;
+
+/// Events fanned out per store call.
+const FAN_OUT_BATCH: usize = 256;
+
+/// What one POST achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    Delivered(u16),
+    /// The receiver answered 410 Gone: the endpoint is disabled.
+    Gone,
+    /// Anything else (status, timeout, connection, refused address): retried.
+    Failed(String),
+}
+
+/// The web-hook deliverer. One per server.
+#[derive(Debug)]
+pub struct Deliverer {
+    engine: Engine,
+    webhooks: Webhooks,
+    client: reqwest::Client,
+    guard: Guard,
+    config: DeliveryConfig,
+    metrics: Arc<Metrics>,
+    wake: Notify,
+    in_flight: Mutex<HashMap<String, usize>>,
+}
+
+impl Deliverer {
+    /// A deliverer for `engine`'s results.
+    pub fn new(
+        engine: Engine,
+        webhooks: Webhooks,
+        guard: Guard,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(GuardedResolver::new(guard))
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!("boxtrace-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Arc::new(Self {
+            engine,
+            webhooks,
+            client,
+            guard,
+            config,
+            metrics,
+            wake: Notify::new(),
+            in_flight: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Looks for work at once (after a registration or a replay).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs until `shutdown`, then lets deliveries in flight finish (up to the timeout).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut results = self.engine.subscribe();
+        let mut deliveries = JoinSet::new();
+        loop {
+            while deliveries.try_join_next().is_some() {}
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if let Err(e) = self.fan_out().await {
+                tracing::warn!(error = %e, "fanning result events out to web-hooks failed; retrying");
+            }
+            if let Err(e) = self.clone().dispatch(&mut deliveries).await {
+                tracing::warn!(error = %e, "claiming web-hook deliveries failed; retrying");
+            }
+            tokio::select! {
+                _ = results.recv() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        let grace = self.config.timeout + Duration::from_secs(1);
+        if tokio::time::timeout(grace, async {
+            while deliveries.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "deliveries still in flight at shutdown are retried after their leases lapse"
+            );
+        }
+    }
+
+    /// Moves result events from the engine's queue to each matching endpoint's queue.
+    async fn fan_out(&self) -> Result<(), boxtrace::Error> {
+        let store = self.engine.store();
+        loop {
+            let claims = self
+                .engine
+                .claim_outbox(FAN_OUT_BATCH, Duration::from_secs(30))
+                .await?;
+            let full = claims.len() == FAN_OUT_BATCH;
+            let mut by_tenant: HashMap<boxtrace::Tenant, Vec<Webhook>> = HashMap::new();
+            for claim in claims {
+                let event = &claim.entry.event;
+                let tenant = boxtrace::Tenant::new(&event.org_id, &event.svc_id);
+                if !by_tenant.contains_key(&tenant) {
+                    let hooks = self.webhooks.list(&tenant).await?;
+                    by_tenant.insert(tenant.clone(), hooks);
+                }
+                let targets: Vec<String> = by_tenant
+                    .get(&tenant)
+                    .into_iter()
+                    .flatten()
+                    .filter(|h| {
+                        h.disabled.is_none() && h.triggers.iter().any(|t| t.fires_on(event.action))
+                    })
+                    .map(Webhook::queue)
+                    .collect();
+                let now = self.engine.clock().now();
+                store
+                    .fan_out(RESULTS_QUEUE, claim.entry.seq, claim.token, &targets, now)
+                    .await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Claims due deliveries of every endpoint, within its concurrency limit.
+    async fn dispatch(
+        self: Arc<Self>,
+        deliveries: &mut JoinSet<()>,
+    ) -> Result<(), boxtrace::Error> {
+        let store = self.engine.store().clone();
+        for hook in self.webhooks.all().await? {
+            if hook.disabled.is_some() {
+                continue;
+            }
+            let busy = self.in_flight().get(&hook.id).copied().unwrap_or(0);
+            let free = self
+                .config
+                .concurrency_per_endpoint
+                .max(1)
+                .saturating_sub(busy);
+            if free == 0 {
+                continue;
+            }
+            let now = self.engine.clock().now();
+            let lease = self
+                .engine
+                .clock()
+                .elapsed_during(self.config.timeout * 2 + Duration::from_secs(5));
+            let claims = store
+                .claim_outbox(&hook.queue(), now, free, now + lease)
+                .await?;
+            for claim in claims {
+                *self.in_flight().entry(hook.id.clone()).or_default() += 1;
+                deliveries.spawn(self.clone().deliver(hook.clone(), claim));
+            }
+        }
+        Ok(())
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn deliver(self: Arc<Self>, hook: Webhook, claim: OutboxClaim) {
+        let started = Instant::now();
+        let outcome = self.send(&hook, &claim.entry.event).await;
+        self.metrics.delivery(&outcome, started.elapsed());
+        let store = self.engine.store();
+        let (queue, seq, token) = (hook.queue(), claim.entry.seq, claim.token);
+        let event_id = &claim.entry.event.id;
+        let result = match &outcome {
+            DeliveryOutcome::Delivered(_) => store.ack_outbox(&queue, seq, token).await,
+            DeliveryOutcome::Gone => {
+                tracing::warn!(webhook = %hook.id, url = %hook.url, "endpoint answered 410 Gone; it is disabled and its pending events are kept as dead");
+                let _ = self
+                    .webhooks
+                    .disable(&hook, "the endpoint answered 410 Gone".into())
+                    .await;
+                store
+                    .bury_outbox(&queue, seq, token, "410 Gone".into())
+                    .await
+            }
+            DeliveryOutcome::Failed(reason) => {
+                let attempt = claim.entry.attempts as usize;
+                match self.config.retry_schedule.get(attempt) {
+                    Some(delay) => {
+                        let spread = 1.0
+                            - rand::rng().random_range(0.0..=self.config.jitter.clamp(0.0, 0.9));
+                        let delay = self.engine.clock().elapsed_during(delay.mul_f64(spread));
+                        let at = self.engine.clock().now() + delay;
+                        tracing::info!(webhook = %hook.id, event = %event_id, attempt = attempt + 1, %reason, retry_at = %at, "web-hook delivery failed; will retry");
+                        store
+                            .retry_outbox(&queue, seq, token, at, Some(reason.clone()))
+                            .await
+                    }
+                    None => {
+                        tracing::warn!(webhook = %hook.id, event = %event_id, attempts = attempt + 1, %reason, "web-hook delivery failed for good; the event is dead until replayed");
+                        store.bury_outbox(&queue, seq, token, reason.clone()).await
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "recording a delivery outcome failed; the delivery is retried when its lease lapses");
+        }
+        if let Some(n) = self.in_flight().get_mut(&hook.id) {
+            *n = n.saturating_sub(1);
+        }
+        self.wake();
+    }
+
+    /// POSTs `event` to `hook`, signed. Also used for pings.
+    pub async fn send(&self, hook: &Webhook, event: &ResultEvent) -> DeliveryOutcome {
+        let url = match Url::parse(&hook.url) {
+            Ok(url) => url,
+            Err(e) => return DeliveryOutcome::Failed(format!("invalid URL: {e}")),
+        };
+        // The resolver guards names; literal addresses never reach it.
+        if let Some(Ok(ip)) = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').parse())
+        {
+            if let Err(e) = self.guard.check_addr(ip) {
+                return DeliveryOutcome::Failed(e.to_string());
+            }
+        }
+        let body = match serde_json::to_vec(event) {
+            Ok(body) => body,
+            Err(e) => return DeliveryOutcome::Failed(format!("cannot serialize the event: {e}")),
+        };
+        // Receivers compare the timestamp with their own wall clock.
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = match sign::sign(&hook.secret, &event.id, timestamp, &body) {
+            Ok(signature) => signature,
+            Err(e) => return DeliveryOutcome::Failed(e.to_string()),
+        };
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &event.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => DeliveryOutcome::Delivered(r.status().as_u16()),
+            Ok(r) if r.status() == reqwest::StatusCode::GONE => DeliveryOutcome::Gone,
+            Ok(r) => DeliveryOutcome::Failed(format!("the endpoint answered {}", r.status())),
+            Err(e) if e.is_timeout() => {
+                DeliveryOutcome::Failed(format!("no answer within {:?}", self.config.timeout))
+            }
+            Err(e) => {
+                DeliveryOutcome::Failed(format!("could not reach the endpoint: {}", root_cause(&e)))
+            }
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

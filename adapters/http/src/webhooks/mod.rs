@@ -1,0 +1,228 @@
+//! Web-hooks: registrations (kept as store records), signing, the SSRF guard and delivery.
+
+mod deliver;
+pub mod sign;
+pub mod ssrf;
+
+use std::sync::Arc;
+
+use boxtrace::{ResultAction, Store, StoreError, Tenant};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use deliver::{Deliverer, DeliveryOutcome};
+
+/// The record kind registrations are stored under.
+const KIND: &str = "webhook";
+
+/// What a web-hook is called for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Trigger {
+    /// Result events.
+    TraceResult,
+    /// Permanent trace failures.
+    TraceError,
+}
+
+impl Trigger {
+    /// Whether events of `action` fire this trigger.
+    pub fn fires_on(self, action: ResultAction) -> bool {
+        matches!(
+            (self, action),
+            (Self::TraceResult, ResultAction::TraceResult)
+                | (Self::TraceError, ResultAction::TraceError)
+        )
+    }
+}
+
+/// A registered web-hook endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// `wh_…`.
+    pub id: String,
+    /// Owner's organization.
+    pub org_id: String,
+    /// Owner's service.
+    pub svc_id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// What it is called for.
+    pub triggers: Vec<Trigger>,
+    /// `CONTAINER`.
+    pub entity_type: String,
+    /// The signing secret (`whsec_…`). Shown to the client once, at creation.
+    pub secret: String,
+    /// When registered.
+    pub created_at: DateTime<Utc>,
+    /// Set when the endpoint answered 410 Gone: nothing more is sent to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<String>,
+}
+
+impl Webhook {
+    /// The owner.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::new(&self.org_id, &self.svc_id)
+    }
+
+    /// The outbox queue of this endpoint's deliveries.
+    pub fn queue(&self) -> String {
+        queue_of(&self.id)
+    }
+}
+
+/// The outbox queue of web-hook `id`.
+pub fn queue_of(id: &str) -> String {
+    format!("webhook:{id}")
+}
+
+fn tenant_prefix(tenant: &Tenant) -> String {
+    // orgId and svcId never hold control characters (the event contract refuses them).
+    format!("{}\u{1f}{}\u{1f}", tenant.org_id, tenant.svc_id)
+}
+
+/// Registrations in the store.
+#[derive(Debug, Clone)]
+pub struct Webhooks {
+    store: Arc<dyn Store>,
+}
+
+impl Webhooks {
+    /// Registrations kept in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Registers an endpoint for `tenant`. The URL must already have passed the guard.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        url: String,
+        triggers: Vec<Trigger>,
+        now: DateTime<Utc>,
+    ) -> Result<Webhook, StoreError> {
+        let mut id = [0u8; 9];
+        rand::rng().fill_bytes(&mut id);
+        let hook = Webhook {
+            id: format!(
+                "wh_{}",
+                id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+            org_id: tenant.org_id.clone(),
+            svc_id: tenant.svc_id.clone(),
+            url,
+            triggers,
+            entity_type: "CONTAINER".into(),
+            secret: sign::new_secret(),
+            created_at: now,
+            disabled: None,
+        };
+        self.put(&hook).await?;
+        Ok(hook)
+    }
+
+    async fn put(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let key = format!("{}{}", tenant_prefix(&hook.tenant()), hook.id);
+        let value = serde_json::to_value(hook).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.put_record(KIND, &key, &value).await
+    }
+
+    fn decode(value: serde_json::Value) -> Result<Webhook, StoreError> {
+        serde_json::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// A tenant's endpoints.
+    pub async fn list(&self, tenant: &Tenant) -> Result<Vec<Webhook>, StoreError> {
+        self.store
+            .list_records(KIND, &tenant_prefix(tenant))
+            .await?
+            .into_iter()
+            .map(|(_, v)| Self::decode(v))
+            .collect()
+    }
+
+    /// Every endpoint of every tenant.
+    pub async fn all(&self) -> Result<Vec<Webhook>, StoreError> {
+        self.store
+            .list_records(KIND, "")
+            .await?
+            .into_iter()
+            .map(|(_, v)| Self::decode(v))
+            .collect()
+    }
+
+    /// A tenant's endpoint `id` (another tenant's is not found).
+    pub async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<Webhook>, StoreError> {
+        let key = format!("{}{id}", tenant_prefix(tenant));
+        self.store
+            .get_record(KIND, &key)
+            .await?
+            .map(Self::decode)
+            .transpose()
+    }
+
+    /// Removes a tenant's endpoint and its pending deliveries; false if it did not exist.
+    pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<bool, StoreError> {
+        let key = format!("{}{id}", tenant_prefix(tenant));
+        let existed = self.store.delete_record(KIND, &key).await?;
+        if existed {
+            self.store.purge_outbox(&queue_of(id)).await?;
+        }
+        Ok(existed)
+    }
+
+    /// Resumes deliveries to a disabled endpoint.
+    pub async fn enable(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let mut hook = hook.clone();
+        hook.disabled = None;
+        self.put(&hook).await
+    }
+
+    /// Stops deliveries to an endpoint (it answered 410 Gone).
+    pub async fn disable(&self, hook: &Webhook, reason: String) -> Result<(), StoreError> {
+        let mut hook = hook.clone();
+        hook.disabled = Some(reason);
+        self.put(&hook).await
+    }
+}
+
+/// The signed test event a ping sends: a result event for the made-up container
+/// `PING0000000` at provider `ping`, so that a receiver exercises its normal path.
+pub fn ping_event(hook: &Webhook, now: DateTime<Utc>) -> boxtrace::ResultEvent {
+    use boxtrace::{EmitReason, ResultEvent, ResultPayload, TraceKind, TrackingState};
+    let mut id = [0u8; 8];
+    rand::rng().fill_bytes(&mut id);
+    ResultEvent {
+        id: format!(
+            "ping_{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        org_id: hook.org_id.clone(),
+        svc_id: hook.svc_id.clone(),
+        entity_type: "CONTAINER".into(),
+        action: ResultAction::TraceResult,
+        origin: "boxtrace-ping".into(),
+        created_at: now,
+        payload: ResultPayload {
+            container_number: "PING0000000".into(),
+            provider_id: "ping".into(),
+            trace_kind: TraceKind::Export,
+            booking_number: None,
+            traced_at: now,
+            next_trace_at: None,
+            tracking_state: TrackingState::Active,
+            reason: EmitReason::Forced,
+            status: None,
+            loaded: None,
+            carrier: None,
+            destination: None,
+            events: Vec::new(),
+            result: None,
+            error: None,
+        },
+    }
+}

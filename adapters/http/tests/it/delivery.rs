@@ -1,0 +1,159 @@
+//! Web-hook delivery under failure: a receiver that is down, slow, failing or gone.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{server, Receiver};
+
+#[tokio::test]
+async fn a_receiver_down_then_up_gets_every_event_with_stable_ids() {
+    let server = server(true).await;
+    let tms = server.tms("org-a").await;
+    let receiver = Receiver::start().await;
+    receiver.status.store(503, Ordering::SeqCst);
+    let (hook, secret) = tms.register(&receiver.url).await;
+    let boxes = ["CSQU3054383", "MSCU1234566", "MAEU7781200"];
+    for container in boxes {
+        let event = tms.event("TRACE_EMPTY_REQUESTED", container, json!({}));
+        assert_eq!(tms.post("/api/events", &event).await.status(), 202);
+    }
+    // Down for a while: attempts are made and refused.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while receiver.attempts.load(Ordering::SeqCst) < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "no retries seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed_ids = receiver.attempts.load(Ordering::SeqCst);
+    assert!(failed_ids >= 4);
+    receiver.status.store(204, Ordering::SeqCst);
+    let got = receiver.wait_for(3, 15).await;
+    let mut containers: Vec<String> = got
+        .iter()
+        .map(|d| {
+            d.json()["payload"]["containerNumber"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    containers.sort();
+    let mut expected: Vec<String> = boxes.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(containers, expected, "every event delivered, none lost");
+    for d in &got {
+        assert!(d.verifies(&secret));
+        assert_eq!(
+            d.id,
+            d.json()["id"].as_str().unwrap(),
+            "the id is the event's, the same on every retry"
+        );
+    }
+    let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
+    assert_eq!(hooks[0]["id"], hook.as_str());
+    assert_eq!(hooks[0]["pending"], 0);
+}
+
+#[tokio::test]
+async fn slow_receivers_time_out_and_failing_ones_go_dead_then_replay() {
+    let server = server(true).await;
+    let tms = server.tms("org-a").await;
+    let receiver = Receiver::start().await;
+    receiver.delay_ms.store(1500, Ordering::SeqCst);
+    let (hook, _) = tms.register(&receiver.url).await;
+    tms.post(
+        "/api/events",
+        &tms.event("TRACE_EMPTY_REQUESTED", "CSQU3054383", json!({})),
+    )
+    .await;
+    // Slower than the 500 ms timeout: retried, then dead after the schedule (3 retries).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
+        if hooks[0]["dead"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never went dead: {hooks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        receiver.attempts.load(Ordering::SeqCst),
+        4,
+        "the first try and three retries"
+    );
+    assert!(receiver.received().is_empty());
+    receiver.delay_ms.store(0, Ordering::SeqCst);
+    let replayed: Value = tms
+        .post(&format!("/api/webhooks/{hook}/replay"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["replayed"], 1);
+    let got = receiver.wait_for(1, 10).await;
+    assert_eq!(got[0].json()["payload"]["containerNumber"], "CSQU3054383");
+}
+
+#[tokio::test]
+async fn a_gone_endpoint_is_disabled() {
+    let server = server(true).await;
+    let tms = server.tms("org-a").await;
+    let receiver = Receiver::start().await;
+    receiver.status.store(410, Ordering::SeqCst);
+    tms.register(&receiver.url).await;
+    tms.post(
+        "/api/events",
+        &tms.event("TRACE_EMPTY_REQUESTED", "CSQU3054383", json!({})),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
+        if hooks[0]["disabled"].is_string() {
+            assert_eq!(hooks[0]["dead"], 1);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never disabled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tms.post(
+        "/api/events",
+        &tms.event("TRACE_EMPTY_REQUESTED", "MSCU1234566", json!({})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        receiver.attempts.load(Ordering::SeqCst),
+        1,
+        "nothing more is sent to a gone endpoint"
+    );
+}
+
+#[tokio::test]
+async fn ping_sends_a_signed_test_event() {
+    let server = server(true).await;
+    let tms = server.tms("org-a").await;
+    let receiver = Receiver::start().await;
+    let (hook, secret) = tms.register(&receiver.url).await;
+    let result: Value = tms
+        .post(&format!("/api/webhooks/{hook}/ping"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["delivered"], true);
+    let got = receiver.wait_for(1, 5).await;
+    assert!(got[0].verifies(&secret));
+    assert_eq!(
+        tms.delete(&format!("/api/webhooks/{hook}")).await.status(),
+        204
+    );
+    assert_eq!(
+        tms.delete(&format!("/api/webhooks/{hook}")).await.status(),
+        404
+    );
+}

@@ -1,0 +1,232 @@
+//! The real `boxtrace` binary: the providers it ships, a SIGKILL under load and a
+//! restart on the same data directory, and what its logs must never contain.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::support::{Receiver, TOKEN_KEY};
+
+const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
+
+fn boxtrace(dir: &Path, port: u16, log: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("BOXTRACE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BOXTRACE_DATA_DIR", dir)
+        .env("BOXTRACE_TOKEN_KEY", TOKEN_KEY)
+        .env("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", "true")
+        .env("BOXTRACE_PROVIDERS", "sim")
+        // Leases of the killed process lapse sooner (the sim's trace timeout is 10 s).
+        .env("BOXTRACE_LEASE_SECS", "16")
+        .env("BOXTRACE_SIM_API_KEY", "provider-key-never-logged")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        );
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
+    let child = boxtrace(dir, port, log)
+        .arg("serve")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return child;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_binary_lists_every_provider_it_ships() {
+    let output = Command::new(BIN).arg("providers").output().await.unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let ids: BTreeSet<&str> = text.lines().filter_map(|l| l.split('\t').next()).collect();
+    assert!(ids.contains("sim"), "{text}");
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("boxtrace.log");
+    let port = free_port();
+
+    let created = boxtrace(&data, port, &log)
+        .args(["clients", "create", "--org", "org-a", "--svc", "svc-1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let client: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let (client_id, client_secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+
+    let mut server = serve(&data, port, &log).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(client_id, Some(client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let receiver = Receiver::start().await;
+    let hook: Value = http
+        .post(format!("{base}/api/webhooks"))
+        .bearer_auth(&token)
+        .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let webhook_secret = hook["secret"].as_str().unwrap().to_owned();
+
+    // Publish from 16 concurrent clients and kill the server while they are at it.
+    let containers: Vec<String> = (0..400)
+        .map(|n| boxtrace::testing::container(n).to_string())
+        .collect();
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut publishers = Vec::new();
+    for chunk in containers.chunks(25) {
+        let (http, base, token, chunk, acked) = (
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            chunk.to_vec(),
+            acked_tx.clone(),
+        );
+        publishers.push(tokio::spawn(async move {
+            for container in chunk {
+                let event = json!({
+                    "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
+                    "origin": "kill-test", "payload": { "id": container, "providerId": "sim", "data": {} }
+                });
+                match http.post(format!("{base}/api/events")).bearer_auth(&token).json(&event).send().await {
+                    Ok(r) if r.status() == 202 => {
+                        let _ = acked.send(container);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    drop(acked_tx);
+    let mut acked = BTreeSet::new();
+    while let Some(container) = acked_rx.recv().await {
+        acked.insert(container);
+        if acked.len() == 150 {
+            server.start_kill().unwrap();
+        }
+    }
+    server.wait().await.unwrap();
+    for p in publishers {
+        let _ = p.await;
+    }
+    assert!(acked.len() >= 150, "{} acknowledged", acked.len());
+
+    // Restart on the same directory: every acknowledged publish is traced and its
+    // result delivered.
+    let mut server = serve(&data, port, &log).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: BTreeSet<String> = receiver
+            .received()
+            .iter()
+            .map(|d| {
+                d.json()["payload"]["containerNumber"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        let missing: Vec<_> = acked.iter().filter(|c| !delivered.contains(*c)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} acknowledged publishes never delivered, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(receiver
+        .received()
+        .iter()
+        .all(|d| d.verifies(&webhook_secret)));
+    // Graceful stop on SIGTERM.
+    let pid = server.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "a graceful stop exits 0");
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("boxtrace is serving"),
+        "the logs were captured"
+    );
+    for secret in [
+        client_secret,
+        webhook_secret.as_str(),
+        token.as_str(),
+        "provider-key-never-logged",
+        TOKEN_KEY,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+}

@@ -1,0 +1,271 @@
+//! A server on 127.0.0.1:0 with a temporary data directory and the sim provider, a
+//! recording web-hook receiver, and an HTTP client that knows its token.
+
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use boxtrace::{Secret, SystemClock, Tenant};
+use boxtrace_http::webhooks::sign;
+use boxtrace_http::{App, ServerConfig};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN_KEY: &str = "test-token-key-0123456789-abcdefghijklmnop";
+
+pub struct Server {
+    pub base: String,
+    pub app: boxtrace_http::state::AppState,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), boxtrace_http::ServerError>>,
+    pub _dir: tempfile::TempDir,
+}
+
+pub fn config(dir: &std::path::Path, allow_private: bool) -> ServerConfig {
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("store"),
+        token_key: Some(Secret::new(TOKEN_KEY)),
+        allow_private_webhooks: allow_private,
+        providers: vec!["sim".into()],
+        ..ServerConfig::default()
+    };
+    config.delivery.retry_schedule = vec![
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+        Duration::from_millis(300),
+    ];
+    config.delivery.poll_interval = Duration::from_millis(20);
+    config.delivery.timeout = Duration::from_millis(500);
+    config.http.body_limit = 16 * 1024;
+    config
+}
+
+pub async fn server(allow_private: bool) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::build(config(dir.path(), allow_private), Arc::new(SystemClock)).unwrap();
+    let state = app.state().clone();
+    let listener = app.bind().await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(app.serve(listener, shutdown.clone()));
+    Server {
+        base,
+        app: state,
+        shutdown,
+        task,
+        _dir: dir,
+    }
+}
+
+/// A client application: its credentials and token.
+pub struct Tms {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub tenant: Tenant,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token: String,
+}
+
+impl Server {
+    pub async fn tms(&self, org: &str) -> Tms {
+        let tenant = Tenant::new(org, "svc-1");
+        let created = self
+            .app
+            .clients
+            .create(&tenant, chrono::Utc::now())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{}/oauth/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &created.client_id),
+                ("client_secret", &created.client_secret),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Tms {
+            http,
+            base: self.base.clone(),
+            tenant,
+            client_id: created.client_id,
+            client_secret: created.client_secret,
+            token: token["access_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl Tms {
+    pub fn event(&self, action: &str, container: &str, data: Value) -> Value {
+        json!({
+            "orgId": self.tenant.org_id, "svcId": self.tenant.svc_id, "type": "CONTAINER",
+            "action": action, "origin": "test",
+            "payload": { "id": container, "providerId": "sim", "data": data }
+        })
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `url`; returns (id, secret).
+    pub async fn register(&self, url: &str) -> (String, String) {
+        let response = self
+            .post("/api/webhooks", &json!({ "url": url, "triggers": ["TRACE_RESULT", "TRACE_ERROR"], "entityType": "CONTAINER" }))
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// One delivery as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn verifies(&self, secret: &str) -> bool {
+        sign::verify(
+            secret,
+            &self.id,
+            self.timestamp,
+            &self.body,
+            &self.signature,
+        )
+    }
+}
+
+/// A web-hook receiver on loopback that records what it gets and answers with a
+/// status the test chooses (and optionally slowly).
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub deliveries: Arc<Mutex<Vec<Delivery>>>,
+    pub attempts: Arc<AtomicU64>,
+    pub status: Arc<AtomicU16>,
+    pub delay_ms: Arc<AtomicU64>,
+    pub url: String,
+}
+
+async fn record(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    r.attempts.fetch_add(1, Ordering::SeqCst);
+    let delay = r.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
+    if status.is_success() {
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        r.deliveries.lock().unwrap().push(Delivery {
+            id: h("webhook-id"),
+            timestamp: h("webhook-timestamp").parse().unwrap_or_default(),
+            signature: h("webhook-signature"),
+            body: body.to_vec(),
+        });
+    }
+    status
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Receiver {
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
+            ..Receiver::default()
+        };
+        receiver.status.store(204, Ordering::SeqCst);
+        let app = Router::new()
+            .route("/hook", post(record))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    pub fn received(&self) -> Vec<Delivery> {
+        self.deliveries.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` deliveries arrived (or panics after `secs`).
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Delivery> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {n} deliveries arrived",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
