@@ -77,7 +77,9 @@ pub use clock::{AcceleratedClock, Clock, ManualClock, Sleep, SystemClock};
 pub use credentials::{
     Credentials, CredentialsError, EnvCredentials, ProviderCredentials, Secret, StaticCredentials,
 };
-pub use engine::{Accepted, Engine, EngineBuilder, EngineConfig, EngineHandle, Subscription};
+pub use engine::{
+    Accepted, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics, Subscription,
+};
 pub use error::{Error, Result};
 pub use model::*;
 pub use schedule::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};

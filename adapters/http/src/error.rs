@@ -36,7 +36,8 @@ pub struct Problem {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
-    problem: Problem,
+    // Boxed: handlers return `Result<_, ApiError>` everywhere, and the document is large.
+    problem: Box<Problem>,
     retry_after: Option<u64>,
     bearer_challenge: bool,
 }
@@ -46,7 +47,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
         Self {
             status,
-            problem: Problem {
+            problem: Box::new(Problem {
                 problem_type: format!("urn:boxtrace:problem:{code}"),
                 title: title.to_owned(),
                 status: status.as_u16(),
@@ -54,7 +55,7 @@ impl ApiError {
                 field: None,
                 line: None,
                 column: None,
-            },
+            }),
             retry_after: None,
             bearer_challenge: false,
         }

@@ -29,5 +29,6 @@ pub use server::{App, ServerError};
 /// Provider crates this server ships. Naming them keeps the linker from dropping them,
 /// and their `inventory` registrations with them.
 pub fn linked_providers() {
+    use boxtrace_ictsi as _;
     use boxtrace_sim as _;
 }

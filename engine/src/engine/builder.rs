@@ -219,6 +219,7 @@ impl EngineBuilder {
                 wake: Notify::new(),
                 events,
                 shutdown,
+                metrics: super::EngineMetrics::default(),
             }),
         })
     }

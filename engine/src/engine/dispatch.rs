@@ -155,9 +155,14 @@ async fn trace_claimed(inner: Arc<Inner>, claimed: Claimed) {
 
 async fn commit(inner: &Arc<Inner>, claimed: Claimed) {
     let Claimed { job, token } = claimed;
+    let started = std::time::Instant::now();
     let Some(outcome) = run_trace(inner, &job, token).await else {
         return;
     };
+    let class = outcome.as_ref().map_or_else(TraceError::class, |_| "ok");
+    inner
+        .metrics
+        .trace(&job.request.key.provider_id, class, started.elapsed());
     let now = inner.clock.now();
     if let Err(error) = &outcome {
         log_failure(error, &job.request.key.provider_id);
@@ -181,6 +186,7 @@ async fn commit(inner: &Arc<Inner>, claimed: Claimed) {
                 inner.wake.notify_one();
             }
             if let Some(event) = committed.event {
+                inner.metrics.event(event.action.as_str());
                 tracing::debug!(event = %event.id, reason = ?event.payload.reason, "result event committed");
                 let _ = inner.events.send(event);
             }

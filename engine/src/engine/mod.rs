@@ -3,6 +3,7 @@
 mod builder;
 mod dispatch;
 mod limits;
+mod metrics;
 mod outcome;
 mod subscription;
 
@@ -29,6 +30,7 @@ use crate::schedule::Policy;
 use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE};
 
 pub use builder::{EngineBuilder, EngineConfig};
+pub use metrics::EngineMetrics;
 pub use subscription::Subscription;
 
 /// The container-tracing engine. Cloning is cheap and shares the engine.
@@ -53,6 +55,7 @@ pub(crate) struct Inner {
     pub(crate) wake: Notify,
     pub(crate) events: broadcast::Sender<ResultEvent>,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) metrics: EngineMetrics,
 }
 
 /// What an accepted event did.
@@ -253,6 +256,11 @@ impl Engine {
         let mut ids: Vec<&str> = self.inner.providers.keys().map(String::as_str).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The engine's counters (traces by provider and outcome, latency, events).
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.inner.metrics
     }
 
     /// The engine's clock.

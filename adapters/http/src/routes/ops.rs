@@ -37,6 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
+    state.engine.metrics().render_prometheus(&mut out);
 
     let store = state.engine.store();
     let _ = writeln!(

@@ -190,7 +190,8 @@ async fn oauth_errors_follow_rfc_6749() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
 
-    let cases: [(&[(&str, &str)], u16, &str); 4] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, u16, &str); 4] = [
         (&[("grant_type", "password")], 400, "unsupported_grant_type"),
         (&[("client_id", "x")], 400, "invalid_request"),
         (
@@ -423,12 +424,24 @@ async fn operations_endpoints_answer() {
         &tms.event("TRACE_EMPTY_REQUESTED", BOX, json!({})),
     )
     .await;
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(
-        metrics.contains(
-            "boxtrace_events_total{action=\"TRACE_EMPTY_REQUESTED\",outcome=\"accepted\"} 1"
-        ),
-        "{metrics}"
-    );
-    assert!(metrics.contains("boxtrace_outbox_depth"));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+        if metrics.contains("boxtrace_result_events_total{action=\"TRACE_RESULT\"}") {
+            break metrics;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no trace counted: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for series in [
+        "boxtrace_events_total{action=\"TRACE_EMPTY_REQUESTED\",outcome=\"accepted\"} 1",
+        "boxtrace_trace_seconds_count{provider=\"sim\"}",
+        "boxtrace_result_events_total{action=\"TRACE_RESULT\"}",
+        "boxtrace_outbox_depth",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from {metrics}");
+    }
 }

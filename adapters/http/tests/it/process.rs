@@ -75,7 +75,8 @@ async fn the_binary_lists_every_provider_it_ships() {
     let output = Command::new(BIN).arg("providers").output().await.unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
     let ids: BTreeSet<&str> = text.lines().filter_map(|l| l.split('\t').next()).collect();
-    assert!(ids.contains("sim"), "{text}");
+    // Every provider crate the server depends on must survive linking.
+    assert_eq!(ids, BTreeSet::from(["ictsi", "sim"]), "{text}");
 }
 
 #[tokio::test]

@@ -1,0 +1,119 @@
+//! The engine's own counters: traces by provider and outcome, and their latency.
+//! Adapters render them (Prometheus text) beside their own.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the trace latency histogram.
+const BUCKETS: [f64; 11] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    traces: BTreeMap<(String, &'static str), u64>,
+    latency: BTreeMap<String, Histogram>,
+    events: BTreeMap<&'static str, u64>,
+}
+
+/// Counters the dispatcher keeps. Read them with [`EngineMetrics::render_prometheus`].
+#[derive(Debug, Default)]
+pub struct EngineMetrics {
+    inner: Mutex<Inner>,
+}
+
+impl EngineMetrics {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one trace of `provider` ending in `outcome` (`ok`, `not_found`,
+    /// `transient`, `rate_limited`, `permanent`) after `latency`.
+    pub(crate) fn trace(&self, provider: &str, outcome: &'static str, latency: Duration) {
+        let mut inner = self.inner();
+        *inner
+            .traces
+            .entry((provider.to_owned(), outcome))
+            .or_default() += 1;
+        let histogram = inner.latency.entry(provider.to_owned()).or_default();
+        let secs = latency.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter_mut()) {
+            if secs <= *bound {
+                *count += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += secs;
+    }
+
+    /// Counts one committed result event by action.
+    pub(crate) fn event(&self, action: &'static str) {
+        *self.inner().events.entry(action).or_default() += 1;
+    }
+
+    /// Traces so far, all providers and outcomes.
+    pub fn traces_total(&self) -> u64 {
+        self.inner().traces.values().sum()
+    }
+
+    /// Appends the counters in Prometheus text format.
+    pub fn render_prometheus(&self, out: &mut String) {
+        let inner = self.inner();
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_traces_total Traces by provider and outcome."
+        );
+        let _ = writeln!(out, "# TYPE boxtrace_traces_total counter");
+        for ((provider, outcome), n) in &inner.traces {
+            let _ = writeln!(
+                out,
+                "boxtrace_traces_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_trace_seconds Time a provider took to answer a trace."
+        );
+        let _ = writeln!(out, "# TYPE boxtrace_trace_seconds histogram");
+        for (provider, h) in &inner.latency {
+            for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
+                let _ = writeln!(out, "boxtrace_trace_seconds_bucket{{provider=\"{provider}\",le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(
+                out,
+                "boxtrace_trace_seconds_bucket{{provider=\"{provider}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "boxtrace_trace_seconds_sum{{provider=\"{provider}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "boxtrace_trace_seconds_count{{provider=\"{provider}\"}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_result_events_total Result events committed, by action."
+        );
+        let _ = writeln!(out, "# TYPE boxtrace_result_events_total counter");
+        for (action, n) in &inner.events {
+            let _ = writeln!(
+                out,
+                "boxtrace_result_events_total{{action=\"{action}\"}} {n}"
+            );
+        }
+    }
+}

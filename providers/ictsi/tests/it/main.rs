@@ -1,0 +1,17 @@
+//! Integration tests of the ICTSI provider, as one binary, against a fake ICTSI server on
+//! loopback: fixtures → results, the export lifecycle through a real engine, empties,
+//! bookings, visits, masking, errors, the vessel visit cache, validation and secrets.
+
+// The linker drops a crate nothing names, and its `inventory` registration with it.
+use boxtrace_ictsi as _;
+
+mod empty;
+mod errors;
+mod headers;
+mod lifecycle;
+mod mapping;
+mod politeness;
+mod registry;
+mod secrets;
+mod support;
+mod visits;
