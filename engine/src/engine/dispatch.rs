@@ -155,6 +155,10 @@ async fn trace_claimed(inner: Arc<Inner>, claimed: Claimed) {
 
 async fn commit(inner: &Arc<Inner>, claimed: Claimed) {
     let Claimed { job, token } = claimed;
+    if let Some(due) = job.claimed_due_at {
+        let lag = (inner.clock.now() - due).to_std().unwrap_or_default();
+        inner.metrics.due_lag(lag);
+    }
     let started = std::time::Instant::now();
     let Some(outcome) = run_trace(inner, &job, token).await else {
         return;

@@ -1,12 +1,12 @@
-//! The engine's own counters: traces by provider and outcome, and their latency.
-//! Adapters render them (Prometheus text) beside their own.
+//! The engine's own counters: traces by provider and outcome, their latency, how late
+//! traces start, and result events. Adapters render them (Prometheus text) beside their own.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the trace latency histogram.
+/// Upper bounds (seconds) of the histograms' buckets.
 const BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 ];
@@ -18,10 +18,38 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, value: Duration) {
+        let secs = value.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(self.counts.iter_mut()) {
+            if secs <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in BUCKETS.iter().zip(self.counts.iter()) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     traces: BTreeMap<(String, &'static str), u64>,
     latency: BTreeMap<String, Histogram>,
+    due_lag: Histogram,
     events: BTreeMap<&'static str, u64>,
 }
 
@@ -44,15 +72,16 @@ impl EngineMetrics {
             .traces
             .entry((provider.to_owned(), outcome))
             .or_default() += 1;
-        let histogram = inner.latency.entry(provider.to_owned()).or_default();
-        let secs = latency.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter_mut()) {
-            if secs <= *bound {
-                *count += 1;
-            }
-        }
-        histogram.count += 1;
-        histogram.sum += secs;
+        inner
+            .latency
+            .entry(provider.to_owned())
+            .or_default()
+            .observe(latency);
+    }
+
+    /// Records how late (engine clock) a trace started after its due time.
+    pub(crate) fn due_lag(&self, lag: Duration) {
+        self.inner().due_lag.observe(lag);
     }
 
     /// Counts one committed result event by action.
@@ -85,25 +114,18 @@ impl EngineMetrics {
         );
         let _ = writeln!(out, "# TYPE boxtrace_trace_seconds histogram");
         for (provider, h) in &inner.latency {
-            for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
-                let _ = writeln!(out, "boxtrace_trace_seconds_bucket{{provider=\"{provider}\",le=\"{bound}\"}} {count}");
-            }
-            let _ = writeln!(
+            h.render(
                 out,
-                "boxtrace_trace_seconds_bucket{{provider=\"{provider}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "boxtrace_trace_seconds_sum{{provider=\"{provider}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "boxtrace_trace_seconds_count{{provider=\"{provider}\"}} {}",
-                h.count
+                "boxtrace_trace_seconds",
+                &format!("provider=\"{provider}\""),
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_due_lag_seconds How late traces started after their due time (engine clock)."
+        );
+        let _ = writeln!(out, "# TYPE boxtrace_due_lag_seconds histogram");
+        inner.due_lag.render(out, "boxtrace_due_lag_seconds", "");
         let _ = writeln!(
             out,
             "# HELP boxtrace_result_events_total Result events committed, by action."

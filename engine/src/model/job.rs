@@ -227,6 +227,10 @@ pub struct Job {
     pub trace_count: u64,
     /// Forced-trace bookkeeping.
     pub force: ForceState,
+    /// The due time the job had when it was last claimed: how late a trace started is
+    /// the claim time less this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_due_at: Option<DateTime<Utc>>,
 }
 
 /// What a publish did to the job.
@@ -299,6 +303,7 @@ impl Job {
                     not_found_since: None,
                     trace_count: 0,
                     force: ForceState::default(),
+                    claimed_due_at: None,
                 },
                 PublishOutcome::Created,
             ),
@@ -356,6 +361,7 @@ impl Job {
     /// Leases the job until `until` and returns the lease token. The due time moves to the
     /// lease's expiry, so the job comes due again by itself if its holder dies.
     pub fn claim(&mut self, until: DateTime<Utc>) -> u64 {
+        self.claimed_due_at = self.due_at;
         self.lease_seq += 1;
         self.lease = Some(Lease {
             token: self.lease_seq,

@@ -441,6 +441,7 @@ async fn operations_endpoints_answer() {
         "boxtrace_trace_seconds_count{provider=\"sim\"}",
         "boxtrace_result_events_total{action=\"TRACE_RESULT\"}",
         "boxtrace_outbox_depth",
+        "boxtrace_due_lag_seconds_count{} 1",
     ] {
         assert!(metrics.contains(series), "{series} missing from {metrics}");
     }
