@@ -44,8 +44,9 @@ pub struct ServerConfig {
     pub log: String,
 }
 
-/// One provider's section: its own configuration, credentials and limits.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One provider's section: its own configuration, credentials and limits. Its `Debug`
+/// shows credential names, never values.
+#[derive(Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProviderSection {
     /// Handed to the provider's factory.
@@ -55,6 +56,16 @@ pub struct ProviderSection {
     pub credentials: BTreeMap<String, String>,
     /// Overrides the provider's default limits.
     pub limits: Option<ProviderLimits>,
+}
+
+impl std::fmt::Debug for ProviderSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSection")
+            .field("config", &self.config)
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// Limits on every request.
@@ -198,9 +209,19 @@ impl ServerConfig {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
+        toml::from_str(&text).map_err(|e| {
+            // Only the message and the line: the error's own rendering quotes the
+            // offending line, which may hold a secret.
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message: match line {
+                    Some(line) => format!("line {line}: {}", e.message()),
+                    None => e.message().to_owned(),
+                },
+            }
         })
     }
 
@@ -302,6 +323,16 @@ mod tests {
         assert!(config.checked_token_key().is_err(), "no key configured");
         let bad = |name: &'static str| (name == "BOXTRACE_LISTEN").then(|| "nope".to_owned());
         assert!(config.apply_env(bad).is_err());
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boxtrace.toml");
+        std::fs::write(&path, "tokenKey = s3cr3t-never-shown\n").unwrap();
+        let message = ServerConfig::from_file(&path).unwrap_err().to_string();
+        assert!(message.contains("line 1"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl IntoResponse for ApiError {
         if self.bearer_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"boxtrace\""),
+                HeaderValue::from_static("Bearer realm=\"boxtrace\", error=\"invalid_token\""),
             );
         }
         response
@@ -219,6 +219,7 @@ pub fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> Api
     use axum::extract::rejection::JsonRejection;
     match rejection {
         JsonRejection::BytesRejection(b) => body_rejection(b),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed-json", e.body_text()),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
@@ -232,4 +233,59 @@ pub fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> Api
             other.body_text(),
         ),
     }
+}
+
+/// Gives problem details to responses that left the handlers without a body: unknown
+/// routes (404), wrong methods (405), timeouts (408), and rejections of extractors that
+/// answer in plain text (bad query strings, oversized bodies).
+pub async fn problem_fallback(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_json {
+        return response;
+    }
+    let (code, title, detail) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "Not found", "no such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "Method not allowed",
+            "this endpoint does not take this method",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            "Request timeout",
+            "the request took too long; if it was an event, retry it: publishing again is safe",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body-too-large",
+            "Request body too large",
+            "the request body is larger than this server accepts",
+        ),
+        StatusCode::BAD_REQUEST => (
+            "bad-request",
+            "Bad request",
+            "the request line, query or headers are not what this endpoint takes",
+        ),
+        _ => ("error", "Error", "the request failed"),
+    };
+    let error = ApiError::new(status, code, title, detail);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = response.headers().get(header::ALLOW).cloned() {
+            let mut response = error.into_response();
+            response.headers_mut().insert(header::ALLOW, allow);
+            return response;
+        }
+    }
+    error.into_response()
 }

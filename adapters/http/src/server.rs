@@ -20,6 +20,9 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::webhooks::{ssrf::Guard, Deliverer, Webhooks};
 
+/// How long connections may take to finish once a shutdown starts.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -179,9 +182,26 @@ impl App {
         self.state.ready.store(true, Ordering::Relaxed);
         tracing::info!(listen = %local, providers = ?self.state.engine.providers(), "boxtrace is serving");
         let stop = shutdown.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let ready = self.state.ready.clone();
+        let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+            stop.cancelled().await;
+            // Not ready from the first moment of the shutdown, so load balancers stop
+            // sending while requests in flight finish.
+            ready.store(false, Ordering::Relaxed);
+        });
+        // A connection that never finishes its request must not hold the shutdown (and
+        // the final flush) forever.
+        let drain_limit = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        let served = tokio::select! {
+            served = serving => served,
+            () = drain_limit => {
+                tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open after the drain limit are dropped");
+                Ok(())
+            }
+        };
         self.state.ready.store(false, Ordering::Relaxed);
         tracing::info!("stopped accepting; finishing traces and deliveries");
         running.stop().await;

@@ -1,6 +1,7 @@
 //! Test support for embedders and provider authors (feature `testing`): a scripted tracer,
 //! request builders, and the [`Store`](crate::Store) conformance suite.
 
+pub mod provider_contract;
 mod scripted;
 pub mod store_conformance;
 

@@ -38,9 +38,11 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <access token>"))?;
+        // The scheme is case-insensitive (RFC 9110 §11.1).
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be a Bearer token")
             })?;
@@ -162,6 +164,16 @@ async fn issue(
     body: &[u8],
 ) -> Result<TokenResponse, OAuthRejection> {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    // RFC 6749 §3.2: parameters must not be repeated.
+    for name in ["grant_type", "client_id", "client_secret", "scope"] {
+        if form.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(OAuthRejection::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("{name} is repeated"),
+            ));
+        }
+    }
     let param = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -213,10 +225,16 @@ async fn issue(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "token request failed on the store");
-            OAuthRejection::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later")
+            OAuthRejection::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "retry later",
+            )
         })?
         .ok_or_else(|| {
-            tracing::info!(client_id = %client_id, "token refused: unknown client, wrong secret or revoked");
+            // The client id is not logged: a client that swapped its id and secret would
+            // put the secret in the log.
+            tracing::info!("token refused: unknown client, wrong secret or revoked");
             let mut rejection = OAuthRejection::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
@@ -249,8 +267,9 @@ async fn issue(
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, encoded)| encoded)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;

@@ -73,6 +73,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .layer(DefaultBodyLimit::max(limits.body_limit))
+        .layer(axum::middleware::from_fn(crate::error::problem_fallback))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

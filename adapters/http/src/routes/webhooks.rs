@@ -142,7 +142,7 @@ pub async fn create(
         .webhooks
         .create(&caller.tenant, url.to_string(), triggers, now)
         .await?;
-    tracing::info!(webhook = %hook.id, org = %hook.org_id, url = %hook.url, "web-hook registered");
+    tracing::info!(webhook = %hook.id, org = %hook.org_id, endpoint = %crate::webhooks::redacted(&hook.url), "web-hook registered");
     Ok((
         StatusCode::CREATED,
         Json(CreatedWebhook {

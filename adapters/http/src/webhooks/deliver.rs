@@ -54,6 +54,8 @@ impl Deliverer {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, reqwest::Error> {
         let client = reqwest::Client::builder()
+            // A proxy would resolve the target itself, out of the guard's sight.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(GuardedResolver::new(guard))
             .timeout(config.timeout)
@@ -134,9 +136,9 @@ impl Deliverer {
                     .get(&tenant)
                     .into_iter()
                     .flatten()
-                    .filter(|h| {
-                        h.disabled.is_none() && h.triggers.iter().any(|t| t.fires_on(event.action))
-                    })
+                    // Disabled endpoints still get their copy: it waits, undelivered, until
+                    // a replay re-enables the endpoint, so no event is lost meanwhile.
+                    .filter(|h| h.triggers.iter().any(|t| t.fires_on(event.action)))
                     .map(Webhook::queue)
                     .collect();
                 let now = self.engine.clock().now();
@@ -178,8 +180,8 @@ impl Deliverer {
                 .claim_outbox(&hook.queue(), now, free, now + lease)
                 .await?;
             for claim in claims {
-                *self.in_flight().entry(hook.id.clone()).or_default() += 1;
-                deliveries.spawn(self.clone().deliver(hook.clone(), claim));
+                let slot = InFlight::take(self.clone(), &hook.id);
+                deliveries.spawn(self.clone().deliver(hook.clone(), claim, slot));
             }
         }
         Ok(())
@@ -191,7 +193,7 @@ impl Deliverer {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn deliver(self: Arc<Self>, hook: Webhook, claim: OutboxClaim) {
+    async fn deliver(self: Arc<Self>, hook: Webhook, claim: OutboxClaim, _slot: InFlight) {
         let started = Instant::now();
         let outcome = self.send(&hook, &claim.entry.event).await;
         self.metrics.delivery(&outcome, started.elapsed());
@@ -201,7 +203,7 @@ impl Deliverer {
         let result = match &outcome {
             DeliveryOutcome::Delivered(_) => store.ack_outbox(&queue, seq, token).await,
             DeliveryOutcome::Gone => {
-                tracing::warn!(webhook = %hook.id, url = %hook.url, "endpoint answered 410 Gone; it is disabled and its pending events are kept as dead");
+                tracing::warn!(webhook = %hook.id, endpoint = %redacted(&hook.url), "endpoint answered 410 Gone; it is disabled and its pending events wait for a replay");
                 let _ = self
                     .webhooks
                     .disable(&hook, "the endpoint answered 410 Gone".into())
@@ -214,10 +216,20 @@ impl Deliverer {
                 let attempt = claim.entry.attempts as usize;
                 match self.config.retry_schedule.get(attempt) {
                     Some(delay) => {
-                        let spread = 1.0
-                            - rand::rng().random_range(0.0..=self.config.jitter.clamp(0.0, 0.9));
+                        // A jitter from configuration may be anything, NaN included.
+                        let jitter = if self.config.jitter.is_finite() {
+                            self.config.jitter.clamp(0.0, 0.9)
+                        } else {
+                            0.0
+                        };
+                        let spread = 1.0 - rand::rng().random_range(0.0..=jitter);
                         let delay = self.engine.clock().elapsed_during(delay.mul_f64(spread));
-                        let at = self.engine.clock().now() + delay;
+                        let at = self
+                            .engine
+                            .clock()
+                            .now()
+                            .checked_add_signed(delay)
+                            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
                         tracing::info!(webhook = %hook.id, event = %event_id, attempt = attempt + 1, %reason, retry_at = %at, "web-hook delivery failed; will retry");
                         store
                             .retry_outbox(&queue, seq, token, at, Some(reason.clone()))
@@ -232,9 +244,6 @@ impl Deliverer {
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "recording a delivery outcome failed; the delivery is retried when its lease lapses");
-        }
-        if let Some(n) = self.in_flight().get_mut(&hook.id) {
-            *n = n.saturating_sub(1);
         }
         self.wake();
     }
@@ -285,6 +294,46 @@ impl Deliverer {
                 DeliveryOutcome::Failed(format!("could not reach the endpoint: {}", root_cause(&e)))
             }
         }
+    }
+}
+
+/// A slot of an endpoint's concurrency limit, given back when dropped, whether the
+/// delivery finished, panicked or was cancelled.
+struct InFlight {
+    deliverer: Arc<Deliverer>,
+    hook: String,
+}
+
+impl InFlight {
+    fn take(deliverer: Arc<Deliverer>, hook: &str) -> Self {
+        *deliverer.in_flight().entry(hook.to_owned()).or_default() += 1;
+        Self {
+            deliverer,
+            hook: hook.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(n) = self.deliverer.in_flight().get_mut(&self.hook) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// An endpoint URL for logs: scheme, host, port and path; never userinfo or query,
+/// which may carry the receiver's own tokens.
+pub fn redacted(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "(invalid URL)".to_owned(),
     }
 }
 

@@ -12,7 +12,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use deliver::{Deliverer, DeliveryOutcome};
+pub use deliver::{redacted, Deliverer, DeliveryOutcome};
 
 /// The record kind registrations are stored under.
 const KIND: &str = "webhook";
@@ -38,8 +38,8 @@ impl Trigger {
     }
 }
 
-/// A registered web-hook endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A registered web-hook endpoint. Its `Debug` hides the signing secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     /// `wh_…`.
@@ -61,6 +61,19 @@ pub struct Webhook {
     /// Set when the endpoint answered 410 Gone: nothing more is sent to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("svc_id", &self.svc_id)
+            .field("url", &redacted(&self.url))
+            .field("triggers", &self.triggers)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -170,6 +183,8 @@ impl Webhooks {
         let key = format!("{}{id}", tenant_prefix(tenant));
         let existed = self.store.delete_record(KIND, &key).await?;
         if existed {
+            // A fan-out that read the registration before the delete may still add to
+            // the queue; purging after the delete catches what it added by then.
             self.store.purge_outbox(&queue_of(id)).await?;
         }
         Ok(existed)
@@ -182,11 +197,14 @@ impl Webhooks {
         self.put(&hook).await
     }
 
-    /// Stops deliveries to an endpoint (it answered 410 Gone).
+    /// Stops deliveries to an endpoint (it answered 410 Gone). An endpoint deleted
+    /// meanwhile stays deleted.
     pub async fn disable(&self, hook: &Webhook, reason: String) -> Result<(), StoreError> {
-        let mut hook = hook.clone();
-        hook.disabled = Some(reason);
-        self.put(&hook).await
+        let Some(mut current) = self.get(&hook.tenant(), &hook.id).await? else {
+            return Ok(());
+        };
+        current.disabled = Some(reason);
+        self.put(&current).await
     }
 }
 

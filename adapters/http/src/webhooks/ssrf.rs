@@ -19,7 +19,7 @@ pub enum SsrfError {
     #[error("the host does not resolve: {0}")]
     Unresolvable(String),
     /// An address the host resolves to is not public.
-    #[error("the host resolves to {addr}, a {kind} address; web-hooks must reach public addresses (an operator can allow private targets)")]
+    #[error("the host is or resolves to a {kind} address; web-hooks must reach public addresses (an operator can allow private targets)")]
     Forbidden {
         /// The address.
         addr: IpAddr,
@@ -40,7 +40,7 @@ pub fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_private() {
@@ -53,13 +53,41 @@ fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
         Some("non-unicast")
     } else if a == 100 && (64..128).contains(&b) {
         Some("shared (carrier-grade NAT)")
+    } else if a == 198 && (b == 18 || b == 19) {
+        Some("benchmarking")
+    } else if a == 192 && b == 0 && c == 0 {
+        Some("IETF protocol assignment")
+    } else if a >= 240 {
+        Some("reserved")
     } else {
         None
     }
 }
 
 fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // Forms that carry an IPv4 address reach that address: judge it instead.
+    if segments[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified() {
+        // IPv4-compatible (deprecated) ::a.b.c.d.
+        return v4_kind(embedded(segments[6], segments[7])).or(Some("IPv4-compatible"));
+    }
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64 well-known prefix.
+        return v4_kind(embedded(segments[6], segments[7]));
+    }
+    if first == 0x2002 {
+        // 6to4.
+        return v4_kind(embedded(segments[1], segments[2])).or(Some("6to4"));
+    }
+    if segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // IPv4-translated ::ffff:0:a.b.c.d.
+        return v4_kind(embedded(segments[6], segments[7])).or(Some("IPv4-translated"));
+    }
+    if first & 0xffc0 == 0xfec0 {
+        return Some("site-local");
+    }
     if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_unspecified() || ip.is_multicast() {
@@ -168,6 +196,14 @@ mod tests {
             "http://localhost:9/hook",
             "http://192.168.1.1/",
             "http://100.64.0.1/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:7f00:1::]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[fec0::1]/",
+            "http://198.18.0.1/",
+            "http://240.0.0.1/",
+            "http://2130706433/",
         ] {
             let url = Url::parse(url).unwrap();
             assert!(

@@ -215,6 +215,44 @@ async fn oauth_errors_follow_rfc_6749() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], error);
     }
+    let repeated = http
+        .post(&url)
+        .basic_auth(&tms.client_id, Some(&tms.client_secret))
+        .body("grant_type=client_credentials&grant_type=password")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        repeated.status(),
+        400,
+        "RFC 6749 §3.2: no repeated parameters"
+    );
+    let lower = http
+        .get(format!("{}/api/containers", server.base))
+        .header("authorization", format!("bEaReR {}", tms.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200, "the auth scheme is case-insensitive");
+    for (method, path, status) in [
+        ("GET", "/nope", 404),
+        ("GET", "/api/events", 405),
+        ("GET", "/api/containers?limit=abc", 400),
+    ] {
+        let response = http
+            .request(method.parse().unwrap(), format!("{}{path}", server.base))
+            .bearer_auth(&tms.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
     let wrong_secret = http
         .post(&url)
         .form(&[

@@ -131,6 +131,29 @@ async fn a_gone_endpoint_is_disabled() {
         1,
         "nothing more is sent to a gone endpoint"
     );
+
+    // The endpoint comes back: a replay re-enables it and delivers the dead event and the
+    // one produced while it was disabled.
+    receiver.status.store(204, Ordering::SeqCst);
+    let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
+    let id = hooks[0]["id"].as_str().unwrap().to_owned();
+    let replayed: Value = tms
+        .post(&format!("/api/webhooks/{id}/replay"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["replayed"], 1);
+    let got = receiver.wait_for(2, 10).await;
+    let containers: Vec<_> = got
+        .iter()
+        .map(|d| d.json()["payload"]["containerNumber"].clone())
+        .collect();
+    assert_eq!(
+        containers,
+        vec![json!("CSQU3054383"), json!("MSCU1234566")],
+        "nothing lost while disabled"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests of the simulated terminal, as one binary: lifecycles, faults, data
-//! validation, the registry and a whole engine run.
+//! validation, the registry, a whole engine run and the provider contract.
 
+mod contract;
 mod engine;
 mod faults;
 mod lifecycle;
