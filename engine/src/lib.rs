@@ -7,7 +7,8 @@
 //!   [`ResultEvent`]s to a live [`Subscription`] and a durable outbox.
 //! - [`Tracer`]: the provider interface. Provider crates register a factory with
 //!   `inventory` ([`ProviderRegistration`]); an embedder can also pass instances.
-//! - [`SledStore`]: the embedded store (group-committed, crash-safe).
+//! - [`SledStore`]: the embedded store (group-committed, crash-safe). With the feature
+//!   `postgres`, `PostgresStore`: several processes on one PostgreSQL database.
 //! - [`Policy`]: the adaptive re-trace rules. [`Clock`]: injected time.
 //!
 //! # Example
@@ -87,6 +88,8 @@ pub use store::{
     Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats,
     SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE,
 };
+#[cfg(feature = "postgres")]
+pub use store::{PostgresConfig, PostgresError, PostgresStore};
 pub use tracer::{
     build_provider, registered_providers, DataError, HttpSettings, PermanentReason,
     ProviderBuildError, ProviderContext, ProviderLimits, ProviderRegistration, TraceError, Tracer,

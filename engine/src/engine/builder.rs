@@ -35,8 +35,9 @@ pub struct EngineConfig {
     /// and their leases lapse.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// Longest the dispatcher sleeps (clock time) without looking at the store, a safety
-    /// net for jobs written by another process.
+    /// Longest the dispatcher sleeps (clock time) without looking at the store: the safety
+    /// net for jobs made due by another process whose wake-up was lost
+    /// ([`Store::wake_ups`](crate::Store::wake_ups)).
     #[serde(with = "humantime_serde")]
     pub max_idle: Duration,
     /// Result events buffered per subscriber; a slower subscriber misses events (the

@@ -1,5 +1,6 @@
-//! The dispatcher: sleeps until the next due time or a wake-up, claims due jobs in
-//! batches, runs their traces under per-provider limits, and commits the outcomes.
+//! The dispatcher: sleeps until the next due time or a wake-up (from this process, or
+//! from another one through the store), claims due jobs in batches, runs their traces
+//! under per-provider limits, and commits the outcomes.
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -39,6 +40,9 @@ fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
 pub(super) async fn run(inner: Arc<Inner>) {
     let mut running: JoinSet<()> = JoinSet::new();
     let mut store_failures = 0u32;
+    // Another process sharing the store made a job due now: look at once rather than at
+    // the next due time or `max_idle`.
+    let mut wake_ups = inner.store.wake_ups();
     tracing::info!(providers = ?inner.providers.keys().collect::<Vec<_>>(), "dispatcher started");
     loop {
         while running.try_join_next().is_some() {}
@@ -92,6 +96,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         tokio::select! {
             _ = inner.clock.sleep_until(wake_at), if !at_capacity => {}
             _ = inner.wake.notified() => {}
+            _ = store_wake_up(&mut wake_ups), if !at_capacity => {}
             _ = inner.shutdown.cancelled() => {}
             Some(_) = running.join_next(), if at_capacity => {}
         }
@@ -116,6 +121,18 @@ pub(super) async fn run(inner: Arc<Inner>) {
         tracing::error!(error = %e, "final store flush failed");
     }
     tracing::info!("dispatcher stopped");
+}
+
+/// Finishes when the store reports a wake-up; never, when it has none (or stopped sending).
+async fn store_wake_up(wake_ups: &mut Option<tokio::sync::watch::Receiver<()>>) {
+    if let Some(receiver) = wake_ups {
+        if receiver.changed().await.is_ok() {
+            return;
+        }
+        // The store was dropped: no more wake-ups; `max_idle` polling remains.
+        *wake_ups = None;
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Traces everything due now and waits for the commits.

@@ -1,10 +1,13 @@
-//! The job store: the [`Store`] trait every backend implements, and the embedded sled backend.
+//! The job store: the [`Store`] trait every backend implements, the embedded sled backend
+//! and (feature `postgres`) the PostgreSQL backend.
 //!
 //! A store keeps jobs by key, a due index ordered by time, per-job result history, a
 //! transactional outbox of result events, and leases. The rules that decide what a publish,
 //! a cancel or a finished trace does to a job live in [`crate::model`] as pure functions;
 //! a backend's job is to apply them atomically and durably.
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod sled;
 
 use async_trait::async_trait;
@@ -16,6 +19,8 @@ use crate::model::{
     TraceRequest, TrackingState,
 };
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresConfig, PostgresError, PostgresStore};
 pub use self::sled::{SledConfig, SledStore};
 
 /// A store error. Every variant says what the caller can do.
@@ -279,4 +284,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Makes every write so far durable.
     async fn flush(&self) -> StoreResult<()>;
+
+    /// Wake-ups from the other processes that share this store: the receiver is marked
+    /// changed soon after another process makes a job due now (a publish, a forced trace),
+    /// so that whichever dispatcher is free claims it within milliseconds. `None` (the
+    /// default) for a store that only this process writes, such as sled.
+    ///
+    /// Best effort: a wake-up may be lost (a dropped connection), so a dispatcher still
+    /// looks at the store at least every `max_idle`.
+    fn wake_ups(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        None
+    }
 }

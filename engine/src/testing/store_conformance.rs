@@ -832,6 +832,10 @@ async fn queues_fan_out_bury_and_replay<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(replayed.len(), 1);
+    assert!(
+        replayed[0].token > a[0].token,
+        "a replayed entry's token is above every earlier one"
+    );
     assert_eq!(
         replayed[0].entry.event.id, a[0].entry.event.id,
         "the replay delivers the same event"

@@ -1,9 +1,12 @@
 //! Integration tests of the engine crate, one binary: the event contract, the scheduler
-//! under a simulated clock, crash recovery, and the store conformance suite on sled.
+//! under a simulated clock, crash recovery, the store conformance suite on sled, and the
+//! PostgreSQL store against a real server (`BOXTRACE_TEST_DATABASE_URL`).
 
 mod conformance;
 mod contract;
 mod crash;
 mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod scheduler;
 mod support;

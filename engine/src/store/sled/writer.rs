@@ -724,7 +724,12 @@ impl Writer {
     ) -> StoreResult<()> {
         let mut entry = self.load_outbox(batch, queue, seq, token)?;
         entry.dead = true;
-        entry.lease = None;
+        // Keep the token (lapsed) so that the claim after a replay gets a higher one: a
+        // deliverer whose lease lapsed long ago must not ack the replayed entry.
+        entry.lease = entry.lease.map(|l| Lease {
+            token: l.token,
+            until: DateTime::<Utc>::MIN_UTC,
+        });
         entry.last_error = Some(error);
         batch.put_json(&keys::outbox(queue, seq.0), &entry)
     }
