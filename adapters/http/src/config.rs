@@ -18,6 +18,12 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// sled's page cache in bytes; resident memory follows it.
     pub cache_capacity: u64,
+    /// A PostgreSQL URL (`BOXTRACE_DATABASE_URL`). When set, the server keeps everything
+    /// in that database instead of sled, and several servers can share it.
+    #[serde(deserialize_with = "secret")]
+    pub database_url: Option<Secret>,
+    /// Connections per process to PostgreSQL.
+    pub database_pool_size: usize,
     /// Key that signs access tokens, at least 32 bytes (`BOXTRACE_TOKEN_KEY`).
     #[serde(deserialize_with = "secret")]
     pub token_key: Option<Secret>,
@@ -135,6 +141,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("boxtrace-data"),
             cache_capacity: 64 * 1024 * 1024,
+            database_url: None,
+            database_pool_size: 16,
             token_key: None,
             token_ttl: Duration::from_secs(15 * 60),
             allow_private_webhooks: false,
@@ -235,6 +243,9 @@ impl ServerConfig {
                 name: "BOXTRACE_LISTEN",
                 message: format!("'{listen}' is not an address:port such as 127.0.0.1:8080"),
             })?;
+        }
+        if let Some(url) = var("BOXTRACE_DATABASE_URL").filter(|u| !u.trim().is_empty()) {
+            self.database_url = Some(Secret::new(url));
         }
         if let Some(dir) = var("BOXTRACE_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);

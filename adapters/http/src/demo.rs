@@ -107,7 +107,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             ..Default::default()
         },
     );
-    let app = App::build(config, clock.clone())?;
+    let app = App::build(config, clock.clone()).await?;
     let clients = app.state().clients.clone();
     let listener = app.bind().await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
             let config = ServerConfig::load(config.as_deref())?;
             init_logs(&config.log);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let app = App::build(config, clock)?;
+            let app = App::build(config, clock).await?;
             let listener = app.bind().await?;
             let shutdown = CancellationToken::new();
             let signal = shutdown.clone();
@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Clients { config, command } => {
             let config = ServerConfig::load(config.as_deref())?;
             init_logs(&config.log);
-            let clients = Clients::new(server::open_store(&config)?);
+            let clients = Clients::new(server::open_store(&config).await?);
             let now = SystemClock.now();
             match command {
                 ClientsCommand::Create { org, svc } => {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use boxtrace::{
-    Clock, Credentials, CredentialsError, Engine, EngineHandle, EnvCredentials,
-    ProviderCredentials, SledConfig, SledStore, Store, Tenant,
+    Clock, Credentials, CredentialsError, Engine, EngineHandle, EnvCredentials, PostgresConfig,
+    PostgresStore, ProviderCredentials, SledConfig, SledStore, Store, Tenant,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -86,8 +86,33 @@ impl Credentials for ConfiguredCredentials {
     }
 }
 
-/// Opens the store the configuration names.
-pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
+/// Opens the store the configuration names: PostgreSQL when a database URL is set
+/// (retrying, with a log line an operator can act on, while the database is unreachable),
+/// sled otherwise.
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
+    if let Some(url) = &config.database_url {
+        let pg = PostgresConfig::new(url.expose()).with_pool_size(config.database_pool_size.max(1));
+        let mut wait = std::time::Duration::from_millis(250);
+        loop {
+            match PostgresStore::connect(pg.clone()).await {
+                Ok(store) => {
+                    tracing::info!("using the PostgreSQL store");
+                    return Ok(Arc::new(store));
+                }
+                Err(e) if e.is_retryable() => {
+                    // The error never holds the password (PostgresError's contract).
+                    tracing::warn!(error = %e, retry_in = ?wait, "PostgreSQL is unreachable; check BOXTRACE_DATABASE_URL and that the server is up; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                }
+                Err(e) => return Err(boxtrace::StoreError::from(e).into()),
+            }
+        }
+    }
+    open_sled(config)
+}
+
+fn open_sled(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
     let sled = SledConfig {
         path: config.data_dir.clone(),
         cache_capacity: config.cache_capacity,
@@ -112,9 +137,9 @@ impl App {
     /// Builds the engine (providers from the registry by configuration), the store, the
     /// auth parts and the deliverer. `clock` is the engine's time (the system clock,
     /// or an accelerated one for the demo).
-    pub fn build(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
+    pub async fn build(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
         let key = config.checked_token_key()?.clone();
-        let store = open_store(&config)?;
+        let store = open_store(&config).await?;
         let mut builder = Engine::builder()
             .shared_store(store.clone())
             .credentials(ConfiguredCredentials::new(&config))

@@ -47,7 +47,9 @@ pub fn config(dir: &std::path::Path, allow_private: bool) -> ServerConfig {
 
 pub async fn server(allow_private: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::build(config(dir.path(), allow_private), Arc::new(SystemClock)).unwrap();
+    let app = App::build(config(dir.path(), allow_private), Arc::new(SystemClock))
+        .await
+        .unwrap();
     let state = app.state().clone();
     let listener = app.bind().await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
