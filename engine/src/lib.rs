@@ -79,7 +79,8 @@ pub use credentials::{
     Credentials, CredentialsError, EnvCredentials, ProviderCredentials, Secret, StaticCredentials,
 };
 pub use engine::{
-    Accepted, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics, Subscription,
+    Accepted, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics, Histogram,
+    Subscription,
 };
 pub use error::{Error, Result};
 pub use model::*;

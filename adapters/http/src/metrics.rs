@@ -6,39 +6,9 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use boxtrace::Histogram;
+
 use crate::webhooks::DeliveryOutcome;
-
-/// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
-
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, value: Duration) {
-        let secs = value.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(self.counts.iter_mut()) {
-            if secs <= *bound {
-                *count += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += secs;
-    }
-
-    fn render(&self, out: &mut String, name: &str) {
-        for (bound, count) in BUCKETS.iter().zip(self.counts.iter()) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum {}", self.sum);
-        let _ = writeln!(out, "{name}_count {}", self.count);
-    }
-}
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -111,6 +81,6 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE boxtrace_webhook_delivery_seconds histogram");
         inner
             .delivery_latency
-            .render(out, "boxtrace_webhook_delivery_seconds");
+            .render(out, "boxtrace_webhook_delivery_seconds", "");
     }
 }

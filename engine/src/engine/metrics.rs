@@ -11,15 +11,18 @@ const BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 ];
 
+/// A latency histogram in Prometheus terms (cumulative buckets, sum, count), with fixed
+/// buckets from 1 ms to 30 s. Adapters use it for their own latencies.
 #[derive(Debug, Default, Clone)]
-struct Histogram {
+pub struct Histogram {
     counts: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
 }
 
 impl Histogram {
-    fn observe(&mut self, value: Duration) {
+    /// Records one observation.
+    pub fn observe(&mut self, value: Duration) {
         let secs = value.as_secs_f64();
         for (bound, count) in BUCKETS.iter().zip(self.counts.iter_mut()) {
             if secs <= *bound {
@@ -30,7 +33,8 @@ impl Histogram {
         self.sum += secs;
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    /// Appends the histogram as `name` with `labels` (e.g. `provider="sim"`, or empty).
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (bound, count) in BUCKETS.iter().zip(self.counts.iter()) {
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");

@@ -30,7 +30,7 @@ use crate::schedule::Policy;
 use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE};
 
 pub use builder::{EngineBuilder, EngineConfig};
-pub use metrics::EngineMetrics;
+pub use metrics::{EngineMetrics, Histogram};
 pub use subscription::Subscription;
 
 /// The container-tracing engine. Cloning is cheap and shares the engine.
