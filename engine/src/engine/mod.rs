@@ -115,12 +115,9 @@ impl Engine {
 
     /// Applies a validated command.
     pub async fn execute(&self, command: Command) -> Result<Accepted> {
+        let action = command.action();
         match command {
             Command::Publish(request) => {
-                let action = match request.key.kind {
-                    crate::TraceKind::Export => Action::TraceExportRequested,
-                    crate::TraceKind::Empty => Action::TraceEmptyRequested,
-                };
                 let key = request.key.clone();
                 let (job, outcome) = self.publish(request).await?;
                 Ok(Accepted {
@@ -132,10 +129,6 @@ impl Engine {
                 })
             }
             Command::Cancel(key) => {
-                let action = match key.kind {
-                    crate::TraceKind::Export => Action::TraceExportCancelled,
-                    crate::TraceKind::Empty => Action::TraceEmptyCancelled,
-                };
                 let outcome = self.cancel(&key).await?;
                 Ok(Accepted {
                     action,

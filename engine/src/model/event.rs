@@ -233,6 +233,16 @@ impl Command {
         }
     }
 
+    /// The event action this command came from.
+    pub fn action(&self) -> Action {
+        match (self, self.key().kind) {
+            (Self::Publish(_), TraceKind::Export) => Action::TraceExportRequested,
+            (Self::Publish(_), TraceKind::Empty) => Action::TraceEmptyRequested,
+            (Self::Cancel(_), TraceKind::Export) => Action::TraceExportCancelled,
+            (Self::Cancel(_), TraceKind::Empty) => Action::TraceEmptyCancelled,
+        }
+    }
+
     /// Parses and validates a JSON body.
     pub fn from_json(body: &[u8]) -> Result<Self, EventError> {
         let value: Value = serde_json::from_slice(body).map_err(|e| {

@@ -40,12 +40,7 @@ pub async fn publish(
         tracing::debug!(field = %e.field, code = e.kind.code(), "event rejected");
     })?;
     caller.require(&command.key().tenant)?;
-    let action = match (&command, command.key().kind) {
-        (Command::Publish(_), boxtrace::TraceKind::Export) => "TRACE_EXPORT_REQUESTED",
-        (Command::Publish(_), boxtrace::TraceKind::Empty) => "TRACE_EMPTY_REQUESTED",
-        (Command::Cancel(_), boxtrace::TraceKind::Export) => "TRACE_EXPORT_CANCELLED",
-        (Command::Cancel(_), boxtrace::TraceKind::Empty) => "TRACE_EMPTY_CANCELLED",
-    };
+    let action = command.action().as_str();
     match state.engine.execute(command).await {
         Ok(accepted) => {
             state.metrics.event(action, "accepted");

@@ -118,13 +118,8 @@ impl Webhooks {
         triggers: Vec<Trigger>,
         now: DateTime<Utc>,
     ) -> Result<Webhook, StoreError> {
-        let mut id = [0u8; 9];
-        rand::rng().fill_bytes(&mut id);
         let hook = Webhook {
-            id: format!(
-                "wh_{}",
-                id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ),
+            id: random_id("wh", 9),
             org_id: tenant.org_id.clone(),
             svc_id: tenant.svc_id.clone(),
             url,
@@ -212,13 +207,8 @@ impl Webhooks {
 /// `PING0000000` at provider `ping`, so that a receiver exercises its normal path.
 pub fn ping_event(hook: &Webhook, now: DateTime<Utc>) -> boxtrace::ResultEvent {
     use boxtrace::{EmitReason, ResultEvent, ResultPayload, TraceKind, TrackingState};
-    let mut id = [0u8; 8];
-    rand::rng().fill_bytes(&mut id);
     ResultEvent {
-        id: format!(
-            "ping_{}",
-            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ),
+        id: random_id("ping", 8),
         org_id: hook.org_id.clone(),
         svc_id: hook.svc_id.clone(),
         entity_type: "CONTAINER".into(),
@@ -243,4 +233,12 @@ pub fn ping_event(hook: &Webhook, now: DateTime<Utc>) -> boxtrace::ResultEvent {
             error: None,
         },
     }
+}
+
+/// `prefix_` and `bytes` random bytes in hex.
+fn random_id(prefix: &str, bytes: usize) -> String {
+    let mut id = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut id);
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}_{hex}")
 }

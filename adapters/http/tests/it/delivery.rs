@@ -68,18 +68,8 @@ async fn slow_receivers_time_out_and_failing_ones_go_dead_then_replay() {
     )
     .await;
     // Slower than the 500 ms timeout: retried, then dead after the schedule (3 retries).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
-        if hooks[0]["dead"] == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never went dead: {hooks}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tms.webhook_when(15, "never went dead", |hook| hook["dead"] == 1)
+        .await;
     assert_eq!(
         receiver.attempts.load(Ordering::SeqCst),
         4,
@@ -110,16 +100,10 @@ async fn a_gone_endpoint_is_disabled() {
         &tms.event("TRACE_EMPTY_REQUESTED", "CSQU3054383", json!({})),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
-        if hooks[0]["disabled"].is_string() {
-            assert_eq!(hooks[0]["dead"], 1);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never disabled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let hook = tms
+        .webhook_when(10, "never disabled", |hook| hook["disabled"].is_string())
+        .await;
+    assert_eq!(hook["dead"], 1);
     tms.post(
         "/api/events",
         &tms.event("TRACE_EMPTY_REQUESTED", "MSCU1234566", json!({})),

@@ -271,3 +271,24 @@ impl Receiver {
         }
     }
 }
+
+impl Tms {
+    /// Polls the caller's web-hooks until `done` holds for the first one (or panics after
+    /// `secs`), and returns that web-hook as listed.
+    pub async fn webhook_when(
+        &self,
+        secs: u64,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let hooks: Value = self.get("/api/webhooks").await.json().await.unwrap();
+            if done(&hooks[0]) {
+                return hooks[0].clone();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {hooks}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
