@@ -1,4 +1,13 @@
-//! Shared fixtures for boxtrace's benchmarks: sample events and requests.
+//! boxtrace's benchmarks: the macro harness (`boxtrace-bench`, one module per scenario),
+//! and fixtures shared with the criterion micro-benchmarks.
+//!
+//! `benches/README.md` says how to run each figure; `benches/RESULTS.md` holds them.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod options;
+pub mod report;
+pub mod scenario;
+pub mod stats;
 
 use boxtrace::testing::{container, request};
 use boxtrace::{Tenant, TraceKind, TraceRequest};
@@ -28,4 +37,18 @@ pub fn export_request(n: u32) -> TraceRequest {
         "sim",
         &container(n),
     )
+}
+
+/// Resident memory of this process (`VmRSS`), in MiB; `None` off Linux.
+pub fn rss_mib() -> Option<f64> {
+    proc_status_kib(std::process::id(), "VmRSS:").map(|kib| kib as f64 / 1024.0)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`); `None` off Linux.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

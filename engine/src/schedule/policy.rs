@@ -213,6 +213,41 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Fixed-interval polling: every status, not found and the after-change and
+    /// near-key-date intervals all `every`, without jitter; stop statuses, tracking age
+    /// and backoff as in the default. The baseline the adaptive default is measured
+    /// against, and a policy for a provider whose changes follow no pattern.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let hourly = boxtrace::Policy::fixed(Duration::from_secs(3600));
+    /// assert_eq!(hourly.export.on_hold, Duration::from_secs(3600));
+    /// assert_eq!(hourly.stop_on, boxtrace::Policy::default().stop_on);
+    /// ```
+    pub fn fixed(every: Duration) -> Self {
+        Self {
+            not_found_interval: every,
+            export: ExportIntervals {
+                booking_not_found: every,
+                booking_mismatch: every,
+                expected: every,
+                gated_in: every,
+                on_hold: every,
+                loaded: every,
+            },
+            empty: EmptyIntervals {
+                not_receivable: every,
+                receivable: every,
+            },
+            after_change_window: Duration::ZERO,
+            after_change_interval: every,
+            near_key_date_window: Duration::ZERO,
+            near_key_date_interval: every,
+            interval_jitter: 0.0,
+            ..Self::default()
+        }
+    }
+
     /// Decides what follows a trace.
     pub fn decide<R: Rng + ?Sized>(&self, input: &PolicyInput<'_>, rng: &mut R) -> Decision {
         let now = input.now;

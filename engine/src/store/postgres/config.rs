@@ -67,6 +67,14 @@ impl PostgresConfig {
         self
     }
 
+    /// Checks the configuration without connecting: `Err` is the
+    /// [`PostgresError::Config`] that [`PostgresStore::connect`](super::PostgresStore::connect)
+    /// would return, so that an application can refuse bad settings at start-up, by the
+    /// store's own rules.
+    pub fn validate(&self) -> Result<(), PostgresError> {
+        self.driver_config().map(drop)
+    }
+
     /// Checks the configuration and builds the driver's, with the session settings every
     /// connection of this store starts with.
     pub(super) fn driver_config(&self) -> Result<tokio_postgres::Config, PostgresError> {
@@ -273,6 +281,13 @@ mod tests {
         assert_eq!(target(&config), "bt@db:6543/x");
         assert!(matches!(
             PostgresConfig::default().driver_config(),
+            Err(PostgresError::Config(_))
+        ));
+        assert!(PostgresConfig::new("postgres://bt@db/x").validate().is_ok());
+        assert!(matches!(
+            PostgresConfig::new("postgres://bt@db/x")
+                .with_schema("a;drop")
+                .validate(),
             Err(PostgresError::Config(_))
         ));
     }

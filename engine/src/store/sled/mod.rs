@@ -37,6 +37,12 @@ pub struct SledConfig {
     /// sled's background flush period for writes that need not be durable at once
     /// (rescheduling of unchanged traces, claims), in milliseconds.
     pub flush_every_ms: u64,
+    /// Flush every trace commit before it returns, an unchanged trace's reschedule too.
+    /// Off by default: losing an unchanged reschedule in a crash only makes the job due
+    /// again at once, and the trace finds the same result (no event is lost or repeated),
+    /// so those commits ride on the next flush. Changed results, publishes and cancels
+    /// are always flushed before they return.
+    pub durable_reschedules: bool,
 }
 
 impl Default for SledConfig {
@@ -46,6 +52,7 @@ impl Default for SledConfig {
             cache_capacity: 64 * 1024 * 1024,
             max_batch: 256,
             flush_every_ms: 500,
+            durable_reschedules: false,
         }
     }
 }
@@ -114,6 +121,7 @@ impl SledStore {
             tree: tree.clone(),
             instance,
             max_batch: config.max_batch.max(1),
+            durable_reschedules: config.durable_reschedules,
             unflushed: false,
         };
         let handle = std::thread::Builder::new()

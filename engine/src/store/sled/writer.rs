@@ -130,6 +130,8 @@ pub(super) struct Writer {
     pub(super) tree: sled::Tree,
     pub(super) instance: String,
     pub(super) max_batch: usize,
+    /// Flush unchanged traces' commits too (`SledConfig::durable_reschedules`).
+    pub(super) durable_reschedules: bool,
     /// Writes were applied but their flush failed: the tree shows data that is not on
     /// disk. Stays set until a flush succeeds; no outbox claim is served meanwhile.
     pub(super) unflushed: bool,
@@ -277,7 +279,7 @@ impl Writer {
             }
             Op::Complete { commit, reply } => {
                 let result = self.complete(batch, *commit);
-                if matches!(&result, Ok(c) if c.event.is_some()) {
+                if self.durable_reschedules || matches!(&result, Ok(c) if c.event.is_some()) {
                     *durable = true;
                 }
                 Ok(pending(reply, result))

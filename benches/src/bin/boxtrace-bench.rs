@@ -1,0 +1,120 @@
+//! `boxtrace-bench`: the macro benchmarks. `boxtrace-bench run dispatch`, `… run all
+//! --quick`; `benches/README.md` lists the commands behind every figure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use boxtrace_benches::options::Options;
+use boxtrace_benches::report::Report;
+use boxtrace_benches::scenario::Scenario;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "boxtrace-bench", about = "boxtrace's macro benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs scenarios and prints their figures as a Markdown table (medians over runs).
+    Run {
+        /// The scenarios; `all` for every one.
+        #[arg(required = true)]
+        scenarios: Vec<String>,
+        /// Seconds, not minutes: small sizes and short windows (the figures mean little).
+        #[arg(long)]
+        quick: bool,
+        /// Runs of each scenario; the table shows medians.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Job counts for the dispatch scenarios, e.g. `--jobs 10000 --jobs 1000000`.
+        #[arg(long)]
+        jobs: Vec<u64>,
+        /// Length of each measured window, e.g. `15s`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        window: Option<Duration>,
+        /// Where data directories are made (and removed).
+        #[arg(long, default_value = "target/bench-work")]
+        work_dir: PathBuf,
+        /// The `boxtrace` binary (default: beside this one).
+        #[arg(long)]
+        server_bin: Option<PathBuf>,
+        /// PostgreSQL for the PostgreSQL scenarios.
+        #[arg(long, env = "BOXTRACE_BENCH_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Also write every figure of every run as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// A bare axum server that parses events and answers 202 (the ingest baseline).
+    #[command(hide = true)]
+    BareServer {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::BareServer { listen } => {
+            boxtrace_benches::scenario::ingest::bare_server_main(listen)
+        }
+        Command::Run {
+            scenarios,
+            quick,
+            runs,
+            jobs,
+            window,
+            work_dir,
+            server_bin,
+            database_url,
+            json,
+        } => {
+            let chosen = parse_scenarios(&scenarios)?;
+            let options = Options {
+                quick,
+                work_dir,
+                server_bin,
+                database_url,
+                jobs,
+                window,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let mut report = Report::default();
+            for scenario in chosen {
+                for run in 1..=runs.max(1) {
+                    eprintln!("running {scenario:?} ({run}/{runs})");
+                    let one = runtime.block_on(scenario.run(&options))?;
+                    eprintln!("{}", one.markdown());
+                    report.extend(one);
+                }
+            }
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+            }
+            println!("{}", report.markdown());
+            Ok(())
+        }
+    }
+}
+
+fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    use clap::ValueEnum as _;
+    let mut chosen = Vec::new();
+    for name in names {
+        if name == "all" {
+            chosen.extend(Scenario::ALL);
+        } else {
+            chosen.push(Scenario::from_str(name, true).map_err(|e| {
+                anyhow::anyhow!("{e}; scenarios: all, ingest, dispatch, lateness, memory, webhooks, efficiency, apalis, postgres")
+            })?);
+        }
+    }
+    Ok(chosen)
+}

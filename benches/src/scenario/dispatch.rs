@@ -1,0 +1,213 @@
+//! Dispatch: traces per second the engine sustains on sled with the `sim` provider at
+//! zero latency, at several job counts, and the time to find the next due batch at each.
+//!
+//! The workload is the "N jobs that each re-schedule themselves after running":
+//! a fixed policy with a zero interval and no stop status, so every job is due again as
+//! soon as it is traced and the dispatcher never waits for work. Two phases per size:
+//! the first trace of every job (each result is new, so each commit writes the job, its
+//! due key, history and an outbox entry and is flushed before it returns), then re-traces
+//! that find nothing new (the job and its due key only).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use boxtrace::{Clock, Engine, EngineConfig, Policy, SledConfig, SledStore, Store, SystemClock};
+use boxtrace_sim::{SimConfig, SimTracer};
+
+use crate::options::{count_label, Options};
+use crate::report::{Figure, Report};
+use crate::stats::{ms, Samples};
+use crate::{export_request, rss_mib};
+
+/// Publishes in flight while loading jobs.
+const LOAD_CONCURRENCY: usize = 512;
+/// Jobs per claim, as the engine's default `claimBatch`.
+const CLAIM_BATCH: usize = 256;
+
+/// Runs the scenario at every size.
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let sizes = options.jobs_or(&[2_000], &[10_000, 1_000_000]);
+    let window = options.window_or(Duration::from_secs(1), Duration::from_secs(15));
+    for durable in [false, true] {
+        for &n in &sizes {
+            report.extend(measure(options, n, window, durable).await?);
+        }
+    }
+    Ok(report)
+}
+
+/// A policy under which every job is due again the moment it is traced, for ever.
+pub fn saturating_policy() -> Policy {
+    let mut policy = Policy::fixed(Duration::ZERO);
+    policy.stop_on.clear();
+    policy.max_tracking_age = Duration::from_secs(365 * 24 * 3600);
+    policy
+}
+
+/// Loads `n` jobs due at `due(i)` into `store`, `LOAD_CONCURRENCY` publishes in flight
+/// (the writer group-commits them). Returns the time it took.
+pub async fn load_jobs(
+    store: &Arc<dyn Store>,
+    n: u64,
+    due: impl Fn(u64) -> chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        if tasks.len() >= LOAD_CONCURRENCY {
+            if let Some(done) = tasks.join_next().await {
+                done??;
+            }
+        }
+        let store = store.clone();
+        let at = due(i);
+        tasks.spawn(async move {
+            store
+                .publish(export_request(i as u32), true, at)
+                .await
+                .map(drop)
+                .context("publish")
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(started.elapsed())
+}
+
+/// Times `claim_due` of one batch, `rounds` times, on a store whose jobs are all due.
+/// The lease ends at once, so claimed jobs stay due and the store keeps its size.
+pub async fn claim_latency(store: &Arc<dyn Store>, rounds: usize) -> anyhow::Result<Samples> {
+    let mut samples = Samples::with_capacity(rounds);
+    for _ in 0..rounds {
+        let now = SystemClock.now();
+        let started = Instant::now();
+        let claimed = store.claim_due(now, CLAIM_BATCH, now).await?;
+        samples.push(started.elapsed());
+        anyhow::ensure!(!claimed.is_empty(), "no due job found to claim");
+    }
+    Ok(samples)
+}
+
+async fn measure(
+    options: &Options,
+    n: u64,
+    window: Duration,
+    durable: bool,
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let size = count_label(n);
+    let mode = if durable {
+        "every commit fsync'd"
+    } else {
+        "unchanged reschedules flushed lazily"
+    };
+    let tag = if durable { "durable" } else { "lazy" };
+    let dir = options.scratch(&format!("dispatch-{size}"))?;
+    let config = SledConfig {
+        durable_reschedules: durable,
+        ..SledConfig::new(dir.path())
+    };
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config)?);
+    let start = SystemClock.now();
+    let loaded = load_jobs(&store, n, |_| start).await?;
+    if !durable {
+        report.push(Figure::new(
+            format!("dispatch/{size}/load_per_s"),
+            format!("sled: bulk publish of {size} jobs (durable, group commit)"),
+            n as f64 / loaded.as_secs_f64(),
+            "jobs/s",
+        ));
+        report.push(Figure::new(
+            format!("dispatch/{size}/rss_after_load"),
+            format!("sled: resident memory after loading {size} jobs (whole harness)"),
+            rss_mib().unwrap_or(f64::NAN),
+            "MiB",
+        ));
+        let rounds = if options.quick { 20 } else { 400 };
+        let mut claims = claim_latency(&store, rounds).await?;
+        report.push(Figure::new(
+            format!("dispatch/{size}/claim_p50"),
+            format!("sled: claim the next {CLAIM_BATCH} due jobs at {size}, p50"),
+            ms(claims.quantile(0.5)),
+            "ms",
+        ));
+        report.push(Figure::new(
+            format!("dispatch/{size}/claim_p99"),
+            format!("sled: claim the next {CLAIM_BATCH} due jobs at {size}, p99"),
+            ms(claims.quantile(0.99)),
+            "ms",
+        ));
+    }
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sim = SimTracer::new(
+        SimConfig {
+            epoch: Some(start - chrono::Duration::days(3)),
+            ..SimConfig::default()
+        },
+        clock.clone(),
+    );
+    let engine = Engine::builder()
+        .shared_store(store.clone())
+        .provider(sim)
+        .policy(saturating_policy())
+        .shared_clock(clock)
+        .config(EngineConfig {
+            claim_batch: CLAIM_BATCH,
+            max_in_flight: 1024,
+            ..EngineConfig::default()
+        })
+        .build()?;
+    let running = engine.start();
+
+    // First traces: every result is new. Large sizes are measured over the window only.
+    let first_started = Instant::now();
+    let first_limit = window * 8;
+    while engine.metrics().traces_total() < n && first_started.elapsed() < first_limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = engine.metrics().traces_total();
+    let first_elapsed = first_started.elapsed();
+    report.push(Figure::new(
+        format!("dispatch/{size}/{tag}/first_traces_per_s"),
+        format!("sled, {mode}: first trace of each of {size} jobs (new result: job, history, outbox; fsync'd)"),
+        first.min(n) as f64 / first_elapsed.as_secs_f64(),
+        "traces/s",
+    ));
+
+    // Re-traces that find nothing new, measured over the window.
+    let settled = first >= n;
+    if settled {
+        let before = engine.metrics().traces_total();
+        let started = Instant::now();
+        tokio::time::sleep(window).await;
+        let traced = engine.metrics().traces_total() - before;
+        report.push(
+            Figure::new(
+                format!("dispatch/{size}/{tag}/retraces_per_s"),
+                format!("sled, {mode}: re-traces at {size} jobs (nothing new: job and due key)"),
+                traced as f64 / started.elapsed().as_secs_f64(),
+                "traces/s",
+            )
+            .target("≥ 50,000 at 1M"),
+        );
+    } else {
+        report.note(format!(
+            "dispatch at {size} ({mode}): the first traces of all jobs did not finish within {:?}; re-traces not measured",
+            first_limit
+        ));
+    }
+    report.push(Figure::new(
+        format!("dispatch/{size}/{tag}/rss"),
+        format!("sled, {mode}: resident memory while dispatching {size} jobs (whole harness)"),
+        rss_mib().unwrap_or(f64::NAN),
+        "MiB",
+    ));
+    running.shutdown().await;
+    drop(engine);
+    drop(store);
+    Ok(report)
+}

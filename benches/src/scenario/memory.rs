@@ -1,0 +1,9 @@
+//! Scenario `memory` (being written).
+
+use crate::options::Options;
+use crate::report::Report;
+
+/// Runs the scenario.
+pub async fn run(_options: &Options) -> anyhow::Result<Report> {
+    anyhow::bail!("scenario memory is not written yet")
+}

@@ -1,0 +1,9 @@
+//! Scenario `webhooks` (being written).
+
+use crate::options::Options;
+use crate::report::Report;
+
+/// Runs the scenario.
+pub async fn run(_options: &Options) -> anyhow::Result<Report> {
+    anyhow::bail!("scenario webhooks is not written yet")
+}
