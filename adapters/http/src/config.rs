@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use boxtrace::{EngineConfig, Policy, ProviderLimits, Secret};
+use boxtrace::{EngineConfig, Policy, PostgresConfig, ProviderLimits, Secret};
 use serde::Deserialize;
 
 /// Everything `boxtrace serve` needs. Every field has a default except the token key.
@@ -22,8 +22,19 @@ pub struct ServerConfig {
     /// in that database instead of sled, and several servers can share it.
     #[serde(deserialize_with = "secret")]
     pub database_url: Option<Secret>,
-    /// Connections per process to PostgreSQL.
+    /// The PostgreSQL schema holding boxtrace's tables (`BOXTRACE_DATABASE_SCHEMA`),
+    /// created and migrated at start-up. Processes on one schema share one store; separate
+    /// schemas are separate stores on one database. Lower-case letters, digits and `_`,
+    /// starting with a letter or `_`, at most 48 characters.
+    pub database_schema: String,
+    /// Connections per process to PostgreSQL (`BOXTRACE_DATABASE_POOL_SIZE`); one more is
+    /// kept for wake-ups.
     pub database_pool_size: usize,
+    /// Longest one PostgreSQL statement may run (`BOXTRACE_DATABASE_STATEMENT_TIMEOUT`,
+    /// e.g. `5s`). A statement past it fails and the request gets 503; a transaction left
+    /// idle for twice as long is ended by the server, freeing its locks.
+    #[serde(with = "humantime_serde")]
+    pub database_statement_timeout: Duration,
     /// Key that signs access tokens, at least 32 bytes (`BOXTRACE_TOKEN_KEY`).
     #[serde(deserialize_with = "secret")]
     pub token_key: Option<Secret>,
@@ -142,7 +153,9 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("boxtrace-data"),
             cache_capacity: 64 * 1024 * 1024,
             database_url: None,
-            database_pool_size: 16,
+            database_schema: PostgresConfig::default().schema,
+            database_pool_size: PostgresConfig::default().pool_size,
+            database_statement_timeout: PostgresConfig::default().statement_timeout,
             token_key: None,
             token_ttl: Duration::from_secs(15 * 60),
             allow_private_webhooks: false,
@@ -208,6 +221,7 @@ impl ServerConfig {
             None => Self::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.postgres()?;
         Ok(config)
     }
 
@@ -247,6 +261,31 @@ impl ServerConfig {
         if let Some(url) = var("BOXTRACE_DATABASE_URL").filter(|u| !u.trim().is_empty()) {
             self.database_url = Some(Secret::new(url));
         }
+        if let Some(schema) = var("BOXTRACE_DATABASE_SCHEMA") {
+            // Checked with the other PostgreSQL settings, by the store's rules, in
+            // `postgres`.
+            self.database_schema = schema.trim().to_owned();
+        }
+        if let Some(size) = var("BOXTRACE_DATABASE_POOL_SIZE") {
+            self.database_pool_size = size
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n: &usize| n > 0)
+                .ok_or_else(|| ConfigError::Env {
+                    name: "BOXTRACE_DATABASE_POOL_SIZE",
+                    message: format!("'{size}' is not a whole number of connections, at least 1"),
+                })?;
+        }
+        if let Some(timeout) = var("BOXTRACE_DATABASE_STATEMENT_TIMEOUT") {
+            self.database_statement_timeout =
+                humantime_serde::re::humantime::parse_duration(timeout.trim()).map_err(|e| {
+                    ConfigError::Env {
+                        name: "BOXTRACE_DATABASE_STATEMENT_TIMEOUT",
+                        message: format!("'{timeout}' is not a duration such as 5s or 1500ms: {e}"),
+                    }
+                })?;
+        }
         if let Some(dir) = var("BOXTRACE_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
@@ -283,6 +322,32 @@ impl ServerConfig {
             self.log = log;
         }
         Ok(())
+    }
+
+    /// The PostgreSQL store's configuration when a database URL is set (`None`: sled),
+    /// checked as the store checks it when it connects, so that a bad setting stops the
+    /// server at once rather than after it started listening. The error never holds the
+    /// password.
+    pub fn postgres(&self) -> Result<Option<PostgresConfig>, ConfigError> {
+        let Some(url) = &self.database_url else {
+            return Ok(None);
+        };
+        if self.database_statement_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "databaseStatementTimeout (BOXTRACE_DATABASE_STATEMENT_TIMEOUT) must be longer than 0, e.g. 5s".into(),
+            ));
+        }
+        let mut pg = PostgresConfig::new(url.expose())
+            .with_schema(self.database_schema.clone())
+            .with_pool_size(self.database_pool_size);
+        pg.statement_timeout = self.database_statement_timeout;
+        // The store's messages name its own keys (schema, poolSize, url): say where ours are.
+        pg.validate().map_err(|e| {
+            ConfigError::Invalid(format!(
+                "{e} (from databaseUrl, databaseSchema and databasePoolSize in the file, or BOXTRACE_DATABASE_URL, BOXTRACE_DATABASE_SCHEMA and BOXTRACE_DATABASE_POOL_SIZE)"
+            ))
+        })?;
+        Ok(Some(pg))
     }
 
     /// The token key, checked: present and at least 32 bytes.

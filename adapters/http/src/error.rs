@@ -109,6 +109,18 @@ impl ApiError {
         error
     }
 
+    /// 503 with `Retry-After` while the server starts and its store is not open yet (the
+    /// server's log says why); nothing was done.
+    pub fn starting() -> Self {
+        let mut error = Self::unavailable(
+            "the server is starting and its store is not open yet; nothing was done; retry",
+        );
+        // Opening the store is retried with backoff up to 10 s: a client need not ask
+        // every second.
+        error.retry_after = Some(5);
+        error
+    }
+
     /// 500, without internals.
     pub fn internal() -> Self {
         Self::new(

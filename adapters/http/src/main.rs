@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use boxtrace::{Clock, SystemClock, Tenant};
 use boxtrace_http::auth::Clients;
-use boxtrace_http::{server, App, ServerConfig};
+use boxtrace_http::{server, ServerConfig};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -80,15 +80,16 @@ async fn main() -> anyhow::Result<()> {
             let config = ServerConfig::load(config.as_deref())?;
             init_logs(&config.log);
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let app = App::build(config, clock).await?;
-            let listener = app.bind().await?;
             let shutdown = CancellationToken::new();
             let signal = shutdown.clone();
             tokio::spawn(async move {
                 server::shutdown_signal().await;
                 signal.cancel();
             });
-            app.serve(listener, shutdown).await?;
+            // Listening before the store is open: a load balancer or an orchestrator sees
+            // "alive, not ready" while the database is unreachable, not a refused port.
+            let listener = server::bind(config.listen).await?;
+            server::run(config, clock, listener, shutdown).await?;
         }
         Command::Demo(options) => {
             init_logs("warn");

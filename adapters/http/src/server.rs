@@ -1,18 +1,22 @@
 //! Building and running the server: the engine from configuration, the router, the
-//! deliverer, and graceful shutdown.
+//! deliverer, start-up while the store is not open yet, and graceful shutdown.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use axum::Router;
 use boxtrace::{
-    Clock, Credentials, CredentialsError, Engine, EngineHandle, EnvCredentials, PostgresConfig,
-    PostgresStore, ProviderCredentials, SledConfig, SledStore, Store, Tenant,
+    Clock, Credentials, CredentialsError, Engine, EngineHandle, EnvCredentials, PostgresStore,
+    ProviderCredentials, SledConfig, SledStore, Store, Tenant,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
 use crate::auth::{Clients, Tokens};
 use crate::config::ServerConfig;
@@ -90,13 +94,12 @@ impl Credentials for ConfiguredCredentials {
 /// (retrying, with a log line an operator can act on, while the database is unreachable),
 /// sled otherwise.
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
-    if let Some(url) = &config.database_url {
-        let pg = PostgresConfig::new(url.expose()).with_pool_size(config.database_pool_size.max(1));
+    if let Some(pg) = config.postgres()? {
         let mut wait = std::time::Duration::from_millis(250);
         loop {
             match PostgresStore::connect(pg.clone()).await {
                 Ok(store) => {
-                    tracing::info!("using the PostgreSQL store");
+                    tracing::info!(schema = store.schema(), "using the PostgreSQL store");
                     return Ok(Arc::new(store));
                 }
                 Err(e) if e.is_retryable() => {
@@ -138,8 +141,17 @@ impl App {
     /// auth parts and the deliverer. `clock` is the engine's time (the system clock,
     /// or an accelerated one for the demo).
     pub async fn build(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
-        let key = config.checked_token_key()?.clone();
+        config.checked_token_key()?;
         let store = open_store(&config).await?;
+        Self::with_store(config, clock, store)
+    }
+
+    fn with_store(
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, ServerError> {
+        let key = config.checked_token_key()?.clone();
         let mut builder = Engine::builder()
             .shared_store(store.clone())
             .credentials(ConfiguredCredentials::new(&config))
@@ -185,13 +197,7 @@ impl App {
 
     /// Binds the configured address.
     pub async fn bind(&self) -> Result<TcpListener, ServerError> {
-        TcpListener::bind(self.config.listen).await.map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot listen on {}: {e}", self.config.listen),
-            )
-            .into()
-        })
+        bind(self.config.listen).await
     }
 
     /// Serves on `listener` until `shutdown` is cancelled; then stops accepting, lets
@@ -201,37 +207,7 @@ impl App {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
-        let local = listener.local_addr()?;
-        let running = self.start_background(shutdown.clone());
-        let router = crate::routes::router(self.state.clone(), &self.config.http);
-        self.state.ready.store(true, Ordering::Relaxed);
-        tracing::info!(listen = %local, providers = ?self.state.engine.providers(), "boxtrace is serving");
-        let stop = shutdown.clone();
-        let ready = self.state.ready.clone();
-        let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
-            stop.cancelled().await;
-            // Not ready from the first moment of the shutdown, so load balancers stop
-            // sending while requests in flight finish.
-            ready.store(false, Ordering::Relaxed);
-        });
-        // A connection that never finishes its request must not hold the shutdown (and
-        // the final flush) forever.
-        let drain_limit = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(DRAIN_LIMIT).await;
-        };
-        let served = tokio::select! {
-            served = serving => served,
-            () = drain_limit => {
-                tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open after the drain limit are dropped");
-                Ok(())
-            }
-        };
-        self.state.ready.store(false, Ordering::Relaxed);
-        tracing::info!("stopped accepting; finishing traces and deliveries");
-        running.stop().await;
-        tracing::info!("boxtrace stopped");
-        served.map_err(ServerError::from)
+        serve_once_built(listener, shutdown, std::future::ready(Ok(self))).await
     }
 
     fn start_background(&self, shutdown: CancellationToken) -> Background {
@@ -256,6 +232,131 @@ impl Background {
         self.shutdown.cancel();
         let _ = self.deliverer.await;
         self.engine.shutdown().await;
+    }
+}
+
+/// Binds `listen`, with a message that names the address.
+pub async fn bind(listen: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(listen).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")).into()
+    })
+}
+
+/// `boxtrace serve`: serves `listener` at once and builds the app meanwhile, so that
+/// while the store cannot be opened (PostgreSQL unreachable, retried with backoff)
+/// `/healthz` answers 200 and everything else, `/readyz` included, 503 with
+/// `Retry-After`, rather than connections being refused. Then serves the app as
+/// [`App::serve`] does, on the same listener. A `shutdown` while the store is being
+/// opened stops at once, with `Ok`.
+///
+/// A configuration the app cannot use is an error before anything is served.
+pub async fn run(
+    config: ServerConfig,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    config.checked_token_key()?;
+    config.postgres()?;
+    tracing::info!(listen = %listener.local_addr()?, "listening; opening the store");
+    let build = async move {
+        let store = open_store(&config).await?;
+        App::with_store(config, clock, store)
+    };
+    serve_once_built(listener, shutdown, build).await
+}
+
+/// Serves the starting routes on `listener` until `build` finishes, then the app's; on
+/// `shutdown`, drains and stops.
+async fn serve_once_built(
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    build: impl Future<Output = Result<App, ServerError>>,
+) -> Result<(), ServerError> {
+    let local = listener.local_addr()?;
+    let switch = Switch::default();
+    let stop = shutdown.clone();
+    let on_stop = switch.clone();
+    // One server from the first moment to the last: connections opened while starting
+    // carry on once the app is live, and the port is never closed in between.
+    let serving = axum::serve(listener, switch.router()).with_graceful_shutdown(async move {
+        stop.cancelled().await;
+        // Not ready from the first moment of the shutdown, so load balancers stop
+        // sending while requests in flight finish.
+        on_stop.not_ready();
+    });
+    let serving = std::future::IntoFuture::into_future(serving);
+    tokio::pin!(serving);
+    // A connection that never finishes its request must not hold the shutdown (and
+    // the final flush) forever.
+    let drain_limit = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(DRAIN_LIMIT).await;
+    };
+    tokio::pin!(drain_limit);
+
+    let app = tokio::select! {
+        built = build => built?,
+        served = &mut serving => {
+            tracing::info!("boxtrace stopped before its store was open");
+            return served.map_err(ServerError::from);
+        }
+        () = &mut drain_limit => {
+            tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open after the drain limit are dropped");
+            return Ok(());
+        }
+    };
+    let running = app.start_background(shutdown.clone());
+    switch.go_live(
+        crate::routes::router(app.state.clone(), &app.config.http),
+        app.state.ready.clone(),
+    );
+    if !shutdown.is_cancelled() {
+        app.state.ready.store(true, Ordering::Relaxed);
+    }
+    tracing::info!(listen = %local, providers = ?app.state.engine.providers(), "boxtrace is serving");
+    let served = tokio::select! {
+        served = &mut serving => served,
+        () = &mut drain_limit => {
+            tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open after the drain limit are dropped");
+            Ok(())
+        }
+    };
+    app.state.ready.store(false, Ordering::Relaxed);
+    tracing::info!("stopped accepting; finishing traces and deliveries");
+    running.stop().await;
+    tracing::info!("boxtrace stopped");
+    served.map_err(ServerError::from)
+}
+
+/// Routes each request to the starting routes or, once it is set, to the app's router.
+#[derive(Clone, Default)]
+struct Switch {
+    live: Arc<OnceLock<(Router, Arc<AtomicBool>)>>,
+}
+
+impl Switch {
+    fn router(&self) -> Router {
+        let starting = crate::routes::starting();
+        let live = self.live.clone();
+        Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
+            let router = match live.get() {
+                Some((router, _)) => router.clone(),
+                None => starting.clone(),
+            };
+            router.oneshot(request)
+        }))
+    }
+
+    fn go_live(&self, router: Router, ready: Arc<AtomicBool>) {
+        // Set once: `serve_once_built` is the only caller, after its one build.
+        let _ = self.live.set((router, ready));
+    }
+
+    fn not_ready(&self) {
+        if let Some((_, ready)) = self.live.get() {
+            ready.store(false, Ordering::Relaxed);
+        }
     }
 }
 

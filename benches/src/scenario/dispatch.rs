@@ -91,7 +91,9 @@ pub async fn claim_latency(store: &Arc<dyn Store>, rounds: usize) -> anyhow::Res
     Ok(samples)
 }
 
-async fn measure(
+/// Measures one size: bulk load, claim latency (lazy mode only), first traces and
+/// re-traces. Figure ids are `dispatch/<size>/<lazy|durable>/retraces_per_s` and so on.
+pub async fn measure(
     options: &Options,
     n: u64,
     window: Duration,

@@ -51,6 +51,16 @@ impl Modify for BearerAuth {
     }
 }
 
+/// What the server answers while it starts, before its store is open: alive, not ready,
+/// and 503 with `Retry-After` for everything else.
+pub(crate) fn starting() -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::starting))
+        .fallback(ops::starting)
+        .layer(axum::middleware::from_fn(crate::error::problem_fallback))
+}
+
 /// The application's routes with body limits and request timeouts.
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     Router::new()

@@ -3,12 +3,13 @@
 use std::fmt::Write as _;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use boxtrace::RESULTS_QUEUE;
 use utoipa::OpenApi as _;
 
+use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Liveness: the process answers.
@@ -18,18 +19,23 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Readiness: started, not stopping, and the store answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready: starting, stopping, or the store does not answer", body = Problem, content_type = "application/problem+json")))]
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     if !state.is_ready() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping");
+        return Err(ApiError::unavailable("the server is starting or stopping"));
     }
     match state.engine.store().outbox_stats(RESULTS_QUEUE).await {
-        Ok(_) => (StatusCode::OK, "ready"),
+        Ok(_) => Ok("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            Err(ApiError::unavailable("the store does not answer"))
         }
     }
+}
+
+/// Every request but `/healthz` while the server starts: its store is not open yet.
+pub async fn starting() -> ApiError {
+    ApiError::starting()
 }
 
 /// Prometheus metrics.
