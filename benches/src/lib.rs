@@ -4,9 +4,12 @@
 //! `benches/README.md` says how to run each figure; `benches/RESULTS.md` holds them.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod load;
 pub mod options;
+pub mod postgres_schema;
 pub mod report;
 pub mod scenario;
+pub mod server;
 pub mod stats;
 
 use boxtrace::testing::{container, request};

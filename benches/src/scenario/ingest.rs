@@ -1,16 +1,200 @@
 //! Ingest: durable publishes per second through `POST /api/events` of the real
-//! `boxtrace serve`, against a bare axum handler that parses the same JSON and answers
-//! 202 without storing (the baseline, in the same run).
+//! `boxtrace serve` (sled, and PostgreSQL when a database is given), against a bare axum
+//! handler that parses and validates the same JSON and answers 202 without storing or
+//! authenticating (the baseline, in the same run). Every 202 of `boxtrace serve` means
+//! the job is on disk.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::post;
+use boxtrace::Command;
+use tokio::process::Command as Process;
+
+use crate::load::{closed_loop, LoadOutcome, Target};
 use crate::options::Options;
-use crate::report::Report;
+use crate::postgres_schema::Schema;
+use crate::report::{Figure, Report};
+use crate::server::{free_port, Launch};
+use crate::stats::ms;
 
 /// Runs the scenario.
-pub async fn run(_options: &Options) -> anyhow::Result<Report> {
-    anyhow::bail!("scenario ingest is not written yet")
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let connections = if options.quick { 8 } else { 64 };
+    let warmup = if options.quick {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(2)
+    };
+    let window = options.window_or(Duration::from_secs(1), Duration::from_secs(10));
+
+    let mut bare = bare(connections, warmup, window).await?;
+    let bare_rate = bare.per_second();
+    report.push(Figure::new(
+        "ingest/bare/req_per_s",
+        format!("bare axum handler: parse, validate, 202 ({connections} clients)"),
+        bare_rate,
+        "req/s",
+    ));
+    report.push(Figure::new(
+        "ingest/bare/p99",
+        "bare axum handler: latency p99",
+        ms(bare.latency.quantile(0.99)),
+        "ms",
+    ));
+
+    let bin = options.server_bin()?;
+    let dir = options.scratch("ingest")?;
+    let sled = served(
+        Launch::new(bin.clone(), dir.path()),
+        connections,
+        warmup,
+        window,
+    )
+    .await?;
+    push_store(&mut report, "sled", sled, bare_rate, connections);
+
+    if let Some(url) = &options.database_url {
+        let schema = Schema::create(url, "bench_ingest").await?;
+        let dir = options.scratch("ingest-pg")?;
+        let launch = Launch::new(bin, dir.path())
+            .env("BOXTRACE_DATABASE_URL", url.as_str())
+            .env("BOXTRACE_DATABASE_SCHEMA", schema.name());
+        let outcome = served(launch, connections, warmup, window).await;
+        schema.drop().await?;
+        push_store(&mut report, "postgres", outcome?, bare_rate, connections);
+        report.note("ingest on PostgreSQL: the database server shares this 2-core machine with boxtrace and the load generator");
+    } else {
+        report.note("ingest on PostgreSQL skipped: no --database-url");
+    }
+    report.note(format!(
+        "ingest: {connections} HTTP/1.1 clients on loopback, one new container per request, {warmup:?} warm-up then a {window:?} window; load generator, server and baseline share the 2 cores"
+    ));
+    Ok(report)
+}
+
+fn push_store(
+    report: &mut Report,
+    store: &str,
+    mut outcome: LoadOutcome,
+    bare_rate: f64,
+    connections: usize,
+) {
+    report.push(
+        Figure::new(
+            format!("ingest/{store}/req_per_s"),
+            format!("boxtrace serve on {store}: durable publishes ({connections} clients)"),
+            outcome.per_second(),
+            "req/s",
+        )
+        .baseline("bare axum handler", bare_rate)
+        .target("≥ 0.5 × baseline"),
+    );
+    report.push(Figure::new(
+        format!("ingest/{store}/p50"),
+        format!("boxtrace serve on {store}: latency p50"),
+        ms(outcome.latency.quantile(0.5)),
+        "ms",
+    ));
+    report.push(Figure::new(
+        format!("ingest/{store}/p99"),
+        format!("boxtrace serve on {store}: latency p99"),
+        ms(outcome.latency.quantile(0.99)),
+        "ms",
+    ));
+    if outcome.failed > 0 {
+        report.note(format!(
+            "ingest on {store}: {} requests failed, first: {}",
+            outcome.failed,
+            outcome.first_failure.unwrap_or_default()
+        ));
+    }
+}
+
+async fn served(
+    launch: Launch,
+    connections: usize,
+    warmup: Duration,
+    window: Duration,
+) -> anyhow::Result<LoadOutcome> {
+    let client = launch.create_client().await?;
+    let (server, _) = launch.serve().await?;
+    let target = Target {
+        url: server.url("/api/events"),
+        token: Some(server.token(&client).await?),
+        first_container: 0,
+    };
+    let outcome = closed_loop(&target, connections, warmup, window).await;
+    server.stop().await?;
+    let outcome = outcome?;
+    anyhow::ensure!(
+        outcome.accepted > 0,
+        "no publish was accepted: {:?}",
+        outcome.first_failure
+    );
+    Ok(outcome)
+}
+
+async fn bare(
+    connections: usize,
+    warmup: Duration,
+    window: Duration,
+) -> anyhow::Result<LoadOutcome> {
+    let port = free_port()?;
+    let mut child = Process::new(std::env::current_exe()?)
+        .args(["bare-server", "--listen", &format!("127.0.0.1:{port}")])
+        .kill_on_drop(true)
+        .spawn()?;
+    let target = Target {
+        url: format!("http://127.0.0.1:{port}/api/events"),
+        token: None,
+        first_container: 0,
+    };
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the bare server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outcome = closed_loop(&target, connections, warmup, window).await;
+    child.kill().await?;
+    let outcome = outcome?;
+    anyhow::ensure!(
+        outcome.accepted > 0,
+        "the bare server accepted nothing: {:?}",
+        outcome.first_failure
+    );
+    Ok(outcome)
 }
 
 /// The baseline server's `main`: `boxtrace-bench bare-server --listen ADDR`.
-pub fn bare_server_main(_listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+pub fn bare_server_main(listen: SocketAddr) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let router = axum::Router::new().route(
+            "/api/events",
+            post(|body: Bytes| async move {
+                match Command::from_json(&body) {
+                    Ok(command) => (
+                        StatusCode::ACCEPTED,
+                        format!("{{\"action\":\"{:?}\"}}", command.action()),
+                    ),
+                    Err(e) => (StatusCode::BAD_REQUEST, e.to_string()),
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        axum::serve(listener, router).await?;
+        anyhow::Ok(())
+    })
 }
