@@ -311,8 +311,10 @@ async fn serve_once_built(
         crate::routes::router(app.state.clone(), &app.config.http),
         app.state.ready.clone(),
     );
-    if !shutdown.is_cancelled() {
-        app.state.ready.store(true, Ordering::Relaxed);
+    app.state.ready.store(true, Ordering::Relaxed);
+    // A shutdown that began before the app went live found no flag to clear.
+    if shutdown.is_cancelled() {
+        app.state.ready.store(false, Ordering::Relaxed);
     }
     tracing::info!(listen = %local, providers = ?app.state.engine.providers(), "boxtrace is serving");
     let served = tokio::select! {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use boxtrace::{Engine, OutboxClaim, ResultEvent, RESULTS_QUEUE};
+use boxtrace::{Engine, FanOutEntry, OutboxClaim, ResultEvent, RESULTS_QUEUE};
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -19,6 +19,12 @@ use crate::metrics::Metrics;
 
 /// Events fanned out per store call.
 const FAN_OUT_BATCH: usize = 256;
+
+/// How long a claimed batch of the results queue stays leased to one process. A batch
+/// takes milliseconds; this is what the batch of a process that died waits before
+/// another process fans it out, so it is short. A lease that lapses mid-batch costs
+/// nothing but a retry: a fan-out is conditioned on its lease token.
+const FAN_OUT_LEASE: Duration = Duration::from_secs(10);
 
 /// What one POST achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +127,10 @@ impl Deliverer {
         loop {
             let claims = self
                 .engine
-                .claim_outbox(FAN_OUT_BATCH, Duration::from_secs(30))
+                .claim_outbox(FAN_OUT_BATCH, FAN_OUT_LEASE)
                 .await?;
             let full = claims.len() == FAN_OUT_BATCH;
+            let mut entries = Vec::with_capacity(claims.len());
             let mut by_tenant: HashMap<boxtrace::Tenant, Vec<Webhook>> = HashMap::new();
             for claim in claims {
                 let event = &claim.entry.event;
@@ -141,10 +148,17 @@ impl Deliverer {
                     .filter(|h| h.triggers.iter().any(|t| t.fires_on(event.action)))
                     .map(Webhook::queue)
                     .collect();
-                let now = self.engine.clock().now();
-                store
-                    .fan_out(RESULTS_QUEUE, claim.entry.seq, claim.token, &targets, now)
-                    .await?;
+                entries.push(FanOutEntry {
+                    seq: claim.entry.seq,
+                    token: claim.token,
+                    to: targets,
+                });
+            }
+            // The whole batch in one call: the store makes it one durable write.
+            let now = self.engine.clock().now();
+            let results = store.fan_out_all(RESULTS_QUEUE, &entries, now).await;
+            if let Some(e) = results.into_iter().find_map(Result::err) {
+                return Err(e.into());
             }
             if !full {
                 return Ok(());

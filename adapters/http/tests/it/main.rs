@@ -1,7 +1,9 @@
 //! Integration tests of the server over real HTTP on loopback: the whole loop, tenant
-//! isolation, bad inputs, web-hook delivery under failure, SSRF, and the real binary.
+//! isolation, bad inputs, web-hook delivery under failure, SSRF, the real binary, and two
+//! of its processes on one PostgreSQL database.
 
 mod api;
+mod cluster;
 mod delivery;
 mod process;
 mod support;

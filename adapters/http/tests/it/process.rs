@@ -1,5 +1,6 @@
 //! The real `boxtrace` binary: the providers it ships, a SIGKILL under load and a
-//! restart on the same data directory, and what its logs must never contain.
+//! restart on the same data directory, what its logs must never contain, and start-up
+//! while its database is unreachable.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,7 +14,7 @@ use crate::support::{Receiver, TOKEN_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
-fn boxtrace(dir: &Path, port: u16, log: &Path) -> Command {
+pub fn boxtrace(dir: &Path, port: u16, log: &Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .env("BOXTRACE_LISTEN", format!("127.0.0.1:{port}"))
@@ -36,7 +37,7 @@ fn boxtrace(dir: &Path, port: u16, log: &Path) -> Command {
     command
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -204,16 +205,7 @@ async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
         .iter()
         .all(|d| d.verifies(&webhook_secret)));
     // Graceful stop on SIGTERM.
-    let pid = server.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = terminate(&mut server, 30).await;
     assert!(status.success(), "a graceful stop exits 0");
 
     let logs = std::fs::read_to_string(&log).unwrap();
@@ -230,4 +222,99 @@ async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
+}
+
+/// Sends SIGTERM to `child` and returns its exit status (panics after `secs`).
+pub async fn terminate(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let pid = child.id().expect("the process is running").to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(secs), child.wait())
+        .await
+        .expect("the process exits after SIGTERM")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unreachable_database_leaves_it_alive_not_ready_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("boxtrace.log");
+    let port = free_port();
+    // Bound then released: nothing listens there, so every connection is refused.
+    let db_port = free_port();
+    let password = "db-password-never-logged";
+    let mut server = boxtrace(&dir.path().join("data"), port, &log)
+        .env(
+            "BOXTRACE_DATABASE_URL",
+            format!("postgres://bt:{password}@127.0.0.1:{db_port}/boxtrace"),
+        )
+        .arg("serve")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        let healthz = http.get(format!("{base}/healthz")).send().await;
+        let readyz = http.get(format!("{base}/readyz")).send().await;
+        if let (Ok(healthz), Ok(readyz)) = (healthz, readyz) {
+            assert_eq!(healthz.status(), 200, "alive while the store is not open");
+            break readyz;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the port was never open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for response in [
+        ready,
+        http.post(format!("{base}/api/events"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+        http.get(format!("{base}/metrics")).send().await.unwrap(),
+    ] {
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 503);
+        assert_eq!(problem["type"], "urn:boxtrace:problem:unavailable");
+    }
+
+    // The log says what is wrong and where, without the password.
+    let actionable = format!("bt@127.0.0.1:{db_port}/boxtrace");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = std::fs::read_to_string(&log).unwrap_or_default();
+        if logs.contains("PostgreSQL is unreachable; check BOXTRACE_DATABASE_URL")
+            && logs.contains(&actionable)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no actionable log line: {logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let status = terminate(&mut server, 15).await;
+    assert!(status.success(), "SIGTERM while starting exits 0: {status}");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logs.contains(password),
+        "the database password reached the logs"
+    );
+    assert!(!logs.contains(TOKEN_KEY), "the token key reached the logs");
+    assert!(!logs.contains("boxtrace is serving"), "{logs}");
 }

@@ -1,0 +1,394 @@
+//! Two real `boxtrace serve` processes on one PostgreSQL schema: one is SIGKILLed while
+//! traces are in flight, and the other takes over its leased work once the leases lapse.
+//! Needs `BOXTRACE_TEST_DATABASE_URL` (and `psql` to drop the test's schema afterwards).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::process::{free_port, terminate};
+use crate::support::{Receiver, TOKEN_KEY};
+
+const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
+
+/// Publishes, spread over both processes.
+const CONTAINERS: u32 = 200;
+/// Acknowledgements from process A before it is killed (of the half it is sent).
+const KILL_AFTER_A_ACKED: usize = 50;
+/// A trace of the sim takes this long, so that traces are in flight when A dies.
+const LATENCY: &str = "2s";
+/// Results of A's publishes traced this long after the kill can only be leases that
+/// lapsed. A trace A had in flight was claimed less than a trace (2 s) before the kill
+/// and leased for the trace timeout (3 s) plus the engine's 5 s margin, so B traces it
+/// 8 s or more after the kill; a publish A had not claimed yet, B finds within `maxIdle`
+/// (1 s) and has traced about 3 s after the kill.
+const RETAKEN_AFTER: chrono::Duration = chrono::Duration::seconds(5);
+
+/// A schema of its own on the test database, dropped at the end.
+struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    fn new(test: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("BOXTRACE_TEST_DATABASE_URL") else {
+            eprintln!("skipped {test}: set BOXTRACE_TEST_DATABASE_URL to run it");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let name = format!("bt_cluster_{}_{nanos}", std::process::id());
+        Some(Self { url, name })
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        // The test has no PostgreSQL client of its own: the servers' store is behind the
+        // engine's API, which has no way to drop a schema.
+        let dropped = std::process::Command::new("psql")
+            .args([
+                self.url.as_str(),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &format!(
+                    "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
+                    self.name
+                ),
+            ])
+            .output();
+        if !matches!(&dropped, Ok(output) if output.status.success()) {
+            eprintln!(
+                "could not drop test schema {} (is psql installed?)",
+                self.name
+            );
+        }
+    }
+}
+
+/// `boxtrace` on `schema` with the test's configuration file, logging to `log`.
+fn boxtrace(schema: &TestSchema, port: u16, config: &Path, log: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("BOXTRACE_CONFIG", config)
+        .env("BOXTRACE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BOXTRACE_DATABASE_URL", &schema.url)
+        .env("BOXTRACE_DATABASE_SCHEMA", &schema.name)
+        .env("BOXTRACE_DATABASE_POOL_SIZE", "4")
+        .env("BOXTRACE_TOKEN_KEY", TOKEN_KEY)
+        .env("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", "true")
+        .env("BOXTRACE_PROVIDERS", "sim")
+        // The sim's trace timeout (3 s, in the file) must be shorter. The effective lease
+        // is longer still: never less than the trace timeout plus 5 s.
+        .env("BOXTRACE_LEASE_SECS", "4")
+        // The engine at debug: a trace whose commit is fenced says so.
+        .env("RUST_LOG", "info,boxtrace=debug")
+        .stdout(Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        );
+    command
+}
+
+async fn serve(schema: &TestSchema, port: u16, config: &Path, log: &Path) -> Child {
+    let child = boxtrace(schema, port, config, log)
+        .arg("serve")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return child;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server on port {port} did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn container_of(delivery: &Value) -> String {
+    delivery["payload"]["containerNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
+    let Some(schema) =
+        TestSchema::new("a_killed_process_s_leased_traces_are_retaken_and_each_traced_once")
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("boxtrace.toml");
+    // One epoch for both processes, so that both simulate the same terminal.
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [engine]
+            maxIdle = "1s"
+            [delivery]
+            timeout = "2s"
+            pollInterval = "50ms"
+            retrySchedule = ["200ms", "500ms", "1s", "2s"]
+            [provider.sim]
+            config = {{ epoch = "{}", latency = "{LATENCY}" }}
+            [provider.sim.limits]
+            concurrency = 1024
+            ratePerSecond = 0
+            traceTimeout = "3s"
+            "#,
+            Utc::now().to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let (mut a, mut b) = tokio::join!(
+        serve(&schema, port_a, &config, &log_a),
+        serve(&schema, port_b, &config, &log_b)
+    );
+    let bases = [
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    ];
+
+    // The client is created while both servers run: the store is shared.
+    let created = boxtrace(
+        &schema,
+        free_port(),
+        &config,
+        &dir.path().join("clients.log"),
+    )
+    .args(["clients", "create", "--org", "org-a", "--svc", "svc-1"])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        std::fs::read_to_string(dir.path().join("clients.log")).unwrap_or_default()
+    );
+    let client: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/oauth/token", bases[0]))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let receiver = Receiver::start().await;
+    let hook: Value = http
+        .post(format!("{}/api/webhooks", bases[1]))
+        .bearer_auth(&token)
+        .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT", "TRACE_ERROR"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+
+    // Eight publishers, four on each process; A is killed once it acknowledged enough,
+    // and its publishers stop at their first failure.
+    let containers: Vec<String> = (0..CONTAINERS)
+        .map(|n| boxtrace::testing::container(n).to_string())
+        .collect();
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut publishers = Vec::new();
+    for (n, chunk) in containers.chunks(containers.len() / 8).enumerate() {
+        let node = n % 2;
+        let (http, base, token, chunk, acked) = (
+            http.clone(),
+            bases[node].clone(),
+            token.clone(),
+            chunk.to_vec(),
+            acked_tx.clone(),
+        );
+        publishers.push(tokio::spawn(async move {
+            for container in chunk {
+                let event = json!({
+                    "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER",
+                    "action": "TRACE_EMPTY_REQUESTED", "origin": "cluster-test",
+                    "payload": { "id": container, "providerId": "sim", "data": {} }
+                });
+                match http
+                    .post(format!("{base}/api/events"))
+                    .bearer_auth(&token)
+                    .json(&event)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 202 => {
+                        let _ = acked.send((node, container));
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    drop(acked_tx);
+    let mut acked: [BTreeSet<String>; 2] = Default::default();
+    let mut killed_at: Option<DateTime<Utc>> = None;
+    while let Some((node, container)) = acked_rx.recv().await {
+        acked[node].insert(container);
+        if killed_at.is_none() && acked[0].len() >= KILL_AFTER_A_ACKED {
+            a.start_kill().unwrap();
+            killed_at = Some(Utc::now());
+        }
+    }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    a.wait().await.unwrap();
+    let killed_at = killed_at.expect("A acknowledged enough publishes to be killed");
+    let all_acked: BTreeSet<&String> = acked[0].iter().chain(&acked[1]).collect();
+    eprintln!(
+        "A acknowledged {}, B {}; A killed after {:?}",
+        acked[0].len(),
+        acked[1].len(),
+        started.elapsed()
+    );
+    assert_eq!(
+        acked[1].len(),
+        containers.len() / 2,
+        "B acknowledged every publish sent to it"
+    );
+
+    // Every acknowledged publish gets its result delivered, whichever process traced it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deliveries = loop {
+        let deliveries = receiver.received();
+        let delivered: BTreeSet<String> =
+            deliveries.iter().map(|d| container_of(&d.json())).collect();
+        let missing: Vec<&&String> = all_acked
+            .iter()
+            .filter(|c| !delivered.contains(c.as_str()))
+            .collect();
+        if missing.is_empty() {
+            break deliveries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} acknowledged publishes never delivered, e.g. {:?}",
+            missing.len(),
+            missing.first()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("every result delivered after {:?}", started.elapsed());
+
+    // At least once: the same event may come twice (same webhook-id), but each container
+    // has one event only, its first result.
+    let mut events: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for delivery in &deliveries {
+        assert!(delivery.verifies(&secret), "a delivery's signature");
+        let body = delivery.json();
+        assert_eq!(delivery.id, body["id"].as_str().unwrap_or_default());
+        assert_eq!(body["action"], "TRACE_RESULT", "{body}");
+        events
+            .entry(container_of(&body))
+            .or_default()
+            .insert(delivery.id.clone(), body);
+    }
+    for (container, by_id) in &events {
+        assert_eq!(
+            by_id.len(),
+            1,
+            "{container}: two different result events for one due time: {:?}",
+            by_id.keys()
+        );
+    }
+
+    // The store agrees: one trace committed per job, one history entry, the one delivered.
+    for container in &all_acked {
+        let detail: Value = http
+            .get(format!("{}/api/containers/empty/sim/{container}", bases[1]))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(detail["trace"]["traceCount"], 1, "{container}: {detail}");
+        let history = detail["history"].as_array().unwrap();
+        assert_eq!(history.len(), 1, "{container}: {detail}");
+        let delivered = &events[container.as_str()];
+        assert!(
+            delivered.contains_key(history[0]["id"].as_str().unwrap_or_default()),
+            "{container}: the delivered event is not the stored one"
+        );
+    }
+
+    // A's leased traces were taken over by B once the leases lapsed: results of
+    // publishes A acknowledged, traced well after A died.
+    let traced_at = |container: &str| -> DateTime<Utc> {
+        let body = events[container].values().next().unwrap();
+        serde_json::from_value(body["payload"]["tracedAt"].clone()).unwrap()
+    };
+    let retaken: Vec<&String> = acked[0]
+        .iter()
+        .filter(|c| traced_at(c) >= killed_at + RETAKEN_AFTER)
+        .collect();
+    eprintln!(
+        "{} of A's publishes retaken by B after their leases lapsed",
+        retaken.len()
+    );
+    assert!(
+        !retaken.is_empty(),
+        "none of A's in-flight traces was retaken after the kill"
+    );
+
+    // No trace ran past a lost lease, in either process.
+    let status = terminate(&mut b, 30).await;
+    assert!(status.success(), "B stops cleanly on SIGTERM: {status}");
+    for log in [&log_a, &log_b] {
+        let logs = std::fs::read_to_string(log).unwrap();
+        assert!(logs.contains("using the PostgreSQL store"), "{logs}");
+        assert!(
+            !logs.contains("the lease is no longer ours"),
+            "a job was traced twice at once: {}",
+            log.display()
+        );
+        assert!(!logs.contains("panicked"), "{}", log.display());
+        assert!(!logs.contains(TOKEN_KEY), "a secret reached the logs");
+    }
+    eprintln!("done after {:?}", started.elapsed());
+}
