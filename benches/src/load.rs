@@ -38,7 +38,7 @@ pub struct Target {
     /// A bearer token, if the server wants one.
     pub token: Option<String>,
     /// Events are for containers `first_container..`, one new container per request.
-    pub first_container: u32,
+    pub first_container: u64,
 }
 
 /// `connections` clients post events back to back for `warmup + window`; only the window
@@ -49,7 +49,7 @@ pub async fn closed_loop(
     warmup: Duration,
     window: Duration,
 ) -> anyhow::Result<LoadOutcome> {
-    let next = Arc::new(AtomicU64::new(u64::from(target.first_container)));
+    let next = Arc::new(AtomicU64::new(target.first_container));
     let start = Instant::now();
     let measure_from = start + warmup;
     let stop = measure_from + window;
@@ -68,7 +68,7 @@ pub async fn closed_loop(
                 if sent >= stop {
                     break;
                 }
-                let n = next.fetch_add(1, Ordering::Relaxed) as u32;
+                let n = next.fetch_add(1, Ordering::Relaxed);
                 let status = post(&client, &target, n).await;
                 let done = Instant::now();
                 if sent < measure_from || done > stop {
@@ -117,7 +117,7 @@ pub async fn open_loop(target: &Target, per_second: f64, count: u64) -> anyhow::
         tick.tick().await;
         let client = client.clone();
         let target = target.clone();
-        tasks.spawn(async move { post(&client, &target, target.first_container + i as u32).await });
+        tasks.spawn(async move { post(&client, &target, target.first_container + i).await });
     }
     let mut accepted = 0;
     while let Some(done) = tasks.join_next().await {
@@ -128,7 +128,7 @@ pub async fn open_loop(target: &Target, per_second: f64, count: u64) -> anyhow::
     Ok(accepted)
 }
 
-async fn post(client: &reqwest::Client, target: &Target, n: u32) -> Result<u16, String> {
+async fn post(client: &reqwest::Client, target: &Target, n: u64) -> Result<u16, String> {
     let mut request = client
         .post(&target.url)
         .header("content-type", "application/json")
@@ -145,4 +145,39 @@ async fn post(client: &reqwest::Client, target: &Target, n: u32) -> Result<u16, 
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Posts events for containers `first_container..first_container + count` over
+/// `connections` clients as fast as they are answered. Returns the number answered 202.
+pub async fn publish_count(target: &Target, count: u64, connections: usize) -> anyhow::Result<u64> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .http1_only()
+            .build()?;
+        let target = target.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            let mut accepted = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break accepted;
+                }
+                if matches!(
+                    post(&client, &target, target.first_container + i).await,
+                    Ok(202)
+                ) {
+                    accepted += 1;
+                }
+            }
+        });
+    }
+    let mut accepted = 0;
+    while let Some(done) = tasks.join_next().await {
+        accepted += done?;
+    }
+    Ok(accepted)
 }

@@ -86,7 +86,7 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use schedule::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};
 pub use store::{
-    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats,
+    Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats,
     SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE,
 };
 #[cfg(feature = "postgres")]

@@ -65,7 +65,7 @@ pub async fn load_jobs(
         let at = due(i);
         tasks.spawn(async move {
             store
-                .publish(export_request(i as u32), true, at)
+                .publish(export_request(i), true, at)
                 .await
                 .map(drop)
                 .context("publish")

@@ -88,10 +88,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let due: HashMap<String, DateTime<Utc>> = (0..jobs)
         .map(|i| {
             (
-                crate::export_request(i as u32)
-                    .container
-                    .as_str()
-                    .to_owned(),
+                crate::export_request(i).container.as_str().to_owned(),
                 due_of(i),
             )
         })

@@ -1,9 +1,285 @@
-//! Scenario `webhooks` (being written).
+//! Web-hook delivery: signed deliveries per second from the real `boxtrace serve` to a
+//! receiver in this process that checks every signature, and the time from a result to
+//! its delivery.
+//!
+//! Throughput is measured on a backlog: the receiver holds its answers while N events
+//! are published and traced, then lets them through; deliveries per second are counted
+//! from that moment to the last delivery. Latency is measured apart, at a moderate
+//! offered load with the receiver answering at once: receive time minus the event's
+//! `createdAt` (the trace commit).
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::watch;
+
+use crate::load::{open_loop, publish_count, Target};
 use crate::options::Options;
-use crate::report::Report;
+use crate::report::{Figure, Report};
+use crate::server::{Launch, Server};
+use crate::stats::{ms, Samples};
+
+/// One delivery as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    at: Instant,
+    latency: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Receiver {
+    key: Mutex<Vec<u8>>,
+    open: watch::Receiver<bool>,
+    log: Mutex<Vec<Received>>,
+    bad_signatures: AtomicU64,
+}
+
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut open = receiver.open.clone();
+    if open.wait_for(|open| *open).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let key = receiver
+        .key
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if !verify(&key, id, timestamp, &body, signature) {
+        receiver.bad_signatures.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::UNAUTHORIZED;
+    }
+    let created = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("createdAt")?.as_str()?.parse::<DateTime<Utc>>().ok());
+    let latency = created.and_then(|c| (Utc::now() - c).to_std().ok());
+    receiver
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Received {
+            id: id.to_owned(),
+            at: Instant::now(),
+            latency,
+        });
+    StatusCode::NO_CONTENT
+}
+
+/// Standard Webhooks: `v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`, one of
+/// several space-separated signatures.
+fn verify(key: &[u8], id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    header
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|s| s == expected)
+}
 
 /// Runs the scenario.
-pub async fn run(_options: &Options) -> anyhow::Result<Report> {
-    anyhow::bail!("scenario webhooks is not written yet")
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let backlog: u64 = if options.quick { 300 } else { 50_000 };
+    let concurrencies: &[usize] = if options.quick { &[16] } else { &[4, 64] };
+    for &concurrency in concurrencies {
+        report.extend(measure(options, backlog, concurrency).await?);
+    }
+    Ok(report)
+}
+
+async fn measure(options: &Options, backlog: u64, concurrency: usize) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let (gate, open) = watch::channel(false);
+    let receiver = Arc::new(Receiver {
+        key: Mutex::new(Vec::new()),
+        open,
+        log: Mutex::new(Vec::new()),
+        bad_signatures: AtomicU64::new(0),
+    });
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let hooks_url = format!("http://{}/hooks", listener.local_addr()?);
+    let router = axum::Router::new()
+        .route("/hooks", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let serving = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let dir = options.scratch("webhooks")?;
+    let launch = Launch::new(options.server_bin()?, dir.path()).config(format!(
+        "[delivery]\nconcurrencyPerEndpoint = {concurrency}\ntimeout = \"300s\"\n"
+    ));
+    let client = launch.create_client().await?;
+    let (server, _) = launch.serve().await?;
+    let outcome = drive(&server, &client, &hooks_url, &receiver, &gate, backlog).await;
+    server.stop().await?;
+    serving.abort();
+    let (throughput, mut latency, offered) = outcome?;
+    let bad = receiver.bad_signatures.load(Ordering::Relaxed);
+    anyhow::ensure!(bad == 0, "{bad} deliveries had a bad signature");
+    let mut figure = Figure::new(
+        format!("webhooks/c{concurrency}/deliveries_per_s"),
+        format!(
+            "signed deliveries to one endpoint, {concurrency} in flight (backlog of {backlog})"
+        ),
+        throughput,
+        "deliveries/s",
+    );
+    if concurrency > 4 {
+        figure = figure.target("≥ 20,000");
+    }
+    report.push(figure);
+    for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+        report.push(Figure::new(
+            format!("webhooks/c{concurrency}/latency_{name}"),
+            format!(
+                "result to delivery at {offered:.0} results/s, {concurrency} in flight, {name}"
+            ),
+            ms(latency.quantile(q)),
+            "ms",
+        ));
+    }
+    report.note(format!(
+        "webhooks: the receiver checks every signature (HMAC-SHA256) and shares the 2 cores with the server; `concurrencyPerEndpoint` {concurrency} (default 4)"
+    ));
+    Ok(report)
+}
+
+async fn drive(
+    server: &Server,
+    client: &crate::server::ApiClient,
+    hooks_url: &str,
+    receiver: &Receiver,
+    gate: &watch::Sender<bool>,
+    backlog: u64,
+) -> anyhow::Result<(f64, Samples, f64)> {
+    let token = server.token(client).await?;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(server.url("/api/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "url": hooks_url,
+            "triggers": ["TRACE_RESULT", "TRACE_ERROR"],
+            "entityType": "CONTAINER",
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let secret = created
+        .get("secret")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.strip_prefix("whsec_"))
+        .ok_or_else(|| anyhow::anyhow!("the registration answer holds no whsec_ secret"))?;
+    *receiver.key.lock().unwrap_or_else(PoisonError::into_inner) =
+        base64::engine::general_purpose::STANDARD.decode(secret)?;
+
+    // The backlog: published and traced while the receiver holds its answers.
+    let target = Target {
+        url: server.url("/api/events"),
+        token: Some(token),
+        first_container: 0,
+    };
+    let accepted = publish_count(&target, backlog, 32).await?;
+    anyhow::ensure!(
+        accepted == backlog,
+        "{accepted} of {backlog} publishes accepted"
+    );
+    let waited = Instant::now();
+    while server.metric("boxtrace_traces_total").await? < backlog as f64 {
+        anyhow::ensure!(
+            waited.elapsed() < Duration::from_secs(300),
+            "the backlog was not traced in 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let opened = Instant::now();
+    gate.send_replace(true);
+    let last = wait_for(receiver, backlog as usize, Duration::from_secs(600)).await?;
+    let throughput = backlog as f64 / (last - opened).as_secs_f64();
+
+    // Latency at a moderate load, the receiver answering at once.
+    // A load the whole pipeline (publish, trace, fan-out, delivery) carries on 2 cores.
+    let offered = (throughput / 4.0).clamp(50.0, 1_000.0);
+    let count = (offered * 5.0) as u64;
+    let before = receiver
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len();
+    let target = Target {
+        first_container: backlog,
+        ..target
+    };
+    let accepted = open_loop(&target, offered, count).await?;
+    wait_for(
+        receiver,
+        backlog as usize + accepted as usize,
+        Duration::from_secs(120),
+    )
+    .await?;
+    let log = receiver.log.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut latency = Samples::with_capacity(count as usize);
+    for delivery in &log[before..] {
+        if let Some(l) = delivery.latency {
+            latency.push(l);
+        }
+    }
+    Ok((throughput, latency, offered))
+}
+
+/// Waits until `distinct` different web-hook ids arrived; returns when the last did.
+async fn wait_for(
+    receiver: &Receiver,
+    distinct: usize,
+    limit: Duration,
+) -> anyhow::Result<Instant> {
+    let started = Instant::now();
+    loop {
+        {
+            let log = receiver.log.lock().unwrap_or_else(PoisonError::into_inner);
+            let ids: HashSet<&str> = log.iter().map(|r| r.id.as_str()).collect();
+            if ids.len() >= distinct {
+                return Ok(log.iter().map(|r| r.at).max().unwrap_or_else(Instant::now));
+            }
+            anyhow::ensure!(
+                started.elapsed() < limit,
+                "only {} of {distinct} deliveries arrived within {limit:?}",
+                ids.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -130,6 +130,17 @@ pub struct OutboxStats {
     pub dead: usize,
 }
 
+/// One claimed outbox entry to fan out ([`Store::fan_out_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOutEntry {
+    /// The entry's sequence number in its queue.
+    pub seq: EventSeq,
+    /// The claim's lease token.
+    pub token: u64,
+    /// The queues that get a copy (none: the entry is simply removed).
+    pub to: Vec<String>,
+}
+
 /// An outbox entry handed to a deliverer under a lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxClaim {
@@ -245,6 +256,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         to: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// [`Store::fan_out`] for several claimed entries of `queue`, applied in the order
+    /// given, one result each. A store that group-commits should make them share one
+    /// durable write: a deliverer fans out whole claimed batches, and one flush per event
+    /// would cap delivery at the disk's flush rate. The default fans out one by one.
+    async fn fan_out_all(
+        &self,
+        queue: &str,
+        entries: &[FanOutEntry],
+        now: DateTime<Utc>,
+    ) -> Vec<StoreResult<()>> {
+        let mut results = Vec::with_capacity(entries.len());
+        for entry in entries {
+            results.push(
+                self.fan_out(queue, entry.seq, entry.token, &entry.to, now)
+                    .await,
+            );
+        }
+        results
+    }
 
     /// Gives up on a claimed entry: it stays, dead, until [`Store::replay_outbox`].
     async fn bury_outbox(

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{decode, unavailable, Op, Writer};
 use super::{
-    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats, Store,
+    Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats, Store,
     StoreError, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
@@ -417,6 +417,41 @@ impl Store for SledStore {
             reply,
         })
         .await
+    }
+
+    async fn fan_out_all(
+        &self,
+        queue: &str,
+        entries: &[FanOutEntry],
+        now: DateTime<Utc>,
+    ) -> Vec<StoreResult<()>> {
+        // Queue every operation before awaiting any: the writer then applies them in
+        // this order and flushes once for all that arrived together.
+        let mut replies = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (reply, result) = oneshot::channel();
+            let op = Op::FanOut {
+                queue: queue.to_owned(),
+                seq: entry.seq,
+                token: entry.token,
+                to: entry.to.clone(),
+                now,
+                reply,
+            };
+            let sent = match self.shared.ops.as_ref() {
+                Some(ops) => ops.send(op).await.map_err(|_| StoreError::Closed),
+                None => Err(StoreError::Closed),
+            };
+            replies.push(sent.map(|()| result));
+        }
+        let mut results = Vec::with_capacity(replies.len());
+        for reply in replies {
+            results.push(match reply {
+                Ok(result) => result.await.unwrap_or(Err(StoreError::Closed)),
+                Err(e) => Err(e),
+            });
+        }
+        results
     }
 
     async fn bury_outbox(
