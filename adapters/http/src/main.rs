@@ -10,6 +10,11 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// sled copies and frees tree nodes on every write; glibc's malloc spent about a third of
+/// dispatch time in that churn, mimalloc about half as much (benches/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "boxtrace",

@@ -9,6 +9,10 @@ use boxtrace_benches::report::Report;
 use boxtrace_benches::scenario::Scenario;
 use clap::{Parser, Subcommand};
 
+/// As the `boxtrace` binary: sled's node churn is malloc-bound.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "boxtrace-bench", about = "boxtrace's macro benchmarks")]
 struct Cli {

@@ -49,6 +49,11 @@ impl Scenario {
         Self::Postgres,
     ];
 
+    /// Whether it runs the `boxtrace` binary.
+    pub fn needs_server(self) -> bool {
+        matches!(self, Self::Ingest | Self::Memory | Self::Webhooks)
+    }
+
     /// Runs it once.
     pub async fn run(self, options: &Options) -> anyhow::Result<Report> {
         match self {
