@@ -27,7 +27,7 @@ use crate::model::{
     EmitReason, Fenced, Job, PublishOutcome, ResultAction, Status, Tenant, TraceKind, TraceResult,
     TrackingState,
 };
-use crate::store::{ListQuery, Store, StoreError, TraceCommit, RESULTS_QUEUE};
+use crate::store::{FanOutEntry, ListQuery, Store, StoreError, TraceCommit, RESULTS_QUEUE};
 
 type Check<S> = (
     &'static str,
@@ -77,6 +77,9 @@ where
         }),
         ("queues_fan_out_bury_and_replay", |s| {
             Box::pin(queues_fan_out_bury_and_replay(s))
+        }),
+        ("fan_out_all_keeps_order_and_fences_each", |s| {
+            Box::pin(fan_out_all_keeps_order_and_fences_each(s))
         }),
         ("records_are_kept_by_kind_and_key", |s| {
             Box::pin(records_are_kept_by_kind_and_key(s))
@@ -722,6 +725,61 @@ async fn renew_extends_only_the_holders_lease<S: Store>(store: S) {
             .len(),
         1
     );
+}
+
+async fn fan_out_all_keeps_order_and_fences_each<S: Store>(store: S) {
+    for n in [21, 22, 23] {
+        let r = request(&tenant(), TraceKind::Export, "p", &container(n));
+        store.publish(r, true, t0()).await.unwrap();
+    }
+    let claimed = store.claim_due(t0(), 10, t0() + mins(1)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    for c in claimed {
+        let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
+        store
+            .complete(TraceCommit {
+                token: c.token,
+                job: next,
+                emit: Some(EmitReason::FirstResult),
+                now: t0(),
+            })
+            .await
+            .unwrap();
+    }
+    let lease = t0() + mins(1);
+    let events = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 3, "three jobs, one event each");
+    let to = vec!["hook-z".to_owned()];
+    let entries: Vec<FanOutEntry> = events
+        .iter()
+        .enumerate()
+        .map(|(i, c)| FanOutEntry {
+            seq: c.entry.seq,
+            // The middle claim is not ours (a stale token): it alone must be refused.
+            token: if i == 1 { c.token + 1_000 } else { c.token },
+            to: to.clone(),
+        })
+        .collect();
+    let results = store.fan_out_all(RESULTS_QUEUE, &entries, t0()).await;
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].is_err(), "a stale token is refused: {results:?}");
+    let copies = store.claim_outbox("hook-z", t0(), 10, lease).await.unwrap();
+    let ids: Vec<&str> = copies.iter().map(|c| c.entry.event.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![events[0].entry.event.id.as_str(), events[2].entry.event.id.as_str()],
+        "copies in the order given; the refused entry is not copied"
+    );
+    let left = store
+        .claim_outbox(RESULTS_QUEUE, lease, 10, lease + mins(1))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "the refused entry stays in its queue");
+    assert_eq!(left[0].entry.event.id, events[1].entry.event.id);
 }
 
 async fn queues_fan_out_bury_and_replay<S: Store>(store: S) {
