@@ -59,6 +59,9 @@ enum Command {
         #[arg(long)]
         listen: std::net::SocketAddr,
     },
+    /// One engine process of the `postgres` scenario (started by it).
+    #[command(hide = true)]
+    PgWorker(boxtrace_benches::scenario::postgres::WorkerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::BareServer { listen } => {
             boxtrace_benches::scenario::ingest::bare_server_main(listen)
         }
+        Command::PgWorker(args) => boxtrace_benches::scenario::postgres::worker_main(args),
         Command::Run {
             scenarios,
             quick,
