@@ -136,6 +136,18 @@ pub async fn measure(
             rss_mib().unwrap_or(f64::NAN),
             "MiB",
         ));
+        let mut lookups = Samples::with_capacity(1_000);
+        for _ in 0..1_000 {
+            let started = Instant::now();
+            store.next_due().await?;
+            lookups.push(started.elapsed());
+        }
+        report.push(Figure::new(
+            format!("dispatch/{size}/next_due_p50"),
+            format!("sled: find the earliest due job at {size} (due-index lookup), p50"),
+            lookups.quantile(0.5).as_secs_f64() * 1e6,
+            "µs",
+        ));
         let rounds = if options.quick { 20 } else { 400 };
         let mut claims = claim_latency(&store, rounds).await?;
         report.push(Figure::new(

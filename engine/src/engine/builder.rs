@@ -218,6 +218,7 @@ impl EngineBuilder {
                 config: self.config,
                 rng: Mutex::new(rng),
                 wake: Notify::new(),
+                sleeps_until: std::sync::atomic::AtomicI64::new(i64::MIN),
                 events,
                 shutdown,
                 metrics: super::EngineMetrics::default(),

@@ -2,6 +2,7 @@
 //! from another one through the store), claims due jobs in batches, runs their traces
 //! under per-provider limits, and commits the outcomes.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -93,6 +94,9 @@ pub(super) async fn run(inner: Arc<Inner>) {
             }
         };
         let at_capacity = running.len() >= inner.config.max_in_flight;
+        inner
+            .sleeps_until
+            .store(wake_at.timestamp_millis(), Ordering::Relaxed);
         tokio::select! {
             _ = inner.clock.sleep_until(wake_at), if !at_capacity => {}
             _ = inner.wake.notified() => {}
@@ -203,7 +207,14 @@ async fn commit(inner: &Arc<Inner>, claimed: Claimed) {
         .await
     {
         Ok(committed) => {
-            if committed.job.due_at.is_some_and(|due| due <= now) {
+            // Due now, or sooner than the dispatcher planned to look (a retry after a
+            // failure, a shorter interval near a key date): wake it.
+            let sleeps_until = inner.sleeps_until.load(Ordering::Relaxed);
+            if committed
+                .job
+                .due_at
+                .is_some_and(|due| due <= now || due.timestamp_millis() < sleeps_until)
+            {
                 inner.wake.notify_one();
             }
             if let Some(event) = committed.event {

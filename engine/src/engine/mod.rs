@@ -53,6 +53,9 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) wake: Notify,
+    /// When the sleeping dispatcher means to wake (Unix milliseconds): a commit that makes
+    /// a job due before then wakes it, or the job would wait up to `max_idle`.
+    pub(crate) sleeps_until: std::sync::atomic::AtomicI64,
     pub(crate) events: broadcast::Sender<ResultEvent>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) metrics: EngineMetrics,

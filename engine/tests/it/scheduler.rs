@@ -111,6 +111,37 @@ async fn the_running_dispatcher_retraces_every_job_by_its_due_time() {
 }
 
 #[tokio::test]
+async fn a_retry_sooner_than_the_dispatcher_planned_to_look_runs_on_time() {
+    let h = harness();
+    h.tracer
+        .push(BOX, Err(TraceError::transient("terminal busy")))
+        .push_status(BOX, Status::Expected);
+    h.engine.handle_event(&export(BOX)).await.unwrap();
+    let running = h.engine.start();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // The failed trace leaves the job due again within the backoff, before its lease
+    // would have lapsed: the time the dispatcher went to sleep until.
+    let due = loop {
+        let job = h.engine.get(&key(TraceKind::Export, BOX)).await.unwrap().unwrap();
+        if job.consecutive_errors == 1 && job.lease.is_none() {
+            break job.due_at.unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the first trace never failed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.clock.set(due);
+    while h.tracer.calls(BOX) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retry due at {due} did not run when the clock reached it"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test]
 async fn one_event_per_change_and_none_when_unchanged() {
     let h = harness();
     for status in [

@@ -94,7 +94,7 @@ impl Deliverer {
             if shutdown.is_cancelled() {
                 break;
             }
-            if let Err(e) = self.fan_out().await {
+            if let Err(e) = self.fan_out(&shutdown).await {
                 tracing::warn!(error = %e, "fanning result events out to web-hooks failed; retrying");
             }
             if let Err(e) = self.clone().dispatch(&mut deliveries).await {
@@ -122,9 +122,14 @@ impl Deliverer {
     }
 
     /// Moves result events from the engine's queue to each matching endpoint's queue.
-    async fn fan_out(&self) -> Result<(), boxtrace::Error> {
+    async fn fan_out(&self, shutdown: &CancellationToken) -> Result<(), boxtrace::Error> {
         let store = self.engine.store();
         loop {
+            // A long backlog (a million first results) must not hold a shutdown: what
+            // is left waits in the results queue for the next start.
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
             let claims = self
                 .engine
                 .claim_outbox(FAN_OUT_BATCH, FAN_OUT_LEASE)
