@@ -25,7 +25,11 @@ fn every_scenario_runs_in_quick_mode() {
         let report = runtime
             .block_on(scenario.run(&options))
             .unwrap_or_else(|e| panic!("{scenario:?}: {e:#}"));
-        println!("{scenario:?} in {:?}\n{}", started.elapsed(), report.markdown());
+        println!(
+            "{scenario:?} in {:?}\n{}",
+            started.elapsed(),
+            report.markdown()
+        );
         assert!(
             !report.figures.is_empty() || !report.notes.is_empty(),
             "{scenario:?} reported nothing"

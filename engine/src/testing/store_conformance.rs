@@ -771,7 +771,10 @@ async fn fan_out_all_keeps_order_and_fences_each<S: Store>(store: S) {
     let ids: Vec<&str> = copies.iter().map(|c| c.entry.event.id.as_str()).collect();
     assert_eq!(
         ids,
-        vec![events[0].entry.event.id.as_str(), events[2].entry.event.id.as_str()],
+        vec![
+            events[0].entry.event.id.as_str(),
+            events[2].entry.event.id.as_str()
+        ],
         "copies in the order given; the refused entry is not copied"
     );
     let left = store

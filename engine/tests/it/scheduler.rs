@@ -122,11 +122,19 @@ async fn a_retry_sooner_than_the_dispatcher_planned_to_look_runs_on_time() {
     // The failed trace leaves the job due again within the backoff, before its lease
     // would have lapsed: the time the dispatcher went to sleep until.
     let due = loop {
-        let job = h.engine.get(&key(TraceKind::Export, BOX)).await.unwrap().unwrap();
+        let job = h
+            .engine
+            .get(&key(TraceKind::Export, BOX))
+            .await
+            .unwrap()
+            .unwrap();
         if job.consecutive_errors == 1 && job.lease.is_none() {
             break job.due_at.unwrap();
         }
-        assert!(tokio::time::Instant::now() < deadline, "the first trace never failed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first trace never failed"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
