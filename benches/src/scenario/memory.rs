@@ -69,6 +69,19 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         peak,
         "MiB",
     ));
+
+    // The same data with a smaller sled cache: how much of the resident memory is cache.
+    let small = Launch::new(options.server_bin()?, dir.path()).config("cacheCapacity = 16777216\n");
+    let (server, _) = small.serve().await?;
+    tokio::time::sleep(settle).await;
+    let idle_small = server.rss_mib().unwrap_or(f64::NAN);
+    server.stop().await?;
+    report.push(Figure::new(
+        format!("memory/{size}/rss_idle_cache16"),
+        format!("boxtrace serve: resident memory holding {size} active jobs, cacheCapacity 16 MiB"),
+        idle_small,
+        "MiB",
+    ));
     drop(dir);
 
     // Busy: every job due now, traced by the sim provider at zero latency.
