@@ -57,7 +57,7 @@ fn store(c: &mut Criterion) {
         .unwrap_or_else(|e| panic!("runtime: {e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let store = SledStore::open_path(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
-    let mut n = 0u32;
+    let mut n = 0u64;
     // One durable publish at a time: the latency of a flush, no group commit to share it.
     c.bench_function("sled/publish_durable_alone", |b| {
         b.iter(|| {

@@ -70,6 +70,20 @@ pub fn export_request(n: u64) -> TraceRequest {
     )
 }
 
+/// Resident memory of this process (`VmRSS`), in MiB; `None` off Linux.
+pub fn rss_mib() -> Option<f64> {
+    proc_status_kib(std::process::id(), "VmRSS:").map(|kib| kib as f64 / 1024.0)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`); `None` off Linux.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,18 +101,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Resident memory of this process (`VmRSS`), in MiB; `None` off Linux.
-pub fn rss_mib() -> Option<f64> {
-    proc_status_kib(std::process::id(), "VmRSS:").map(|kib| kib as f64 / 1024.0)
-}
-
-/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`); `None` off Linux.
-pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::process::{free_port, terminate};
+use crate::process::{free_port, terminate, wait_ready};
 use crate::support::{Receiver, TOKEN_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
@@ -110,24 +110,8 @@ async fn serve(schema: &TestSchema, port: u16, config: &Path, log: &Path) -> Chi
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let http = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                return child;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the server on port {port} did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(port).await;
+    child
 }
 
 fn container_of(delivery: &Value) -> String {

@@ -51,6 +51,12 @@ async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    wait_ready(port).await;
+    child
+}
+
+/// Waits (up to 20 s) until the server on `port` answers `/readyz` with 200.
+pub async fn wait_ready(port: u16) {
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -60,12 +66,12 @@ async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
             .await
         {
             if r.status() == 200 {
-                return child;
+                return;
             }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the server did not become ready"
+            "the server on port {port} did not become ready"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

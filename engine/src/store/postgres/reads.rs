@@ -112,7 +112,7 @@ fn encode_cursor(key: &JobKey) -> String {
 /// The kind, provider and container a cursor continues after.
 fn decode_cursor(tenant: &Tenant, cursor: &str) -> StoreResult<[String; 3]> {
     let invalid = || StoreError::InvalidCursor("not a cursor of this listing".into());
-    if cursor.len() % 2 != 0 || !cursor.is_ascii() {
+    if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
         return Err(invalid());
     }
     let bytes = (0..cursor.len())

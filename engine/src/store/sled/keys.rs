@@ -66,7 +66,7 @@ pub(super) fn job(id: JobId) -> [u8; 9] {
 /// the job's due time: when the clock reaches the key, the job is due.
 pub(super) fn due_millis(at: DateTime<Utc>) -> u64 {
     let ms = at.timestamp_millis();
-    let rounded = if at.timestamp_subsec_nanos() % 1_000_000 == 0 {
+    let rounded = if at.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
         ms
     } else {
         ms + 1
@@ -141,7 +141,7 @@ pub(super) fn to_hex(bytes: &[u8]) -> String {
 }
 
 pub(super) fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
