@@ -85,6 +85,11 @@ pub(super) async fn run(inner: Arc<Inner>) {
         }
         let now = inner.clock.now();
         let idle_until = after_std(now, inner.config.max_idle);
+        // Published before the next due time is read: a commit that lands after the read
+        // sees at least this bound and wakes the dispatcher if it is due sooner.
+        inner
+            .sleeps_until
+            .store(idle_until.timestamp_millis(), Ordering::SeqCst);
         let wake_at = match inner.store.next_due().await {
             Ok(Some(due)) => due.min(idle_until),
             Ok(None) => idle_until,
@@ -96,7 +101,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         let at_capacity = running.len() >= inner.config.max_in_flight;
         inner
             .sleeps_until
-            .store(wake_at.timestamp_millis(), Ordering::Relaxed);
+            .store(wake_at.timestamp_millis(), Ordering::SeqCst);
         tokio::select! {
             _ = inner.clock.sleep_until(wake_at), if !at_capacity => {}
             _ = inner.wake.notified() => {}
@@ -209,7 +214,7 @@ async fn commit(inner: &Arc<Inner>, claimed: Claimed) {
         Ok(committed) => {
             // Due now, or sooner than the dispatcher planned to look (a retry after a
             // failure, a shorter interval near a key date): wake it.
-            let sleeps_until = inner.sleeps_until.load(Ordering::Relaxed);
+            let sleeps_until = inner.sleeps_until.load(Ordering::SeqCst);
             if committed
                 .job
                 .due_at

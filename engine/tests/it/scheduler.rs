@@ -117,8 +117,17 @@ async fn a_retry_sooner_than_the_dispatcher_planned_to_look_runs_on_time() {
         .push(BOX, Err(TraceError::transient("terminal busy")))
         .push_status(BOX, Status::Expected);
     h.engine.handle_event(&export(BOX)).await.unwrap();
+    // The first trace is held until the dispatcher has gone to sleep, so that the failed
+    // commit lands while it sleeps until the trace's lease would lapse.
+    h.tracer.pause();
     let running = h.engine.start();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while h.tracer.calls(BOX) < 1 {
+        assert!(tokio::time::Instant::now() < deadline, "never traced");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.tracer.resume();
     // The failed trace leaves the job due again within the backoff, before its lease
     // would have lapsed: the time the dispatcher went to sleep until.
     let due = loop {
@@ -138,7 +147,8 @@ async fn a_retry_sooner_than_the_dispatcher_planned_to_look_runs_on_time() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    h.clock.set(due);
+    // Due keys keep whole milliseconds, rounded up: the job is due by the next one.
+    h.clock.set(due + Span::milliseconds(1));
     while h.tracer.calls(BOX) < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
