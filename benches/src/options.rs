@@ -90,3 +90,24 @@ pub fn count_label(n: u64) -> String {
         n.to_string()
     }
 }
+
+/// The `boxtrace-bench` binary, for scenarios that run parts of themselves as child
+/// processes: this executable, or the one beside it (or one directory up) when this is a
+/// test executable.
+pub fn harness_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe.file_stem().is_some_and(|s| s == "boxtrace-bench") {
+        return Ok(exe);
+    }
+    let name = format!("boxtrace-bench{}", std::env::consts::EXE_SUFFIX);
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join(&name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!(
+        "the boxtrace-bench binary was not found beside {}: build it with `cargo build -p boxtrace-benches`",
+        exe.display()
+    )
+}

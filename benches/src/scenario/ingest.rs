@@ -144,7 +144,7 @@ async fn bare(
     window: Duration,
 ) -> anyhow::Result<LoadOutcome> {
     let port = free_port()?;
-    let mut child = Process::new(std::env::current_exe()?)
+    let mut child = Process::new(crate::options::harness_bin()?)
         .args(["bare-server", "--listen", &format!("127.0.0.1:{port}")])
         .kill_on_drop(true)
         .spawn()?;

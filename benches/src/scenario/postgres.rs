@@ -142,7 +142,7 @@ async fn measure(options: &Options, url: &str, n: u64, window: Duration) -> anyh
         url: url.to_owned(),
         schema: schema.clone(),
         admin: connect(url).await?,
-        worker: worker_exe()?,
+        worker: crate::options::harness_bin()?,
         epoch: Utc::now() - chrono::Duration::days(EPOCH_AGE_DAYS),
         lead: if options.quick {
             Duration::from_millis(300)
@@ -985,25 +985,6 @@ const URL_ENV: &str = "BOXTRACE_BENCH_DATABASE_URL";
 
 /// The `pg-worker` executable: this one when it is `boxtrace-bench`, else `boxtrace-bench`
 /// beside it or one directory up (where a test executable finds it after `cargo test`).
-fn worker_exe() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    if exe.file_stem().is_some_and(|s| s == "boxtrace-bench") {
-        return Ok(exe);
-    }
-    let name = format!("boxtrace-bench{}", std::env::consts::EXE_SUFFIX);
-    exe.ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join(&name))
-        .find(|candidate| candidate.is_file())
-        .with_context(|| {
-            format!(
-                "the boxtrace-bench binary was not found beside {}: build it with `cargo build -p boxtrace-benches`",
-                exe.display()
-            )
-        })
-}
-
 /// `boxtrace-bench pg-worker`: one engine process of the scenario (started by it).
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
