@@ -55,10 +55,7 @@ pub async fn closed_loop(
     let stop = measure_from + window;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections.max(1) {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .http1_only()
-            .build()?;
+        let client = one_connection()?;
         let target = target.clone();
         let next = next.clone();
         tasks.spawn(async move {
@@ -128,6 +125,14 @@ pub async fn open_loop(target: &Target, per_second: f64, count: u64) -> anyhow::
     Ok(accepted)
 }
 
+/// A client that keeps one HTTP/1.1 connection: one simulated client of the load.
+fn one_connection() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .http1_only()
+        .build()
+}
+
 async fn post(client: &reqwest::Client, target: &Target, n: u64) -> Result<u16, String> {
     let mut request = client
         .post(&target.url)
@@ -153,10 +158,7 @@ pub async fn publish_count(target: &Target, count: u64, connections: usize) -> a
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections.max(1) {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .http1_only()
-            .build()?;
+        let client = one_connection()?;
         let target = target.clone();
         let next = next.clone();
         tasks.spawn(async move {

@@ -37,8 +37,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let idle = server.rss_mib().unwrap_or(f64::NAN);
     let peak = server.peak_rss_mib().unwrap_or(f64::NAN);
     server.stop().await?;
-    let (_again, ready_again) = launch.serve().await?;
-    _again.stop().await?;
+    let (restarted, ready_again) = launch.serve().await?;
+    restarted.stop().await?;
     report.push(
         Figure::new(
             format!("memory/{size}/startup"),
