@@ -1,14 +1,15 @@
 //! Key layout of the sled store: one tree, key spaces told apart by a one-byte prefix.
 //!
-//! | prefix | key                                   | value          |
-//! |--------|---------------------------------------|----------------|
-//! | `m`    | name                                  | metadata       |
-//! | `k`    | tenant, kind, provider, container     | job id (8 B)   |
-//! | `j`    | job id                                | job (JSON)     |
-//! | `d`    | due time (ms, rounded up), job id     | empty          |
-//! | `o`    | queue, outbox sequence                | entry (JSON)   |
-//! | `h`    | job id, outbox sequence               | event (JSON)   |
-//! | `r`    | record kind, record key               | record (JSON)  |
+//! | prefix | key                                   | value                            |
+//! |--------|---------------------------------------|----------------------------------|
+//! | `m`    | name                                  | metadata                         |
+//! | `k`    | tenant, kind, provider, container     | job id (8 B)                     |
+//! | `j`    | job id                                | job body (JSON, `record.rs`)     |
+//! | `s`    | job id                                | job schedule (binary, `record.rs`) |
+//! | `d`    | due time (ms, rounded up), job id     | empty                            |
+//! | `o`    | queue, outbox sequence                | entry (JSON)                     |
+//! | `h`    | job id, outbox sequence               | event (JSON)                     |
+//! | `r`    | record kind, record key               | record (JSON)                    |
 //!
 //! Integers are big-endian so that byte order is numeric order: the due index is a range
 //! scan from its start, and a tenant's jobs are one prefix.
@@ -20,6 +21,7 @@ use crate::model::{JobId, JobKey, Tenant, TraceKind};
 pub(super) const META: u8 = b'm';
 pub(super) const JOB_KEY: u8 = b'k';
 pub(super) const JOB: u8 = b'j';
+pub(super) const SCHEDULE: u8 = b's';
 pub(super) const DUE: u8 = b'd';
 pub(super) const OUTBOX: u8 = b'o';
 pub(super) const HISTORY: u8 = b'h';
@@ -58,6 +60,12 @@ pub(super) fn job_key(key: &JobKey) -> Vec<u8> {
 
 pub(super) fn job(id: JobId) -> [u8; 9] {
     let mut key = [JOB; 9];
+    key[1..].copy_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+pub(super) fn schedule(id: JobId) -> [u8; 9] {
+    let mut key = [SCHEDULE; 9];
     key[1..].copy_from_slice(&id.0.to_be_bytes());
     key
 }

@@ -1,6 +1,7 @@
 //! The embedded store on sled 0.34: one tree, one writer thread, group-committed flushes.
 
 mod keys;
+mod record;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -13,15 +14,20 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use self::writer::{decode, unavailable, Op, Writer};
+use self::writer::{decode, read_job, unavailable, Op, Writer};
 use super::{
     Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry,
     OutboxStats, Store, StoreError, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
-/// The on-disk layout version this build reads and writes.
-const SCHEMA_VERSION: u64 = 1;
+/// The on-disk layout version this build writes. 2 split each job into a body and a
+/// schedule record (`record.rs`); this build still reads jobs that version 1 wrote.
+const SCHEMA_VERSION: u64 = 2;
+
+/// Reads of one job outside the writer that may retry because a write landed between
+/// reading its two records.
+const CONSISTENT_READ_TRIES: usize = 16;
 
 /// Configuration of the sled store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +129,7 @@ impl SledStore {
             max_batch: config.max_batch.max(1),
             durable_reschedules: config.durable_reschedules,
             unflushed: false,
+            leased: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("boxtrace-sled-writer".into())
@@ -157,6 +164,17 @@ impl SledStore {
                     return Err(StoreError::Corrupt(format!(
                         "the store has schema version {version}, newer than this build's {SCHEMA_VERSION}; run a newer boxtrace"
                     )));
+                }
+                if version < SCHEMA_VERSION {
+                    // Older jobs stay readable; the new version keeps older builds, which
+                    // cannot read split jobs, from opening the store.
+                    tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
+                        .map_err(unavailable)?;
+                    tracing::info!(
+                        from = version,
+                        to = SCHEMA_VERSION,
+                        "sled store upgraded; jobs take the new layout at their next write"
+                    );
                 }
             }
             None => {
@@ -198,13 +216,24 @@ impl SledStore {
         }
     }
 
+    /// Reads job `id` as one write left it. Its body and schedule are two keys, and a
+    /// batch may land between reading them; every write of a job rewrites its schedule
+    /// (counters and times only move forward), so an unchanged schedule around the body's
+    /// read means the two belong together.
     fn job_by_id(&self, id: JobId) -> StoreResult<Option<Job>> {
-        self.shared
-            .tree
-            .get(keys::job(id))
-            .map_err(unavailable)?
-            .map(|v| decode(&v))
-            .transpose()
+        let tree = &self.shared.tree;
+        let get = |key: &[u8]| tree.get(key).map_err(unavailable);
+        let mut schedule = get(&keys::schedule(id))?;
+        for _ in 1..CONSISTENT_READ_TRIES {
+            let job = read_job(get, id)?;
+            let after = get(&keys::schedule(id))?;
+            if after == schedule {
+                return Ok(job);
+            }
+            schedule = after;
+        }
+        // A job rewritten this often is traced in a loop; its latest read is as good.
+        read_job(get, id)
     }
 }
 
@@ -572,6 +601,74 @@ mod tests {
         let until = t0() + chrono::Duration::minutes(1);
         let claimed = store.claim_due(t0(), 10, until).await.unwrap();
         assert_eq!(claimed.len(), 2, "the two sound jobs are still traced");
+    }
+
+    #[tokio::test]
+    async fn a_store_of_schema_1_opens_and_its_jobs_trace_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = Tenant::new("o", "s");
+        let key = request(&tenant, TraceKind::Export, "p", &container(3)).key;
+        {
+            // What schema 1 wrote: the whole job as JSON, no schedule record.
+            let store = SledStore::open_path(dir.path()).unwrap();
+            let (job, _) = store
+                .publish(
+                    request(&tenant, TraceKind::Export, "p", &container(3)),
+                    true,
+                    t0(),
+                )
+                .await
+                .unwrap();
+            let tree = &store.shared.tree;
+            tree.insert(keys::job(job.id), serde_json::to_vec(&job).unwrap())
+                .unwrap();
+            tree.remove(keys::schedule(job.id)).unwrap();
+            tree.insert(keys::meta("schema"), &1u64.to_be_bytes())
+                .unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = SledStore::open_path(dir.path()).unwrap();
+        let version = store.shared.tree.get(keys::meta("schema")).unwrap();
+        assert_eq!(version.as_deref(), Some(&SCHEMA_VERSION.to_be_bytes()[..]));
+        let legacy = store.get(&key).await.unwrap().expect("the old job reads");
+        assert_eq!(legacy.due_at, Some(t0()));
+
+        let until = t0() + chrono::Duration::minutes(1);
+        let claimed = store.claim_due(t0(), 10, until).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let mut next = claimed[0].job.clone();
+        next.trace_count += 1;
+        next.due_at = Some(t0() + chrono::Duration::hours(1));
+        store
+            .complete(TraceCommit {
+                token: claimed[0].token,
+                job: next,
+                emit: None,
+                now: t0(),
+            })
+            .await
+            .unwrap();
+        let traced = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(traced.trace_count, 1);
+        assert_eq!(traced.lease, None);
+        assert_eq!(traced.due_at, Some(t0() + chrono::Duration::hours(1)));
+        assert_eq!(traced.request, legacy.request);
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open_path(dir.path()).unwrap();
+            store
+                .shared
+                .tree
+                .insert(keys::meta("schema"), &(SCHEMA_VERSION + 1).to_be_bytes())
+                .unwrap();
+            store.flush().await.unwrap();
+        }
+        let err = SledStore::open_path(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("run a newer boxtrace"), "{err}");
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::keys;
+use super::{keys, record};
 use crate::model::{
     EmitReason, Fenced, Job, JobId, JobKey, Lease, PublishOutcome, ResultEvent, TraceRequest,
 };
@@ -135,13 +135,23 @@ pub(super) struct Writer {
     /// Writes were applied but their flush failed: the tree shows data that is not on
     /// disk. Stays set until a flush succeeds; no outbox claim is served meanwhile.
     pub(super) unflushed: bool,
+    /// Leased jobs as stored, decoded at their claim, so that the commit of a trace need
+    /// not read and decode the job again. Written through by every write of a job it
+    /// holds; emptied when a batch fails (its writes never reached the tree).
+    pub(super) leased: HashMap<JobId, Job>,
 }
 
-/// Pending writes of one batch, readable before they are applied.
+/// Most jobs [`Writer::leased`] holds: claims whose commit never comes (a holder that
+/// died) would otherwise pile up. Past it the map starts again empty; a job missing from
+/// it is read from the tree.
+const MAX_LEASED: usize = 1 << 16;
+
+/// Pending writes of one batch, readable before they are applied. Values are `IVec`s,
+/// shared between the sled batch and the overlay rather than copied into each.
 struct Batch<'a> {
     tree: &'a sled::Tree,
     batch: sled::Batch,
-    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: HashMap<Vec<u8>, Option<sled::IVec>>,
 }
 
 impl<'a> Batch<'a> {
@@ -153,19 +163,20 @@ impl<'a> Batch<'a> {
         }
     }
 
-    fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+    fn get(&self, key: &[u8]) -> StoreResult<Option<sled::IVec>> {
         if let Some(value) = self.overlay.get(key) {
             return Ok(value.clone());
         }
-        Ok(self.tree.get(key).map_err(unavailable)?.map(|v| v.to_vec()))
+        self.tree.get(key).map_err(unavailable)
     }
 
     fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {
         self.get(key)?.map(|bytes| decode(&bytes)).transpose()
     }
 
-    fn insert(&mut self, key: &[u8], value: Vec<u8>) {
-        self.batch.insert(key, value.as_slice());
+    fn insert(&mut self, key: &[u8], value: impl Into<sled::IVec>) {
+        let value = value.into();
+        self.batch.insert(key, value.clone());
         self.overlay.insert(key.to_vec(), Some(value));
     }
 
@@ -200,6 +211,19 @@ pub(super) fn unavailable(e: sled::Error) -> StoreError {
 
 pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Reads job `id` through `get`: its body, and its schedule record if it has one (a job
+/// written before the split layout has none).
+pub(super) fn read_job(
+    get: impl Fn(&[u8]) -> StoreResult<Option<sled::IVec>>,
+    id: JobId,
+) -> StoreResult<Option<Job>> {
+    let Some(body) = get(&keys::job(id))? else {
+        return Ok(None);
+    };
+    let schedule = get(&keys::schedule(id))?;
+    record::decode(schedule.as_deref(), &body).map(Some)
 }
 
 impl Writer {
@@ -259,6 +283,8 @@ impl Writer {
             self.unflushed = failure.is_some();
         }
         if let Some(e) = &failure {
+            // Some of the batch's writes may not be in the tree: forget what was cached.
+            self.leased.clear();
             tracing::error!(error = %e, ops = replies.len(), "sled store batch failed; callers are told to retry");
         }
         for reply in replies {
@@ -423,17 +449,27 @@ impl Writer {
         self.db.generate_id().map_err(unavailable)
     }
 
+    /// The job as stored: from the leased jobs when it is one, else read and decoded.
     fn load_job(&self, batch: &Batch<'_>, id: JobId) -> StoreResult<Option<Job>> {
-        batch.get_json(&keys::job(id))
+        if let Some(job) = self.leased.get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        read_job(|key| batch.get(key), id)
     }
 
-    /// Writes `job`, moving its due key from `old_due` to its due time.
+    /// Writes `job`: its schedule record always, its body unless `body_unchanged`, and
+    /// its due key moved from `old_due` to its due time.
     fn store_job(
-        &self,
+        &mut self,
         batch: &mut Batch<'_>,
         job: &Job,
         old_due: Option<DateTime<Utc>>,
+        body_unchanged: bool,
     ) -> StoreResult<()> {
+        if !body_unchanged {
+            batch.insert(&keys::job(job.id), record::encode_body(job)?);
+        }
+        batch.insert(&keys::schedule(job.id), record::encode_schedule(job));
         if old_due != job.due_at {
             if let Some(old) = old_due {
                 batch.remove(&keys::due(old, job.id));
@@ -442,7 +478,10 @@ impl Writer {
                 batch.insert(&keys::due(new, job.id), Vec::new());
             }
         }
-        batch.put_json(&keys::job(job.id), job)
+        if let Some(cached) = self.leased.get_mut(&job.id) {
+            cached.clone_from(job);
+        }
+        Ok(())
     }
 
     /// Appends the event for `job` under `seq`, which the caller allocated before writing
@@ -474,7 +513,7 @@ impl Writer {
     }
 
     fn publish(
-        &self,
+        &mut self,
         batch: &mut Batch<'_>,
         request: TraceRequest,
         real_time: bool,
@@ -497,15 +536,20 @@ impl Writer {
         let (job, outcome) = Job::plan_publish(current, request, real_time, now, || {
             new_id.unwrap_or(JobId(0))
         });
-        if outcome == PublishOutcome::Created {
-            batch.insert(&index_key, job.id.0.to_be_bytes().to_vec());
+        match outcome {
+            // Nothing changed.
+            PublishOutcome::AlreadyTracked => return Ok((job, outcome)),
+            PublishOutcome::Created => {
+                batch.insert(&index_key, job.id.0.to_be_bytes().to_vec());
+            }
+            PublishOutcome::Restarted | PublishOutcome::Forced => {}
         }
-        self.store_job(batch, &job, old_due)?;
+        self.store_job(batch, &job, old_due, false)?;
         Ok((job, outcome))
     }
 
     fn cancel(
-        &self,
+        &mut self,
         batch: &mut Batch<'_>,
         key: &JobKey,
         now: DateTime<Utc>,
@@ -521,13 +565,16 @@ impl Writer {
             return Ok(None);
         };
         let seq = self.next_id()?;
-        self.store_job(batch, &job, old_due)?;
+        // A cancel changes state, due time and lease only.
+        self.store_job(batch, &job, old_due, true)?;
+        // No commit will come for a lease it ended.
+        self.leased.remove(&job.id);
         self.append_event(batch, seq, &job, EmitReason::TrackingStopped, now)
             .map(Some)
     }
 
     fn claim_due(
-        &self,
+        &mut self,
         batch: &mut Batch<'_>,
         now: DateTime<Utc>,
         limit: usize,
@@ -536,7 +583,8 @@ impl Writer {
         let end = keys::due_at_millis(keys::due_millis(now), u64::MAX);
         let mut claimed = Vec::new();
         let mut stale = Vec::new();
-        for entry in self.tree.range(&[keys::DUE][..]..=&end[..]) {
+        let tree = self.tree.clone();
+        for entry in tree.range(&[keys::DUE][..]..=&end[..]) {
             if claimed.len() >= limit {
                 break;
             }
@@ -575,7 +623,15 @@ impl Writer {
             }
             let old_due = job.due_at;
             let token = job.claim(until);
-            self.store_job(batch, &job, old_due)?;
+            self.store_job(batch, &job, old_due, true)?;
+            if self.leased.len() >= MAX_LEASED {
+                tracing::debug!(
+                    held = self.leased.len(),
+                    "forgetting cached leased jobs (commits that never came)"
+                );
+                self.leased.clear();
+            }
+            self.leased.insert(id, job.clone());
             claimed.push(Claimed { job, token });
         }
         for key in stale {
@@ -585,7 +641,7 @@ impl Writer {
     }
 
     fn renew(
-        &self,
+        &mut self,
         batch: &mut Batch<'_>,
         id: JobId,
         token: u64,
@@ -594,16 +650,20 @@ impl Writer {
         let mut job = self.load_job(batch, id)?.ok_or(Fenced::Missing)?;
         let old_due = job.due_at;
         job.renew(token, until)?;
-        self.store_job(batch, &job, old_due)
+        self.store_job(batch, &job, old_due, true)
     }
 
-    fn complete(&self, batch: &mut Batch<'_>, commit: TraceCommit) -> StoreResult<Committed> {
-        let current = self
-            .load_job(batch, commit.job.id)?
-            .ok_or(Fenced::Missing)?;
+    fn complete(&mut self, batch: &mut Batch<'_>, commit: TraceCommit) -> StoreResult<Committed> {
+        let id = commit.job.id;
+        let current = match self.leased.remove(&id) {
+            Some(job) => job,
+            None => read_job(|key| batch.get(key), id)?.ok_or(Fenced::Missing)?,
+        };
         let job = Job::merge_completion(&current, commit.job, commit.token, commit.now)?;
         let seq = commit.emit.map(|_| self.next_id()).transpose()?;
-        self.store_job(batch, &job, current.due_at)?;
+        // Most traces find nothing new: then only the schedule record is written.
+        let body_unchanged = record::same_body(&current, &job);
+        self.store_job(batch, &job, current.due_at, body_unchanged)?;
         let event = match (commit.emit, seq) {
             (Some(reason), Some(seq)) => {
                 Some(self.append_event(batch, seq, &job, reason, commit.now)?)
