@@ -255,7 +255,12 @@ mod tests {
     fn job() -> Job {
         let (job, _) = Job::plan_publish(
             None,
-            request(&Tenant::new("o", "s"), TraceKind::Export, "p", &container(1)),
+            request(
+                &Tenant::new("o", "s"),
+                TraceKind::Export,
+                "p",
+                &container(1),
+            ),
             true,
             t0(),
             || JobId(42),
@@ -296,7 +301,10 @@ mod tests {
         let mut retraced = job.clone();
         let later = t0() + chrono::Duration::minutes(30);
         retraced.last_result.as_mut().unwrap().traced_at = later;
-        assert!(same_body(&job, &retraced), "a new trace time alone is no new body");
+        assert!(
+            same_body(&job, &retraced),
+            "a new trace time alone is no new body"
+        );
         let read = decode(Some(&encode_schedule(&retraced)), &body).unwrap();
         assert_eq!(read, retraced);
 
