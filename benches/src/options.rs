@@ -19,6 +19,9 @@ pub struct Options {
     pub jobs: Vec<u64>,
     /// How long each measured window lasts; the scenario's default when `None`.
     pub window: Option<Duration>,
+    /// sled's page cache for the dispatch scenario, in MiB; the store's default when
+    /// `None`.
+    pub cache_mib: Option<u64>,
 }
 
 impl Options {
@@ -31,6 +34,7 @@ impl Options {
             database_url: std::env::var("BOXTRACE_TEST_DATABASE_URL").ok(),
             jobs: Vec::new(),
             window: None,
+            cache_mib: None,
         }
     }
 

@@ -51,6 +51,9 @@ enum Command {
         /// Also write every figure of every run as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// sled's page cache in the dispatch scenario, in MiB (default: the store's, 64).
+        #[arg(long)]
+        cache_mib: Option<u64>,
     },
     /// A bare axum server that parses events and answers 202 (the ingest baseline).
     #[command(hide = true)]
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             server_bin,
             database_url,
             json,
+            cache_mib,
         } => {
             let chosen = parse_scenarios(&scenarios)?;
             let options = Options {
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
                 database_url,
                 jobs,
                 window,
+                cache_mib,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
