@@ -59,8 +59,9 @@ pub fn saturating_policy() -> Policy {
 /// 10M jobs would take about half an hour; their first-trace rate is measured over the
 /// five minutes, and their re-traces are not measured.
 fn first_traces_limit(n: u64, window: Duration) -> Duration {
-    let expected = Duration::from_secs(n / 4_000);
-    expected.clamp(window * 8, (window * 8).max(Duration::from_secs(300)))
+    Duration::from_secs(n / 4_000)
+        .min(Duration::from_secs(300))
+        .max(window * 8)
 }
 
 /// Loads `n` jobs due at `due(i)` into `store`, `LOAD_CONCURRENCY` publishes in flight

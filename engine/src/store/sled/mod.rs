@@ -14,7 +14,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use self::writer::{decode, read_job, unavailable, Op, Writer};
+use self::writer::{decode, unavailable, Op, Writer};
 use super::{
     Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry,
     OutboxStats, Store, StoreError, StoreResult, TraceCommit,
@@ -224,16 +224,19 @@ impl SledStore {
         let tree = &self.shared.tree;
         let get = |key: &[u8]| tree.get(key).map_err(unavailable);
         let mut schedule = get(&keys::schedule(id))?;
-        for _ in 1..CONSISTENT_READ_TRIES {
-            let job = read_job(get, id)?;
+        let mut attempts = 1;
+        loop {
+            let Some(body) = get(&keys::job(id))? else {
+                return Ok(None);
+            };
             let after = get(&keys::schedule(id))?;
-            if after == schedule {
-                return Ok(job);
+            // A job rewritten this often is traced in a loop; its last read is as good.
+            if after == schedule || attempts == CONSISTENT_READ_TRIES {
+                return record::decode(after.as_deref(), &body).map(Some);
             }
             schedule = after;
+            attempts += 1;
         }
-        // A job rewritten this often is traced in a loop; its latest read is as good.
-        read_job(get, id)
     }
 }
 

@@ -213,16 +213,13 @@ pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Reads job `id` through `get`: its body, and its schedule record if it has one (a job
-/// written before the split layout has none).
-pub(super) fn read_job(
-    get: impl Fn(&[u8]) -> StoreResult<Option<sled::IVec>>,
-    id: JobId,
-) -> StoreResult<Option<Job>> {
-    let Some(body) = get(&keys::job(id))? else {
+/// Reads job `id` as the batch sees it: its body, and its schedule record if it has one (a
+/// job written before the split layout has none).
+fn read_job(batch: &Batch<'_>, id: JobId) -> StoreResult<Option<Job>> {
+    let Some(body) = batch.get(&keys::job(id))? else {
         return Ok(None);
     };
-    let schedule = get(&keys::schedule(id))?;
+    let schedule = batch.get(&keys::schedule(id))?;
     record::decode(schedule.as_deref(), &body).map(Some)
 }
 
@@ -454,7 +451,7 @@ impl Writer {
         if let Some(job) = self.leased.get(&id) {
             return Ok(Some(job.clone()));
         }
-        read_job(|key| batch.get(key), id)
+        read_job(batch, id)
     }
 
     /// Writes `job`: its schedule record always, its body unless `body_unchanged`, and
@@ -657,7 +654,7 @@ impl Writer {
         let id = commit.job.id;
         let current = match self.leased.remove(&id) {
             Some(job) => job,
-            None => read_job(|key| batch.get(key), id)?.ok_or(Fenced::Missing)?,
+            None => read_job(batch, id)?.ok_or(Fenced::Missing)?,
         };
         let job = Job::merge_completion(&current, commit.job, commit.token, commit.now)?;
         let seq = commit.emit.map(|_| self.next_id()).transpose()?;
