@@ -84,7 +84,10 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use model::*;
-pub use schedule::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};
+pub use schedule::{
+    cohort_news, Backoff, CohortPolicy, Decision, EmptyIntervals, ExportIntervals, Policy,
+    PolicyInput,
+};
 pub use store::{
     Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry,
     OutboxStats, SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE,
@@ -92,9 +95,9 @@ pub use store::{
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};
 pub use tracer::{
-    build_provider, registered_providers, DataError, HttpSettings, PermanentReason,
-    ProviderBuildError, ProviderContext, ProviderLimits, ProviderRegistration, TraceError, Tracer,
-    Workflow,
+    build_provider, default_lookup_key, registered_providers, DataError, HttpSettings,
+    PermanentReason, ProviderBuildError, ProviderContext, ProviderLimits, ProviderRegistration,
+    TraceError, Tracer, Workflow,
 };
 
 /// Re-exported so that provider crates register with the same `inventory` version.

@@ -188,6 +188,11 @@ impl EngineBuilder {
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| tracer.limits());
+            if limits.batch_size == 0 {
+                return Err(Error::Config(format!(
+                    "provider '{id}': batchSize must be at least 1 (1 traces every box alone)"
+                )));
+            }
             if limits.trace_timeout >= self.config.lease {
                 return Err(Error::Config(format!(
                     "provider '{id}': trace timeout {:?} must be shorter than the lease {:?}",
@@ -205,6 +210,11 @@ impl EngineBuilder {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
+        let lookahead = providers
+            .values()
+            .map(|p: &Provider| p.limits.batch_window)
+            .max()
+            .unwrap_or_default();
         let (events, _) = broadcast::channel(self.config.subscriber_buffer.max(1));
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -216,6 +226,7 @@ impl EngineBuilder {
                 policy: self.policy,
                 clock,
                 config: self.config,
+                lookahead,
                 rng: Mutex::new(rng),
                 wake: Notify::new(),
                 sleeps_until: std::sync::atomic::AtomicI64::new(i64::MIN),

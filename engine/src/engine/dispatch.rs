@@ -1,29 +1,28 @@
 //! The dispatcher: sleeps until the next due time or a wake-up (from this process, or
-//! from another one through the store), claims due jobs in batches, runs their traces
-//! under per-provider limits, and commits the outcomes.
+//! from another one through the store), claims due jobs in batches (and, for providers
+//! that batch, the jobs due within their window), groups them into provider requests
+//! ([`super::batch`]) and runs those under per-provider limits ([`super::request`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-
-use crate::clock::{after, after_std};
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
-use super::{outcome, Inner};
+use super::batch::{GroupKey, Pool, Waiting};
+use super::{request, Inner};
+use crate::clock::{after, after_std};
 use crate::error::Result;
-use crate::model::{Job, TraceResult};
-use crate::store::{Claimed, StoreError, TraceCommit};
-use crate::tracer::TraceError;
+use crate::store::Claimed;
 
 /// A renewal is due when less than this is left of a lease beyond the trace timeout.
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
+pub(super) const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The end of a lease taken at `now`: the configured lease, and never less clock time
 /// than the longest trace takes in wall time (which matters under a fast clock).
-fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
     let longest = inner
         .providers
         .values()
@@ -37,36 +36,141 @@ fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
     after(now, lease)
 }
 
+/// A claimed job as it waits in the pool: its group and question, from its provider.
+fn waiting(inner: &Inner, claimed: Claimed, now: DateTime<Utc>) -> Waiting {
+    let request = &claimed.job.request;
+    let provider_id = &request.key.provider_id;
+    let (batch, lookup) = match inner.providers.get(provider_id) {
+        Some(provider) => (
+            provider.tracer.batch_key(request),
+            provider.tracer.lookup_key(request),
+        ),
+        // Not configured here: each job fails alone (see `request::run`).
+        None => (None, format!("job:{}", claimed.job.id)),
+    };
+    Waiting {
+        group: GroupKey::new(provider_id, batch, &lookup),
+        lookup,
+        due: claimed.job.claimed_due_at.unwrap_or(now),
+        claimed,
+    }
+}
+
+/// The batch size and window of `provider` (1 and zero when it is not configured).
+fn batching(inner: &Inner, provider: &str) -> (usize, Duration) {
+    inner
+        .providers
+        .get(provider)
+        .map_or((1, Duration::ZERO), |p| {
+            (p.limits.batch_size, p.limits.batch_window)
+        })
+}
+
+/// Requests running, and how many jobs each holds.
+#[derive(Debug, Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    jobs: HashMap<tokio::task::Id, usize>,
+    total: usize,
+}
+
+impl Running {
+    fn spawn(&mut self, inner: &Arc<Inner>, request: super::batch::Request) {
+        let jobs = request.jobs();
+        let handle = self.tasks.spawn(request::run(inner.clone(), request));
+        self.jobs.insert(handle.id(), jobs);
+        self.total += jobs;
+    }
+
+    fn finished(&mut self, id: tokio::task::Id) {
+        if let Some(jobs) = self.jobs.remove(&id) {
+            self.total -= jobs;
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            let id = match done {
+                Ok((id, ())) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, "a provider request task failed");
+                    e.id()
+                }
+            };
+            self.finished(id);
+        }
+    }
+
+    async fn join_next(&mut self) -> Option<()> {
+        let id = match self.tasks.join_next_with_id().await? {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
+        self.finished(id);
+        Some(())
+    }
+}
+
+/// Starts a request for every job of the pool that is due at `now`.
+fn start_due(inner: &Arc<Inner>, pool: &mut Pool, running: &mut Running, now: DateTime<Utc>) {
+    while let Some(request) = pool.take_due(now, |p| batching(inner, p)) {
+        running.spawn(inner, request);
+    }
+}
+
+/// Hands claimed jobs back, due again at the time they had when claimed.
+async fn release(inner: &Inner, waiting: Vec<Waiting>) {
+    for w in waiting {
+        let Claimed { job, token } = w.claimed;
+        if let Err(e) = inner.store.renew(job.id, token, w.due).await {
+            tracing::debug!(job = job.id.0, error = %e, "handing a lease back failed; it lapses by itself");
+        }
+    }
+}
+
 /// Runs until the engine's shutdown token is cancelled.
 pub(super) async fn run(inner: Arc<Inner>) {
-    let mut running: JoinSet<()> = JoinSet::new();
+    let mut running = Running::default();
+    let mut pool = Pool::default();
     let mut store_failures = 0u32;
     // Another process sharing the store made a job due now: look at once rather than at
     // the next due time or `max_idle`.
     let mut wake_ups = inner.store.wake_ups();
-    tracing::info!(providers = ?inner.providers.keys().collect::<Vec<_>>(), "dispatcher started");
+    let lookahead = inner.lookahead;
+    tracing::info!(
+        providers = ?inner.providers.keys().collect::<Vec<_>>(),
+        lookahead = ?lookahead,
+        "dispatcher started"
+    );
     loop {
-        while running.try_join_next().is_some() {}
+        running.reap();
         if inner.shutdown.is_cancelled() {
             break;
         }
-        let capacity = inner.config.max_in_flight.saturating_sub(running.len());
-        let want = capacity.min(inner.config.claim_batch);
+        let now = inner.clock.now();
+        let room = inner
+            .config
+            .max_in_flight
+            .saturating_sub(running.total + pool.len());
+        let want = room.min(inner.config.claim_batch);
         if want > 0 {
-            let now = inner.clock.now();
+            // Jobs due within the lookahead are claimed now so that a request with room
+            // can take them; each still starts no later than its due time.
+            let horizon = after_std(now, lookahead);
             match inner
                 .store
-                .claim_due(now, want, lease_until(&inner, now))
+                .claim_due(horizon, want, lease_until(&inner, horizon))
                 .await
             {
                 Ok(claimed) => {
                     store_failures = 0;
                     let full = claimed.len() == want;
                     for job in claimed {
-                        running.spawn(trace_claimed(inner.clone(), job));
+                        pool.insert(waiting(&inner, job, now));
                     }
                     if full {
                         // More may be due: claim again before sleeping.
+                        start_due(&inner, &mut pool, &mut running, now);
                         tokio::task::yield_now().await;
                         continue;
                     }
@@ -83,34 +187,45 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 }
             }
         }
-        let now = inner.clock.now();
+        start_due(&inner, &mut pool, &mut running, now);
+
         let idle_until = after_std(now, inner.config.max_idle);
         // Published before the next due time is read: a commit that lands after the read
         // sees at least this bound and wakes the dispatcher if it is due sooner.
         inner
             .sleeps_until
             .store(idle_until.timestamp_millis(), Ordering::SeqCst);
-        let wake_at = match inner.store.next_due().await {
-            Ok(Some(due)) => due.min(idle_until),
-            Ok(None) => idle_until,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the next due time failed");
-                after_std(now, Duration::from_secs(1)).min(idle_until)
+        let at_capacity = running.total + pool.len() >= inner.config.max_in_flight;
+        let mut wake_at = idle_until;
+        if !at_capacity {
+            match inner.store.next_due().await {
+                Ok(Some(due)) => {
+                    let claim_at = due - chrono::Duration::from_std(lookahead).unwrap_or_default();
+                    wake_at = wake_at.min(claim_at);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the next due time failed");
+                    wake_at = wake_at.min(after_std(now, Duration::from_secs(1)));
+                }
             }
-        };
-        let at_capacity = running.len() >= inner.config.max_in_flight;
+        }
+        if let Some(earliest) = pool.earliest() {
+            wake_at = wake_at.min(earliest);
+        }
         inner
             .sleeps_until
             .store(wake_at.timestamp_millis(), Ordering::SeqCst);
         tokio::select! {
-            _ = inner.clock.sleep_until(wake_at), if !at_capacity => {}
+            _ = inner.clock.sleep_until(wake_at) => {}
             _ = inner.wake.notified() => {}
             _ = store_wake_up(&mut wake_ups), if !at_capacity => {}
             _ = inner.shutdown.cancelled() => {}
             Some(_) = running.join_next(), if at_capacity => {}
         }
     }
-    let in_flight = running.len();
+    release(&inner, pool.drain()).await;
+    let in_flight = running.total;
     tracing::info!(
         in_flight,
         "dispatcher stopping; letting running traces finish"
@@ -121,10 +236,10 @@ pub(super) async fn run(inner: Arc<Inner>) {
     .await;
     if drained.is_err() {
         tracing::warn!(
-            abandoned = running.len(),
+            abandoned = running.total,
             "shutdown grace ran out; abandoned traces come due again when their leases lapse"
         );
-        running.shutdown().await;
+        running.tasks.shutdown().await;
     }
     if let Err(e) = inner.store.flush().await {
         tracing::error!(error = %e, "final store flush failed");
@@ -144,7 +259,9 @@ async fn store_wake_up(wake_ups: &mut Option<tokio::sync::watch::Receiver<()>>) 
     std::future::pending::<()>().await;
 }
 
-/// Traces everything due now and waits for the commits.
+/// Traces everything due now (with the jobs due within their providers' windows riding
+/// along where a request has room) and waits for the commits. Jobs claimed ahead that
+/// found no room are handed back, due at their own time.
 pub(super) async fn run_due(inner: &Arc<Inner>) -> Result<usize> {
     let mut total = 0;
     loop {
@@ -156,159 +273,33 @@ pub(super) async fn run_due(inner: &Arc<Inner>) -> Result<usize> {
         if claimed.is_empty() {
             return Ok(total);
         }
-        total += claimed.len();
-        let mut running = JoinSet::new();
+        let mut pool = Pool::default();
+        let mut rides = false;
         for job in claimed {
-            running.spawn(trace_claimed(inner.clone(), job));
+            let w = waiting(inner, job, now);
+            rides |= !batching(inner, &w.group.provider).1.is_zero();
+            pool.insert(w);
+        }
+        if rides {
+            let horizon = after_std(now, inner.lookahead);
+            let ahead = inner
+                .store
+                .claim_due(
+                    horizon,
+                    inner.config.claim_batch,
+                    lease_until(inner, horizon),
+                )
+                .await?;
+            for job in ahead {
+                pool.insert(waiting(inner, job, now));
+            }
+        }
+        let mut running = Running::default();
+        while let Some(request) = pool.take_due(now, |p| batching(inner, p)) {
+            total += request.jobs();
+            running.spawn(inner, request);
         }
         while running.join_next().await.is_some() {}
-    }
-}
-
-/// Runs one claimed job's trace and commits the outcome.
-async fn trace_claimed(inner: Arc<Inner>, claimed: Claimed) {
-    let key = &claimed.job.request.key;
-    let span = tracing::info_span!(
-        "trace",
-        job = claimed.job.id.0,
-        provider = %key.provider_id,
-        kind = %key.kind,
-        container = %key.container,
-        org = %key.tenant.org_id,
-    );
-    commit(&inner, claimed).instrument(span).await;
-}
-
-async fn commit(inner: &Arc<Inner>, claimed: Claimed) {
-    let Claimed { job, token } = claimed;
-    if let Some(due) = job.claimed_due_at {
-        let lag = (inner.clock.now() - due).to_std().unwrap_or_default();
-        inner.metrics.due_lag(lag);
-    }
-    let started = std::time::Instant::now();
-    let Some(outcome) = run_trace(inner, &job, token).await else {
-        return;
-    };
-    let class = outcome.as_ref().map_or_else(TraceError::class, |_| "ok");
-    inner
-        .metrics
-        .trace(&job.request.key.provider_id, class, started.elapsed());
-    let now = inner.clock.now();
-    if let Err(error) = &outcome {
-        log_failure(error, &job.request.key.provider_id);
-    }
-    let (next, emit) = {
-        let mut rng = inner.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        outcome::apply(&job, outcome, now, &inner.policy, &mut *rng)
-    };
-    match inner
-        .store
-        .complete(TraceCommit {
-            token,
-            job: next,
-            emit,
-            now,
-        })
-        .await
-    {
-        Ok(committed) => {
-            // Due now, or sooner than the dispatcher planned to look (a retry after a
-            // failure, a shorter interval near a key date): wake it.
-            let sleeps_until = inner.sleeps_until.load(Ordering::SeqCst);
-            if committed
-                .job
-                .due_at
-                .is_some_and(|due| due <= now || due.timestamp_millis() < sleeps_until)
-            {
-                inner.wake.notify_one();
-            }
-            if let Some(event) = committed.event {
-                inner.metrics.event(event.action.as_str());
-                tracing::debug!(event = %event.id, reason = ?event.payload.reason, "result event committed");
-                let _ = inner.events.send(event);
-            }
-        }
-        Err(StoreError::Fenced(reason)) => {
-            tracing::debug!(%reason, "trace result dropped: the lease is no longer ours");
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "committing a trace failed; the job comes due again when its lease lapses");
-        }
-    }
-}
-
-/// Waits for the provider's limits, renews the lease if the wait ate into it, fetches
-/// credentials and traces. `None` when the lease was lost while waiting.
-async fn run_trace(
-    inner: &Arc<Inner>,
-    job: &Job,
-    token: u64,
-) -> Option<Result<TraceResult, TraceError>> {
-    let request = &job.request;
-    let Some(provider) = inner.providers.get(&request.key.provider_id) else {
-        return Some(Err(TraceError::transient(format!(
-            "provider '{}' is not configured in this engine",
-            request.key.provider_id
-        ))));
-    };
-    let _slot = provider.slots.acquire().await.ok()?;
-    if let Some(rate) = &provider.rate {
-        rate.until_ready().await;
-    }
-    let now = inner.clock.now();
-    if inner.shutdown.is_cancelled() {
-        // Shutting down: start no new provider call; hand the job back at once rather
-        // than leave it leased.
-        if let Err(e) = inner.store.renew(job.id, token, now).await {
-            tracing::debug!(error = %e, "releasing a lease at shutdown failed; it lapses by itself");
-        }
-        return None;
-    }
-    let needed = inner
-        .clock
-        .elapsed_during(provider.limits.trace_timeout + LEASE_MARGIN);
-    let left = job.lease.map(|l| l.until - now).unwrap_or_default();
-    if left < needed {
-        if let Err(e) = inner
-            .store
-            .renew(job.id, token, lease_until(inner, now))
-            .await
-        {
-            tracing::debug!(error = %e, "lease lost while waiting for the provider's limits; skipping");
-            return None;
-        }
-    }
-    let timeout = provider.limits.trace_timeout;
-    // Credentials count against the trace's time: a slow vault must not outlast the lease.
-    let trace = async {
-        let credentials = inner
-            .credentials
-            .credentials(&request.key.provider_id, &request.key.tenant)
-            .await
-            .map_err(|e| TraceError::transient(e.to_string()))?;
-        provider.tracer.trace(request, &credentials).await
-    };
-    Some(match tokio::time::timeout(timeout, trace).await {
-        Ok(result) => result,
-        Err(_) => Err(TraceError::transient(format!(
-            "the provider did not answer within {timeout:?}"
-        ))),
-    })
-}
-
-fn log_failure(error: &TraceError, provider: &str) {
-    match error {
-        TraceError::NotFound => tracing::debug!("container not found at the provider"),
-        TraceError::Permanent { reason, message } => tracing::error!(
-            reason = reason.as_str(),
-            %message,
-            "provider '{provider}' refused the trace for good; tracking stops with TRACE_ERROR (check the provider's credentials and configuration)"
-        ),
-        TraceError::RateLimited { retry_after } => {
-            tracing::warn!(?retry_after, "provider rate limited the trace; backing off")
-        }
-        TraceError::Transient { message, .. } => {
-            tracing::warn!(%message, "transient provider error; retrying with backoff")
-        }
+        release(inner, pool.drain()).await;
     }
 }

@@ -52,6 +52,9 @@ impl Histogram {
 #[derive(Debug, Default)]
 struct Inner {
     traces: BTreeMap<(String, &'static str), u64>,
+    requests: BTreeMap<String, u64>,
+    boxes: BTreeMap<String, u64>,
+    expedited: BTreeMap<String, u64>,
     latency: BTreeMap<String, Histogram>,
     due_lag: Histogram,
     events: BTreeMap<&'static str, u64>,
@@ -83,6 +86,22 @@ impl EngineMetrics {
             .observe(latency);
     }
 
+    /// Counts one provider request of `provider` asking about `boxes` containers.
+    pub(crate) fn request(&self, provider: &str, boxes: usize) {
+        let mut inner = self.inner();
+        *inner.requests.entry(provider.to_owned()).or_default() += 1;
+        *inner.boxes.entry(provider.to_owned()).or_default() += boxes as u64;
+    }
+
+    /// Counts jobs of `provider` brought forward by news about their vessel visit.
+    pub(crate) fn cohort_expedited(&self, provider: &str, jobs: usize) {
+        *self
+            .inner()
+            .expedited
+            .entry(provider.to_owned())
+            .or_default() += jobs as u64;
+    }
+
     /// Records how late (engine clock) a trace started after its due time.
     pub(crate) fn due_lag(&self, lag: Duration) {
         self.inner().due_lag.observe(lag);
@@ -93,9 +112,14 @@ impl EngineMetrics {
         *self.inner().events.entry(action).or_default() += 1;
     }
 
-    /// Traces so far, all providers and outcomes.
+    /// Traces so far (one per job traced), all providers and outcomes.
     pub fn traces_total(&self) -> u64 {
         self.inner().traces.values().sum()
+    }
+
+    /// Provider requests so far, all providers: a batch of containers is one request.
+    pub fn requests_total(&self) -> u64 {
+        self.inner().requests.values().sum()
     }
 
     /// Appends the counters in Prometheus text format.
@@ -110,6 +134,42 @@ impl EngineMetrics {
             let _ = writeln!(
                 out,
                 "boxtrace_traces_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_provider_requests_total Requests made to each provider (a batch of containers is one)."
+        );
+        let _ = writeln!(out, "# TYPE boxtrace_provider_requests_total counter");
+        for (provider, n) in &inner.requests {
+            let _ = writeln!(
+                out,
+                "boxtrace_provider_requests_total{{provider=\"{provider}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_provider_request_containers_total Distinct container lookups in provider requests."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE boxtrace_provider_request_containers_total counter"
+        );
+        for (provider, n) in &inner.boxes {
+            let _ = writeln!(
+                out,
+                "boxtrace_provider_request_containers_total{{provider=\"{provider}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP boxtrace_cohort_expedited_total Jobs brought forward because another box revealed news about their vessel visit."
+        );
+        let _ = writeln!(out, "# TYPE boxtrace_cohort_expedited_total counter");
+        for (provider, n) in &inner.expedited {
+            let _ = writeln!(
+                out,
+                "boxtrace_cohort_expedited_total{{provider=\"{provider}\"}} {n}"
             );
         }
         let _ = writeln!(

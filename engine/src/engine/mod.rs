@@ -1,10 +1,12 @@
 //! The engine: takes events, keeps jobs in the store, runs the dispatcher, publishes results.
 
+mod batch;
 mod builder;
 mod dispatch;
 mod limits;
 mod metrics;
 mod outcome;
+mod request;
 mod subscription;
 
 use std::collections::HashMap;
@@ -51,6 +53,9 @@ pub(crate) struct Inner {
     pub(crate) policy: Policy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
+    /// How far ahead of their due time jobs are claimed: the longest batch window of any
+    /// provider (zero when none batches).
+    pub(crate) lookahead: Duration,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) wake: Notify,
     /// When the sleeping dispatcher means to wake (Unix milliseconds): a commit that makes

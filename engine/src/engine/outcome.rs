@@ -6,6 +6,8 @@ use rand::Rng;
 
 use crate::model::{EmitReason, Job, Status, TraceFailure, TraceResult, TrackingState};
 use crate::schedule::{Decision, Policy, PolicyInput};
+
+pub(crate) use crate::schedule::cohort_news;
 use crate::tracer::TraceError;
 
 /// Computes the job after a trace from the leased snapshot, and the reason for a result

@@ -353,6 +353,36 @@ impl Job {
         Some(job)
     }
 
+    /// The cohort of the job's box: its vessel visit at its terminal, from the last
+    /// result (`<facility>/<visit id>`). Active boxes of one provider and cohort share
+    /// what the visit reveals ([`crate::CohortPolicy`]); `None` while no visit is known.
+    pub fn cohort(&self) -> Option<String> {
+        let result = self.last_result.as_ref()?;
+        let visit = result.visit.as_ref()?;
+        let facility = result
+            .location
+            .as_ref()
+            .and_then(|l| l.facility_code.as_deref())
+            .unwrap_or_default();
+        Some(format!("{facility}/{}", visit.id))
+    }
+
+    /// The cohort the store indexes the job under: its [`Job::cohort`] while it is
+    /// active, none once tracking stopped.
+    pub fn indexed_cohort(&self) -> Option<String> {
+        self.state.is_active().then(|| self.cohort()).flatten()
+    }
+
+    /// Whether a cohort's news at `seen` brings this job forward to `at`: it is active,
+    /// not held by a tracer, due later than `at`, and was last traced before the news
+    /// was seen (a box traced since knows already).
+    pub fn expedites(&self, at: DateTime<Utc>, seen: DateTime<Utc>) -> bool {
+        self.state.is_active()
+            && self.lease.is_none_or(|lease| lease.until <= seen)
+            && self.due_at.is_some_and(|due| due > at)
+            && self.last_traced_at.is_none_or(|traced| traced < seen)
+    }
+
     /// Whether the job can be claimed at `now`: active and due (a lapsed lease is due).
     pub fn is_claimable(&self, now: DateTime<Utc>) -> bool {
         self.state.is_active() && self.due_at.is_some_and(|due| due <= now)

@@ -5,6 +5,7 @@ pub(crate) mod event;
 mod job;
 mod result;
 mod result_event;
+mod visit;
 
 pub use container::{
     canonical_id, check_value, ContainerId, ContainerNumber, ContainerNumberError,
@@ -24,3 +25,4 @@ pub use result_event::{
     Carrier, EmitReason, ErrorInfo, LegacyEvent, Place, ResultAction, ResultEvent, ResultPayload,
     RESULT_ORIGIN,
 };
+pub use visit::{Appointment, VesselVisit, VisitPhase};

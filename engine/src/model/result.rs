@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::TraceKind;
+use super::{Appointment, TraceKind, VesselVisit};
 
 /// What a trace found, normalized for its trace kind.
 ///
@@ -274,6 +274,12 @@ pub struct TraceResult {
     /// Key dates.
     #[serde(default, skip_serializing_if = "KeyDates::is_empty")]
     pub key_dates: KeyDates,
+    /// The vessel visit the box is booked on (phase and schedule), where the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<VesselVisit>,
+    /// The booked truck slot for the box's next gate move (export gate-in, empty return).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<Appointment>,
     /// When the provider last saw a change (its own timestamp), if it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<DateTime<Utc>>,
@@ -297,6 +303,8 @@ impl TraceResult {
             booking_reference: None,
             holds: Vec::new(),
             key_dates: KeyDates::default(),
+            visit: None,
+            appointment: None,
             observed_at: None,
             traced_at,
             raw: None,
@@ -315,6 +323,8 @@ impl TraceResult {
             && self.booking_reference == other.booking_reference
             && self.holds == other.holds
             && self.key_dates == other.key_dates
+            && self.visit == other.visit
+            && self.appointment == other.appointment
     }
 }
 

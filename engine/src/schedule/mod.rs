@@ -1,5 +1,7 @@
-//! Scheduling: the adaptive re-trace policy.
+//! Scheduling: the adaptive re-trace policy and its cohort triggers.
 
+mod cohort;
 mod policy;
 
+pub use cohort::{cohort_news, CohortPolicy};
 pub use policy::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};

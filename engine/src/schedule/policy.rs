@@ -191,6 +191,8 @@ pub struct Policy {
     pub interval_jitter: f64,
     /// Backoff for failures.
     pub backoff: Backoff,
+    /// What one box's news about its vessel visit does to the visit's other boxes.
+    pub cohort: super::CohortPolicy,
 }
 
 impl Default for Policy {
@@ -208,6 +210,7 @@ impl Default for Policy {
             near_key_date_interval: mins(30),
             interval_jitter: 0.1,
             backoff: Backoff::default(),
+            cohort: super::CohortPolicy::default(),
         }
     }
 }

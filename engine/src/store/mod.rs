@@ -222,6 +222,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The earliest due time of any active job (lapsing leases included).
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
 
+    /// Brings forward the active jobs of `provider` whose box is in `cohort`
+    /// ([`Job::cohort`]): each one that [`Job::expedites`] comes due at `at`. Returns how
+    /// many moved. Finding them costs O(log n + k) in the cohort's size, never a scan.
+    ///
+    /// The default moves none: a store without a cohort index leaves every job to its
+    /// own schedule, which is slower to notice a visit's news but never wrong.
+    async fn expedite_cohort(
+        &self,
+        _provider: &str,
+        _cohort: &str,
+        _at: DateTime<Utc>,
+        _seen: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        Ok(0)
+    }
+
     /// Leases up to `limit` entries of `queue` available at `now`, oldest first, never two
     /// of one job at once and never one while an older live entry of its job waits.
     async fn claim_outbox(

@@ -18,6 +18,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cohort;
+
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
@@ -86,6 +88,13 @@ where
         }),
         ("renew_extends_only_the_holders_lease", |s| {
             Box::pin(renew_extends_only_the_holders_lease(s))
+        }),
+        (
+            "cohort_news_brings_only_the_visits_other_boxes_forward",
+            |s| Box::pin(cohort::cohort_news_brings_only_the_visits_other_boxes_forward(s)),
+        ),
+        ("a_box_that_leaves_its_visit_leaves_the_cohort", |s| {
+            Box::pin(cohort::a_box_that_leaves_its_visit_leaves_the_cohort(s))
         }),
     ];
     for (name, check) in checks {

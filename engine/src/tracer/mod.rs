@@ -52,9 +52,19 @@ pub struct ProviderLimits {
     pub rate_per_second: Option<u32>,
     /// Traces that may start at once after a quiet period.
     pub burst: u32,
-    /// A trace that takes longer is abandoned and counted as a transient error.
+    /// A trace that takes longer is abandoned and counted as a transient error. For a
+    /// batch, the whole provider request.
     #[serde(with = "humantime_serde")]
     pub trace_timeout: Duration,
+    /// Boxes of one batch key ([`Tracer::batch_key`]) traced in one provider request; 1
+    /// (the default) traces every box alone. Concurrency and rate count requests, not
+    /// boxes.
+    pub batch_size: usize,
+    /// How far ahead a request that has room takes jobs of its batch key that are not due
+    /// yet: they are traced early, for free, and never later than their due time. Zero
+    /// (the default) takes only jobs that are due.
+    #[serde(with = "humantime_serde")]
+    pub batch_window: Duration,
 }
 
 impl Default for ProviderLimits {
@@ -64,6 +74,8 @@ impl Default for ProviderLimits {
             rate_per_second: Some(20),
             burst: 20,
             trace_timeout: Duration::from_secs(30),
+            batch_size: 1,
+            batch_window: Duration::ZERO,
         }
     }
 }
@@ -85,6 +97,14 @@ impl ProviderLimits {
     /// Sets the trace timeout.
     pub fn with_trace_timeout(mut self, timeout: Duration) -> Self {
         self.trace_timeout = timeout;
+        self
+    }
+
+    /// Sets the boxes per provider request and how far ahead a request takes jobs that
+    /// are not due yet.
+    pub fn with_batch(mut self, size: usize, window: Duration) -> Self {
+        self.batch_size = size;
+        self.batch_window = window;
         self
     }
 }
@@ -227,4 +247,66 @@ pub trait Tracer: Send + Sync + fmt::Debug + 'static {
         request: &TraceRequest,
         credentials: &ProviderCredentials,
     ) -> Result<TraceResult, TraceError>;
+
+    /// Which requests may share one provider request (for a terminal API, the terminal):
+    /// the engine hands [`Tracer::trace_batch`] only requests with equal keys. `None`
+    /// (the default) traces the request alone.
+    fn batch_key(&self, _request: &TraceRequest) -> Option<String> {
+        None
+    }
+
+    /// The question this request asks the provider. Jobs whose keys are equal, of any
+    /// tenant, share one lookup and each get a copy of its answer; so the key must hold
+    /// every `data` field that changes what the provider reveals (a booking that unmasks
+    /// the owner's fields, a terminal). The default holds the kind, the container and the
+    /// whole of `data`, so that only identical requests share.
+    fn lookup_key(&self, request: &TraceRequest) -> String {
+        default_lookup_key(request)
+    }
+
+    /// Traces several containers in one provider request, one outcome per request in the
+    /// same order, so that one bad box never fails the others. The engine calls it with
+    /// requests of one [`Tracer::batch_key`], at most [`ProviderLimits::batch_size`] of
+    /// them, and distinct [`Tracer::lookup_key`]s. The default traces them one by one.
+    async fn trace_batch(
+        &self,
+        requests: &[TraceRequest],
+        credentials: &ProviderCredentials,
+    ) -> Vec<Result<TraceResult, TraceError>> {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            outcomes.push(self.trace(request, credentials).await);
+        }
+        outcomes
+    }
+}
+
+/// The default [`Tracer::lookup_key`]: kind, container and `data` as canonical JSON (keys
+/// sorted), so that two requests share a lookup only when they ask exactly the same.
+pub fn default_lookup_key(request: &TraceRequest) -> String {
+    let data =
+        serde_json::to_string(&sorted(&Value::Object(request.data.clone()))).unwrap_or_default();
+    format!(
+        "{}|{}|{data}",
+        request.key.kind.as_str(),
+        request.container.as_str()
+    )
+}
+
+/// `value` with every object's keys in order, whatever map `serde_json` was built with.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }

@@ -67,6 +67,15 @@ const NEXT_DUE: &str = "
     WHERE state = 'ACTIVE' AND due_at IS NOT NULL
     ORDER BY due_at LIMIT 1";
 
+/// The cohort's jobs that [`Job::expedites`] (active, not leased, due later than `$3`,
+/// not traced since the news was seen at `$4`), due at `$3`; the body says so too.
+const EXPEDITE_COHORT: &str = "
+    UPDATE jobs SET due_at = $3, body = jsonb_set(body, '{dueAt}', $5::jsonb)
+    WHERE provider_id = $1 AND cohort = $2 AND state = 'ACTIVE'
+      AND (lease_until IS NULL OR lease_until <= $4)
+      AND due_at > $3
+      AND (body ->> 'lastTracedAt' IS NULL OR (body ->> 'lastTracedAt')::timestamptz < $4)";
+
 fn key_params(key: &JobKey) -> [&(dyn ToSql + Sync); 5] {
     [
         &key.tenant.org_id,
@@ -344,4 +353,26 @@ pub(super) async fn next_due(shared: &Shared) -> StoreResult<Option<DateTime<Utc
         .await?
         .map(|row| get(&row, 0, "due time"))
         .transpose()
+}
+
+/// Brings a cohort's jobs forward; one statement.
+pub(super) async fn expedite_cohort(
+    shared: &Shared,
+    provider: &str,
+    cohort: &str,
+    at: DateTime<Utc>,
+    seen: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let client = shared.client().await?;
+    let due = due_column(at);
+    let moved = sql::execute(
+        &client,
+        EXPEDITE_COHORT,
+        &[&provider, &cohort, &due, &seen, &Json(at)],
+    )
+    .await?;
+    if moved > 0 {
+        shared.wake_others();
+    }
+    Ok(usize::try_from(moved).unwrap_or(usize::MAX))
 }

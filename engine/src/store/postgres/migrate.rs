@@ -16,11 +16,18 @@ struct Migration {
 /// Every migration this build knows, oldest first. Never edit a released one: add the
 /// next. (`CREATE INDEX CONCURRENTLY` cannot run inside the migration transaction; a
 /// migration that needs one on a big table must be split out and run by hand.)
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "cohorts",
+        sql: include_str!("migrations/0002_cohorts.sql"),
+    },
+];
 
 /// The newest schema version this build knows.
 pub(super) fn supported() -> i32 {

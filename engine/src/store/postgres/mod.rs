@@ -224,6 +224,16 @@ impl Store for PostgresStore {
         jobs::next_due(&self.shared).await
     }
 
+    async fn expedite_cohort(
+        &self,
+        provider: &str,
+        cohort: &str,
+        at: DateTime<Utc>,
+        seen: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        jobs::expedite_cohort(&self.shared, provider, cohort, at, seen).await
+    }
+
     async fn claim_outbox(
         &self,
         queue: &str,

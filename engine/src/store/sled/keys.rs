@@ -10,6 +10,7 @@
 //! | `o`    | queue, outbox sequence                | entry (JSON)                     |
 //! | `h`    | job id, outbox sequence               | event (JSON)                     |
 //! | `r`    | record kind, record key               | record (JSON)                    |
+//! | `c`    | provider, cohort, job id              | empty                            |
 //!
 //! Integers are big-endian so that byte order is numeric order: the due index is a range
 //! scan from its start, and a tenant's jobs are one prefix.
@@ -26,6 +27,7 @@ pub(super) const DUE: u8 = b'd';
 pub(super) const OUTBOX: u8 = b'o';
 pub(super) const HISTORY: u8 = b'h';
 pub(super) const RECORD: u8 = b'r';
+pub(super) const COHORT: u8 = b'c';
 
 pub(super) fn meta(name: &str) -> Vec<u8> {
     let mut key = vec![META];
@@ -125,6 +127,26 @@ pub(super) fn record(kind: &str, key_prefix: &str) -> Vec<u8> {
 pub(super) fn record_key<'a>(kind: &str, full: &'a [u8]) -> Option<&'a str> {
     let skip = 1 + 2 + kind.len().min(usize::from(u16::MAX));
     std::str::from_utf8(full.get(skip..)?).ok()
+}
+
+/// The prefix of the active jobs of `provider` whose box is in `cohort` (its vessel visit).
+pub(super) fn cohort_prefix(provider: &str, cohort: &str) -> Vec<u8> {
+    let mut key = vec![COHORT];
+    push_str(&mut key, provider);
+    push_str(&mut key, cohort);
+    key
+}
+
+pub(super) fn cohort(provider: &str, cohort: &str, id: JobId) -> Vec<u8> {
+    let mut key = cohort_prefix(provider, cohort);
+    key.extend_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// The job id at the end of a cohort key.
+pub(super) fn cohort_job(key: &[u8]) -> Option<JobId> {
+    let id = key.get(key.len().checked_sub(8)?..)?;
+    Some(JobId(u64::from_be_bytes(id.try_into().ok()?)))
 }
 
 pub(super) fn history_prefix(id: JobId) -> [u8; 9] {

@@ -382,6 +382,24 @@ impl Store for SledStore {
         Ok(Utc.timestamp_millis_opt(ms).single())
     }
 
+    async fn expedite_cohort(
+        &self,
+        provider: &str,
+        cohort: &str,
+        at: DateTime<Utc>,
+        seen: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let (provider, cohort) = (provider.to_owned(), cohort.to_owned());
+        self.call(|reply| Op::ExpediteCohort {
+            provider,
+            cohort,
+            at,
+            seen,
+            reply,
+        })
+        .await
+    }
+
     async fn claim_outbox(
         &self,
         queue: &str,

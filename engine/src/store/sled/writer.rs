@@ -106,6 +106,13 @@ pub(super) enum Op {
         key: Vec<u8>,
         reply: Reply<bool>,
     },
+    ExpediteCohort {
+        provider: String,
+        cohort: String,
+        at: DateTime<Utc>,
+        seen: DateTime<Utc>,
+        reply: Reply<usize>,
+    },
     Flush {
         reply: Reply<()>,
     },
@@ -342,6 +349,22 @@ impl Writer {
                 *early = true;
                 Ok(pending(reply, self.claim_due(batch, now, limit, until)))
             }
+            Op::ExpediteCohort {
+                provider,
+                cohort,
+                at,
+                seen,
+                reply,
+            } => {
+                // The scan reads the tree, so earlier writes of this batch go first.
+                if let Err(e) = batch.apply() {
+                    return Err((pending(reply, Ok(0)), e));
+                }
+                // Losing it in a crash only leaves the boxes on their own schedule.
+                *early = true;
+                let result = self.expedite_cohort(batch, &provider, &cohort, at, seen);
+                Ok(pending(reply, result))
+            }
             Op::ClaimOutbox {
                 queue,
                 now,
@@ -481,6 +504,74 @@ impl Writer {
         Ok(())
     }
 
+    /// Moves the job's entry in the cohort index from `old` (where the job was indexed)
+    /// to where `job` belongs now.
+    fn index_cohort(&self, batch: &mut Batch<'_>, old: Option<String>, job: &Job) {
+        let new = job.indexed_cohort();
+        if old == new {
+            return;
+        }
+        let provider = &job.request.key.provider_id;
+        if let Some(old) = old {
+            batch.remove(&keys::cohort(provider, &old, job.id));
+        }
+        if let Some(new) = new {
+            batch.insert(&keys::cohort(provider, &new, job.id), Vec::new());
+        }
+    }
+
+    /// Brings the cohort's jobs forward ([`Job::expedites`]); heals index entries of jobs
+    /// that left the cohort.
+    fn expedite_cohort(
+        &mut self,
+        batch: &mut Batch<'_>,
+        provider: &str,
+        cohort: &str,
+        at: DateTime<Utc>,
+        seen: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let prefix = keys::cohort_prefix(provider, cohort);
+        let mut moved = 0;
+        let mut stale = Vec::new();
+        let tree = self.tree.clone();
+        for entry in tree.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(unavailable)?;
+            let Some(id) = keys::cohort_job(&key) else {
+                stale.push(key.to_vec());
+                continue;
+            };
+            let mut job = match self.load_job(batch, id) {
+                Ok(Some(job)) => job,
+                Ok(None) => {
+                    stale.push(key.to_vec());
+                    continue;
+                }
+                Err(StoreError::Corrupt(e)) => {
+                    tracing::error!(job = id.0, error = %e, "skipping a job record that cannot be decoded");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if job.indexed_cohort().as_deref() != Some(cohort)
+                || job.request.key.provider_id != provider
+            {
+                stale.push(key.to_vec());
+                continue;
+            }
+            if !job.expedites(at, seen) {
+                continue;
+            }
+            let old_due = job.due_at;
+            job.due_at = Some(at);
+            self.store_job(batch, &job, old_due, true)?;
+            moved += 1;
+        }
+        for key in stale {
+            batch.remove(&key);
+        }
+        Ok(moved)
+    }
+
     /// Appends the event for `job` under `seq`, which the caller allocated before writing
     /// anything, so that a failed allocation cannot leave half an operation in the batch.
     fn append_event(
@@ -526,6 +617,7 @@ impl Writer {
             None => None,
         };
         let old_due = current.as_ref().and_then(|j| j.due_at);
+        let old_cohort = current.as_ref().and_then(Job::indexed_cohort);
         let mut new_id = None;
         if current.is_none() {
             new_id = Some(JobId(self.next_id()?));
@@ -542,6 +634,7 @@ impl Writer {
             PublishOutcome::Restarted | PublishOutcome::Forced => {}
         }
         self.store_job(batch, &job, old_due, false)?;
+        self.index_cohort(batch, old_cohort, &job);
         Ok((job, outcome))
     }
 
@@ -558,9 +651,11 @@ impl Writer {
             .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into()))?;
         let current = self.load_job(batch, id)?;
         let old_due = current.as_ref().and_then(|j| j.due_at);
+        let old_cohort = current.as_ref().and_then(Job::indexed_cohort);
         let Some(job) = Job::plan_cancel(current, now) else {
             return Ok(None);
         };
+        self.index_cohort(batch, old_cohort, &job);
         let seq = self.next_id()?;
         // A cancel changes state, due time and lease only.
         self.store_job(batch, &job, old_due, true)?;
@@ -661,6 +756,7 @@ impl Writer {
         // Most traces find nothing new: then only the schedule record is written.
         let body_unchanged = record::same_body(&current, &job);
         self.store_job(batch, &job, current.due_at, body_unchanged)?;
+        self.index_cohort(batch, current.indexed_cohort(), &job);
         let event = match (commit.emit, seq) {
             (Some(reason), Some(seq)) => {
                 Some(self.append_event(batch, seq, &job, reason, commit.now)?)
@@ -863,6 +959,7 @@ fn reject(op: Op) -> PendingReply {
         Op::Purge { reply, .. } => fail(reply),
         Op::PutRecord { reply, .. } => fail(reply),
         Op::DeleteRecord { reply, .. } => fail(reply),
+        Op::ExpediteCohort { reply, .. } => fail(reply),
         Op::Flush { reply } => fail(reply),
     }
 }
