@@ -89,8 +89,9 @@ pub use schedule::{
     PolicyInput,
 };
 pub use store::{
-    Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry,
-    OutboxStats, SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE,
+    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim,
+    OutboxEntry, OutboxStats, SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit,
+    RESULTS_QUEUE,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};

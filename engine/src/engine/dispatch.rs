@@ -15,14 +15,14 @@ use super::batch::{GroupKey, Pool, Waiting};
 use super::{request, Inner};
 use crate::clock::{after, after_std};
 use crate::error::Result;
-use crate::store::Claimed;
+use crate::store::{Claimed, DueClaim};
 
 /// A renewal is due when less than this is left of a lease beyond the trace timeout.
 pub(super) const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
-/// The end of a lease taken at `now`: the configured lease, and never less clock time
-/// than the longest trace takes in wall time (which matters under a fast clock).
-pub(super) fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
+/// How long a lease lasts: the configured lease, and never less clock time than the
+/// longest trace takes in wall time (which matters under a fast clock).
+fn lease_length(inner: &Inner) -> chrono::Duration {
     let longest = inner
         .providers
         .values()
@@ -30,10 +30,32 @@ pub(super) fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
         .max()
         .unwrap_or_default()
         + LEASE_MARGIN;
-    let lease = chrono::Duration::from_std(inner.config.lease)
+    chrono::Duration::from_std(inner.config.lease)
         .unwrap_or(chrono::Duration::MAX)
-        .max(inner.clock.elapsed_during(longest));
-    after(now, lease)
+        .max(inner.clock.elapsed_during(longest))
+}
+
+/// The end of a lease taken (or renewed) at `now`.
+pub(super) fn lease_until(inner: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
+    after(now, lease_length(inner))
+}
+
+/// Claims jobs due by `due_by`, each leased from its own due time.
+async fn claim(
+    inner: &Inner,
+    now: DateTime<Utc>,
+    due_by: DateTime<Utc>,
+    limit: usize,
+) -> crate::store::StoreResult<Vec<Claimed>> {
+    inner
+        .store
+        .claim_due_by(DueClaim {
+            now,
+            due_by,
+            limit,
+            lease: lease_length(inner),
+        })
+        .await
 }
 
 /// A claimed job as it waits in the pool: its group and question, from its provider.
@@ -157,11 +179,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
             // Jobs due within the lookahead are claimed now so that a request with room
             // can take them; each still starts no later than its due time.
             let horizon = after_std(now, lookahead);
-            match inner
-                .store
-                .claim_due(horizon, want, lease_until(&inner, horizon))
-                .await
-            {
+            match claim(&inner, now, horizon, want).await {
                 Ok(claimed) => {
                     store_failures = 0;
                     let full = claimed.len() == want;
@@ -266,10 +284,7 @@ pub(super) async fn run_due(inner: &Arc<Inner>) -> Result<usize> {
     let mut total = 0;
     loop {
         let now = inner.clock.now();
-        let claimed = inner
-            .store
-            .claim_due(now, inner.config.claim_batch, lease_until(inner, now))
-            .await?;
+        let claimed = claim(inner, now, now, inner.config.claim_batch).await?;
         if claimed.is_empty() {
             return Ok(total);
         }
@@ -282,14 +297,7 @@ pub(super) async fn run_due(inner: &Arc<Inner>) -> Result<usize> {
         }
         if rides {
             let horizon = after_std(now, inner.lookahead);
-            let ahead = inner
-                .store
-                .claim_due(
-                    horizon,
-                    inner.config.claim_batch,
-                    lease_until(inner, horizon),
-                )
-                .await?;
+            let ahead = claim(inner, now, horizon, inner.config.claim_batch).await?;
             for job in ahead {
                 pool.insert(waiting(inner, job, now));
             }

@@ -385,7 +385,16 @@ impl Job {
 
     /// Whether the job can be claimed at `now`: active and due (a lapsed lease is due).
     pub fn is_claimable(&self, now: DateTime<Utc>) -> bool {
-        self.state.is_active() && self.due_at.is_some_and(|due| due <= now)
+        self.is_claimable_by(now, now)
+    }
+
+    /// Whether a claim at `now` can take the job ahead of time: active, due by `due_by`,
+    /// and not held by anyone (no lease, or one that lapsed by `now`). A lease that is
+    /// still running is never taken early: its holder may be tracing.
+    pub fn is_claimable_by(&self, due_by: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        self.state.is_active()
+            && self.due_at.is_some_and(|due| due <= due_by)
+            && self.lease.is_none_or(|lease| lease.until <= now)
     }
 
     /// Leases the job until `until` and returns the lease token. The due time moves to the

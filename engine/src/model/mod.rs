@@ -1,5 +1,6 @@
 //! The domain model: container numbers, events, jobs, normalized results and result events.
 
+mod change;
 mod container;
 pub(crate) mod event;
 mod job;
@@ -7,6 +8,7 @@ mod result;
 mod result_event;
 mod visit;
 
+pub use change::ChangeKind;
 pub use container::{
     canonical_id, check_value, ContainerId, ContainerNumber, ContainerNumberError,
 };

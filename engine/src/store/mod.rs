@@ -150,6 +150,28 @@ pub struct OutboxClaim {
     pub token: u64,
 }
 
+/// Which due jobs a claim takes ([`Store::claim_due_by`]) and how long it holds each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueClaim {
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Jobs due by this time are taken: `now`, or later to claim ahead of time.
+    pub due_by: DateTime<Utc>,
+    /// At most this many, earliest due first.
+    pub limit: usize,
+    /// Each is leased this long past its own due time (past `now` when it is due
+    /// already): a job claimed ahead whose holder dies comes back a lease after the time
+    /// it was due, not a lease after the horizon.
+    pub lease: chrono::Duration,
+}
+
+impl DueClaim {
+    /// The lease end of a job due at `due`.
+    pub fn lease_until(&self, due: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        due.unwrap_or(self.now).max(self.now) + self.lease
+    }
+}
+
 /// Filters and paging for [`Store::list`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -210,7 +232,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: DateTime<Utc>,
         limit: usize,
         lease_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<Claimed>>;
+    ) -> StoreResult<Vec<Claimed>> {
+        let lease = (lease_until - now).max(chrono::Duration::zero());
+        self.claim_due_by(DueClaim {
+            now,
+            due_by: now,
+            limit,
+            lease,
+        })
+        .await
+    }
+
+    /// Leases up to `claim.limit` jobs due by `claim.due_by` (earliest first), each until
+    /// [`DueClaim::lease_until`] its due time: the dispatcher claims a little ahead so that
+    /// a provider request with room can take jobs that are due soon. Finding them costs
+    /// O(log n + k), never a scan of all jobs.
+    async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>>;
 
     /// Extends a held lease.
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()>;

@@ -22,6 +22,7 @@ struct State {
     running: HashMap<String, u32>,
     max_overlap: u32,
     total: u64,
+    requests: Vec<Vec<String>>,
 }
 
 /// A tracer for tests. Each container answers its scripted responses in order, then
@@ -31,6 +32,7 @@ struct State {
 pub struct ScriptedTracer {
     id: String,
     workflow: Workflow,
+    batch_field: Option<String>,
     limits: ProviderLimits,
     state: Arc<Mutex<State>>,
     open: Arc<watch::Sender<bool>>,
@@ -42,6 +44,7 @@ impl ScriptedTracer {
         Self {
             id: id.to_owned(),
             workflow: Workflow::RealTime,
+            batch_field: None,
             limits: ProviderLimits::default()
                 .with_concurrency(256)
                 .with_rate(None, 1)
@@ -54,6 +57,7 @@ impl ScriptedTracer {
                 running: HashMap::new(),
                 max_overlap: 0,
                 total: 0,
+                requests: Vec::new(),
             })),
             open: Arc::new(watch::Sender::new(true)),
         }
@@ -69,6 +73,18 @@ impl ScriptedTracer {
     pub fn with_limits(mut self, limits: ProviderLimits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Batches by the value of `data.<field>` (a terminal, say): requests with the same
+    /// value may share a provider request. Without it every request is traced alone.
+    pub fn batching_by(mut self, field: &str) -> Self {
+        self.batch_field = Some(field.to_owned());
+        self
+    }
+
+    /// Every provider request so far, in order: the containers each asked about.
+    pub fn requests(&self) -> Vec<Vec<String>> {
+        self.state().requests.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -167,8 +183,44 @@ impl Tracer for ScriptedTracer {
     async fn trace(
         &self,
         request: &TraceRequest,
-        _credentials: &ProviderCredentials,
+        credentials: &ProviderCredentials,
     ) -> Result<TraceResult, TraceError> {
+        self.trace_batch(std::slice::from_ref(request), credentials)
+            .await
+            .pop()
+            .unwrap_or(Err(TraceError::NotFound))
+    }
+
+    fn batch_key(&self, request: &TraceRequest) -> Option<String> {
+        let field = self.batch_field.as_deref()?;
+        request.data_str(field).map(str::to_owned)
+    }
+
+    async fn trace_batch(
+        &self,
+        requests: &[TraceRequest],
+        _credentials: &ProviderCredentials,
+    ) -> Vec<Result<TraceResult, TraceError>> {
+        self.state()
+            .requests
+            .push(requests.iter().map(|r| r.key.container.clone()).collect());
+        let mut running = Vec::with_capacity(requests.len());
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            let (answer, guard) = self.answer(request);
+            answers.push(answer);
+            running.push(guard);
+        }
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        answers
+    }
+}
+
+impl ScriptedTracer {
+    /// The next scripted answer for `request`, counted, with a guard that counts it as
+    /// running until dropped.
+    fn answer(&self, request: &TraceRequest) -> (Response, Running) {
         let container = request.key.container.clone();
         let response = {
             let mut state = self.state();
@@ -203,13 +255,11 @@ impl Tracer for ScriptedTracer {
         };
         // Counted as running while paused, so a test can wait for a trace to be mid-flight;
         // the guard uncounts it even when the engine drops the future (timeout, shutdown).
-        let _running = Running {
+        let running = Running {
             state: self.state.clone(),
             container,
         };
-        let mut open = self.open.subscribe();
-        let _ = open.wait_for(|open| *open).await;
-        response
+        (response, running)
     }
 }
 

@@ -18,6 +18,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ahead;
 mod cohort;
 
 use std::future::Future;
@@ -95,6 +96,9 @@ where
         ),
         ("a_box_that_leaves_its_visit_leaves_the_cohort", |s| {
             Box::pin(cohort::a_box_that_leaves_its_visit_leaves_the_cohort(s))
+        }),
+        ("claims_ahead_lease_each_job_from_its_own_due_time", |s| {
+            Box::pin(ahead::claims_ahead_lease_each_job_from_its_own_due_time(s))
         }),
     ];
     for (name, check) in checks {

@@ -2,6 +2,7 @@
 //! under a simulated clock, crash recovery, the store conformance suite on sled, and the
 //! PostgreSQL store against a real server (`BOXTRACE_TEST_DATABASE_URL`).
 
+mod batching;
 mod conformance;
 mod contract;
 mod crash;

@@ -1,21 +1,56 @@
-//! The simulated terminal's configuration: seed, epoch, latency, faults, workflow and limits.
+//! The simulated terminal's configuration: model, lifecycles, seed, epoch, latency, lag,
+//! batch size, faults, workflow and limits.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use boxtrace::{ProviderBuildError, ProviderLimits, Workflow};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Which terminal the simulator plays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimModel {
+    /// `vessels` (default): boxes share vessel calls with their receiving window,
+    /// cut-off, arrival, working window and departure; gate-ins in appointment slots;
+    /// container lookups of many boxes per request and vessel-visit lookups.
+    #[default]
+    Vessels,
+    /// `independent`: the lifecycles of 2026-11, every date of every box drawn on its
+    /// own and one box per request; kept so that the figures measured on it reproduce.
+    Independent,
+}
+
 /// How the simulated terminal behaves. Every field is optional in configuration:
 ///
 /// ```json
-/// { "seed": 7, "epoch": "2026-03-02T06:00:00Z", "latency": "20ms",
+/// { "model": "vessels", "seed": 7, "epoch": "2026-03-02T06:00:00Z", "latency": "20ms",
+///   "lag": "2m", "batchSize": 20, "visitTtl": "15m",
 ///   "faults": { "transient": 0.05, "rateLimited": 0.01, "retryAfter": "30s" },
 ///   "workflow": "realTime", "limits": { "concurrency": 64, "ratePerSecond": 500 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SimConfig {
+    /// Which terminal to play. Default `vessels`.
+    pub model: SimModel,
+    /// A lifecycle file (JSON Lines, see the README) to replay instead of generated
+    /// lives: the terminal knows exactly the boxes and visits it holds.
+    pub lifecycles: Option<PathBuf>,
+    /// The terminal structure lives are drawn from (`vessels` model).
+    pub vessels: crate::VesselModel,
+    /// Time a change takes to reach the terminal's API. Default 2 min.
+    #[serde(with = "humantime_serde")]
+    pub lag: Duration,
+    /// Containers one container lookup takes (1 allowed). Default 20.
+    pub batch_size: usize,
+    /// How long a vessel-visit answer is reused for the other boxes of the visit
+    /// (engine clock; 0 asks every time). Default 15 min.
+    #[serde(with = "humantime_serde")]
+    pub visit_ttl: Duration,
+    /// The terminal of a box whose `data.locationCode` names none. Default `SIM`.
+    pub default_terminal: String,
     /// Seeds every lifecycle and every fault draw: the same seed gives the same terminal.
     /// Default 42.
     pub seed: u64,
@@ -37,6 +72,13 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
+            model: SimModel::Vessels,
+            lifecycles: None,
+            vessels: crate::VesselModel::default(),
+            lag: Duration::from_secs(120),
+            batch_size: 20,
+            visit_ttl: Duration::from_secs(15 * 60),
+            default_terminal: "SIM".to_owned(),
             seed: 42,
             epoch: None,
             latency: Duration::ZERO,
@@ -49,18 +91,31 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// The limits the tracer reports: the configured ones, or generous ones that never
-    /// slow a demo or a benchmark down.
+    /// slow a demo or a benchmark down; batches of `batchSize` containers of one terminal
+    /// (one at a time for the `independent` model), taking jobs due within 15 min.
     pub fn effective_limits(&self) -> ProviderLimits {
         self.limits.clone().unwrap_or_else(|| {
+            let batch = match self.model {
+                SimModel::Vessels => self.batch_size.max(1),
+                SimModel::Independent => 1,
+            };
             ProviderLimits::default()
                 .with_concurrency(1024)
                 .with_rate(None, 1)
                 .with_trace_timeout(Duration::from_secs(10))
+                .with_batch(batch, Duration::from_secs(15 * 60))
         })
     }
 
-    /// Refuses fault rates that are not probabilities, naming the field.
+    /// Refuses fault rates that are not probabilities and a model that makes no
+    /// schedule, naming the field.
     pub(crate) fn check(&self) -> Result<(), ProviderBuildError> {
+        if self.batch_size == 0 {
+            return Err(ProviderBuildError::Config(
+                "batchSize: must be at least 1 (1 looks up one container per request)".into(),
+            ));
+        }
+        self.vessels.check().map_err(ProviderBuildError::Config)?;
         let f = &self.faults;
         for (name, rate) in [
             ("faults.transient", f.transient),

@@ -74,6 +74,30 @@ impl Draws {
         Duration::minutes(lo + (self.next_u64() % span) as i64)
     }
 
+    /// A standard normal draw (Box-Muller over two uniform draws).
+    pub(crate) fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(f64::MIN_POSITIVE);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// A log-normal multiple of `median`: `median · e^(σ·z)`.
+    pub(crate) fn lognormal(
+        &mut self,
+        median: std::time::Duration,
+        sigma: f64,
+    ) -> std::time::Duration {
+        let factor = (sigma * self.normal()).exp();
+        std::time::Duration::from_secs_f64((median.as_secs_f64() * factor).clamp(0.0, 1e9))
+    }
+
+    /// A duration between `lo` and `hi`, to the second.
+    pub(crate) fn between(&mut self, lo: std::time::Duration, hi: std::time::Duration) -> Duration {
+        let (lo, hi) = (lo.as_secs() as i64, hi.as_secs().max(lo.as_secs()) as i64);
+        let span = (hi - lo) as u64 + 1;
+        Duration::seconds(lo + (self.next_u64() % span) as i64)
+    }
+
     /// One element of a non-empty list.
     pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         match items.len() {

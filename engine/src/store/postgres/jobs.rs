@@ -15,7 +15,9 @@ use super::Shared;
 use crate::model::{
     EmitReason, Fenced, Job, JobId, JobKey, PublishOutcome, ResultEvent, TraceRequest,
 };
-use crate::store::{Claimed, Committed, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE};
+use crate::store::{
+    Claimed, Committed, DueClaim, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE,
+};
 
 /// The row of a key, locked; or, when there is none, a new job id. One statement, so that
 /// it can travel with BEGIN.
@@ -42,9 +44,10 @@ const GET_BY_KEY: &str = "
 
 /// Due jobs, earliest first, skipping rows another process is claiming or committing right
 /// now: a range scan of the partial index `jobs_due`, k rows after one descent.
+/// Jobs held by a lease that runs past `$3` (now) are never taken ahead of time.
 const CLAIM_DUE: &str = "
     SELECT body FROM jobs
-    WHERE state = 'ACTIVE' AND due_at <= $1
+    WHERE state = 'ACTIVE' AND due_at <= $1 AND (lease_until IS NULL OR lease_until <= $3)
     ORDER BY due_at, id
     LIMIT $2
     FOR UPDATE SKIP LOCKED";
@@ -206,17 +209,18 @@ pub(super) async fn get_job(shared: &Shared, key: &JobKey) -> StoreResult<Option
         .transpose()
 }
 
-pub(super) async fn claim_due(
-    shared: &Shared,
-    now: DateTime<Utc>,
-    limit: usize,
-    until: DateTime<Utc>,
-) -> StoreResult<Vec<Claimed>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+pub(super) async fn claim_due(shared: &Shared, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
+    let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let (tx, rows) = Tx::open(shared, BEGIN, CLAIM_DUE, &[&now, &limit]).await?;
+    let (tx, rows) = Tx::open(
+        shared,
+        BEGIN,
+        CLAIM_DUE,
+        &[&claim.due_by, &limit, &claim.now],
+    )
+    .await?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in &rows {
         let mut job = match job(row, 0) {
@@ -228,10 +232,10 @@ pub(super) async fn claim_due(
                 continue;
             }
         };
-        if !job.is_claimable(now) {
+        if !job.is_claimable_by(claim.due_by, claim.now) {
             continue;
         }
-        let token = job.claim(until);
+        let token = job.claim(claim.lease_until(job.due_at));
         claimed.push(Claimed { job, token });
     }
     if claimed.is_empty() {
@@ -248,7 +252,10 @@ pub(super) async fn claim_due(
         .iter()
         .map(|c| c.job.due_at.map(due_column))
         .collect();
-    let untils: Vec<_> = claimed.iter().map(|_| until).collect();
+    let untils: Vec<_> = claimed
+        .iter()
+        .map(|c| c.job.lease.map(|l| l.until))
+        .collect();
     let bodies: Vec<_> = claimed.iter().map(|c| Json(&c.job)).collect();
     tx.commit_with(LEASE_CLAIMED, &[&ids, &dues, &tokens, &untils, &bodies])
         .await?;

@@ -30,8 +30,8 @@ pub use self::config::PostgresConfig;
 pub use self::error::PostgresError;
 
 use super::{
-    Claimed, Committed, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxStats, Store, StoreResult,
-    TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxStats, Store,
+    StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -203,13 +203,8 @@ impl Store for PostgresStore {
         reads::history(&self.shared, key, limit).await
     }
 
-    async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<Claimed>> {
-        jobs::claim_due(&self.shared, now, limit, lease_until).await
+    async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
+        jobs::claim_due(&self.shared, claim).await
     }
 
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {

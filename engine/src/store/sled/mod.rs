@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{decode, unavailable, Op, Writer};
 use super::{
-    Claimed, Committed, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim, OutboxEntry,
-    OutboxStats, Store, StoreError, StoreResult, TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim,
+    OutboxEntry, OutboxStats, Store, StoreError, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -338,19 +338,8 @@ impl Store for SledStore {
         Ok(events)
     }
 
-    async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<Claimed>> {
-        self.call(|reply| Op::ClaimDue {
-            now,
-            limit,
-            until: lease_until,
-            reply,
-        })
-        .await
+    async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
+        self.call(|reply| Op::ClaimDue { claim, reply }).await
     }
 
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {

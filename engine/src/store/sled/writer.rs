@@ -17,8 +17,8 @@ use crate::model::{
     EmitReason, Fenced, Job, JobId, JobKey, Lease, PublishOutcome, ResultEvent, TraceRequest,
 };
 use crate::store::{
-    Claimed, Committed, EventSeq, OutboxClaim, OutboxEntry, StoreError, StoreResult, TraceCommit,
-    RESULTS_QUEUE,
+    Claimed, Committed, DueClaim, EventSeq, OutboxClaim, OutboxEntry, StoreError, StoreResult,
+    TraceCommit, RESULTS_QUEUE,
 };
 
 pub(super) type Reply<T> = oneshot::Sender<StoreResult<T>>;
@@ -37,9 +37,7 @@ pub(super) enum Op {
         reply: Reply<Option<ResultEvent>>,
     },
     ClaimDue {
-        now: DateTime<Utc>,
-        limit: usize,
-        until: DateTime<Utc>,
+        claim: DueClaim,
         reply: Reply<Vec<Claimed>>,
     },
     Renew {
@@ -336,18 +334,13 @@ impl Writer {
                 until,
                 reply,
             } => Ok(pending(reply, self.renew(batch, job, token, until))),
-            Op::ClaimDue {
-                now,
-                limit,
-                until,
-                reply,
-            } => {
+            Op::ClaimDue { claim, reply } => {
                 // The scan reads the tree, so earlier writes of this batch go first.
                 if let Err(e) = batch.apply() {
                     return Err((pending(reply, Ok(Vec::new())), e));
                 }
                 *early = true;
-                Ok(pending(reply, self.claim_due(batch, now, limit, until)))
+                Ok(pending(reply, self.claim_due(batch, claim)))
             }
             Op::ExpediteCohort {
                 provider,
@@ -665,14 +658,9 @@ impl Writer {
             .map(Some)
     }
 
-    fn claim_due(
-        &mut self,
-        batch: &mut Batch<'_>,
-        now: DateTime<Utc>,
-        limit: usize,
-        until: DateTime<Utc>,
-    ) -> StoreResult<Vec<Claimed>> {
-        let end = keys::due_at_millis(keys::due_millis(now), u64::MAX);
+    fn claim_due(&mut self, batch: &mut Batch<'_>, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
+        let DueClaim { due_by, limit, .. } = claim;
+        let end = keys::due_at_millis(keys::due_millis(due_by), u64::MAX);
         let mut claimed = Vec::new();
         let mut stale = Vec::new();
         let tree = self.tree.clone();
@@ -710,11 +698,11 @@ impl Writer {
                 stale.push(key.to_vec());
                 continue;
             }
-            if !job.is_claimable(now) {
+            if !job.is_claimable_by(due_by, claim.now) {
                 continue;
             }
             let old_due = job.due_at;
-            let token = job.claim(until);
+            let token = job.claim(claim.lease_until(old_due));
             self.store_job(batch, &job, old_due, true)?;
             if self.leased.len() >= MAX_LEASED {
                 tracing::debug!(

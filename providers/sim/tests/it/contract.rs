@@ -50,9 +50,9 @@ async fn the_simulated_terminal_keeps_the_provider_contract() {
             "the simulated terminal has no wire format to break",
         )
         .run(|situation: Situation, _kind: TraceKind| {
-            // Five days in, every box is known to the terminal: an export somewhere in its
-            // life, an empty returned.
-            clock.set(t0() + Duration::days(5));
+            // A month in, every box is known to the terminal: an export loaded and gone
+            // with its vessel, an empty returned (generated returns come within 30 days).
+            clock.set(t0() + Duration::days(31));
             let always = FaultConfig::default();
             match situation {
                 Situation::Found => Arrangement::default(),

@@ -1,5 +1,6 @@
 //! Integration tests of the simulated terminal, as one binary: lifecycles, faults, data
-//! validation, the registry, a whole engine run and the provider contract.
+//! validation, the registry, a whole engine run, the provider contract, and the vessel
+//! model's terminal API.
 
 mod contract;
 mod engine;
@@ -7,4 +8,5 @@ mod faults;
 mod lifecycle;
 mod registry;
 mod support;
+mod terminal;
 mod validate;

@@ -6,7 +6,7 @@ use boxtrace::{
     ContainerId, ContainerNumber, JobKey, ManualClock, Status, Tenant, TraceError, TraceKind,
     TraceRequest, TraceResult,
 };
-use boxtrace_sim::{SimConfig, SimTracer};
+use boxtrace_sim::{SimConfig, SimModel, SimTracer};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
@@ -15,10 +15,12 @@ pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0).unwrap()
 }
 
-/// A terminal with `seed`, its epoch at [`t0`], and the manual clock it reads.
+/// A terminal of the `independent` model (the lifecycles of 2026-11) with `seed`, its
+/// epoch at [`t0`], and the manual clock it reads.
 pub fn sim(seed: u64) -> (SimTracer, ManualClock) {
     sim_with(SimConfig {
         seed,
+        model: SimModel::Independent,
         ..SimConfig::default()
     })
 }

@@ -1,0 +1,82 @@
+//! Conformance of claims ahead of time: jobs due by a horizon are taken, each leased from
+//! its own due time.
+
+use chrono::Duration;
+
+use super::{mins, tenant};
+use crate::model::TraceKind;
+use crate::store::{DueClaim, Store};
+use crate::testing::{container, request, t0};
+
+pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: Store>(store: S) {
+    let now = t0();
+    let soon = request(&tenant(), TraceKind::Export, "p", &container(60));
+    let later = request(&tenant(), TraceKind::Export, "p", &container(61));
+    let beyond = request(&tenant(), TraceKind::Export, "p", &container(62));
+    for r in [&soon, &later, &beyond] {
+        store.publish(r.clone(), true, now).await.unwrap();
+    }
+    // Move the three to 0, 10 and 30 minutes from now.
+    for (c, due) in store
+        .claim_due(now, 10, now + mins(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .zip([0, 10, 30])
+    {
+        let mut next = c.job.clone();
+        next.due_at = Some(now + mins(due));
+        store
+            .complete(crate::store::TraceCommit {
+                token: c.token,
+                job: next,
+                emit: None,
+                now,
+            })
+            .await
+            .unwrap();
+    }
+    let claim = DueClaim {
+        now,
+        due_by: now + mins(15),
+        limit: 10,
+        lease: Duration::seconds(60),
+    };
+    let claimed = store.claim_due_by(claim).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "the jobs due within the horizon, not the one beyond"
+    );
+    for c in &claimed {
+        let due = c.job.claimed_due_at.expect("the due time it had");
+        assert_eq!(
+            c.job.lease.map(|l| l.until),
+            Some(due.max(now) + Duration::seconds(60)),
+            "leased a minute past its own due time"
+        );
+    }
+    assert!(
+        store.claim_due_by(claim).await.unwrap().is_empty(),
+        "a held job is never taken ahead of time, though its lease ends within the horizon"
+    );
+    // The holder dies: each comes back a lease after its own due time.
+    let back = store
+        .claim_due(now + Duration::seconds(60), 10, now + mins(20))
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "the job due now is back after its lease");
+    assert!(
+        store
+            .claim_due(now + mins(10), 10, now + mins(20))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the other is still held at its due time"
+    );
+    let back = store
+        .claim_due(now + mins(11), 10, now + mins(20))
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "and back a lease after it");
+}
