@@ -22,6 +22,14 @@ pub struct Options {
     /// sled's page cache for the dispatch scenario, in MiB; the store's default when
     /// `None`.
     pub cache_mib: Option<u64>,
+    /// The efficiency scenario replays this lifecycle file instead of a generated fleet.
+    pub lifecycles: Option<PathBuf>,
+    /// The efficiency scenario's terminal model: `vessels` (default) or `independent`.
+    pub model: Option<String>,
+    /// Seeds the efficiency scenario's fleet and jitter.
+    pub seed: Option<u64>,
+    /// Boxes in the efficiency scenario's fleet.
+    pub boxes: Option<usize>,
 }
 
 impl Options {
@@ -35,6 +43,10 @@ impl Options {
             jobs: Vec::new(),
             window: None,
             cache_mib: None,
+            lifecycles: None,
+            model: None,
+            seed: None,
+            boxes: None,
         }
     }
 

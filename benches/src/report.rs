@@ -66,6 +66,10 @@ pub struct Report {
     pub figures: Vec<Figure>,
     /// Observations worth printing with the table (skips, outcome mixes).
     pub notes: Vec<String>,
+    /// The efficiency scenario's policies: requests per container and delays by kind of
+    /// change, in the shape `--json` promises (`{"policies": [...]}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<serde_json::Value>,
 }
 
 impl Report {
@@ -83,6 +87,7 @@ impl Report {
     pub fn extend(&mut self, other: Report) {
         self.figures.extend(other.figures);
         self.notes.extend(other.notes);
+        self.policies.extend(other.policies);
     }
 
     /// One figure per id: the median value and median baseline over the runs, and how

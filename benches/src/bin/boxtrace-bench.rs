@@ -54,6 +54,18 @@ enum Command {
         /// sled's page cache in the dispatch scenario, in MiB (default: the store's, 64).
         #[arg(long)]
         cache_mib: Option<u64>,
+        /// Efficiency: replay this lifecycle file (JSON Lines, see providers/sim/README.md).
+        #[arg(long)]
+        lifecycles: Option<PathBuf>,
+        /// Efficiency: the terminal model, `vessels` (default) or `independent` (2026-11).
+        #[arg(long, value_parser = ["vessels", "independent"])]
+        model: Option<String>,
+        /// Efficiency: seeds the fleet and the engine's jitter (default 2026).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Efficiency: boxes in the generated fleet (default 1,500).
+        #[arg(long)]
+        boxes: Option<usize>,
     },
     /// A bare axum server that parses events and answers 202 (the ingest baseline).
     #[command(hide = true)]
@@ -85,6 +97,10 @@ fn main() -> anyhow::Result<()> {
             database_url,
             json,
             cache_mib,
+            lifecycles,
+            model,
+            seed,
+            boxes,
         } => {
             let chosen = parse_scenarios(&scenarios)?;
             let options = Options {
@@ -95,6 +111,10 @@ fn main() -> anyhow::Result<()> {
                 jobs,
                 window,
                 cache_mib,
+                lifecycles,
+                model,
+                seed,
+                boxes,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

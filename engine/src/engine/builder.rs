@@ -1,11 +1,11 @@
 //! Building an engine: store, providers, credentials, policy, clock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -206,10 +206,9 @@ impl EngineBuilder {
                 return Err(Error::Config(format!("provider '{id}' is added twice")));
             }
         }
-        let rng = match self.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
-        };
+        let seed = self
+            .seed
+            .unwrap_or_else(|| StdRng::from_os_rng().next_u64());
         let lookahead = providers
             .values()
             .map(|p: &Provider| p.limits.batch_window)
@@ -227,7 +226,7 @@ impl EngineBuilder {
                 clock,
                 config: self.config,
                 lookahead,
-                rng: Mutex::new(rng),
+                seed,
                 wake: Notify::new(),
                 sleeps_until: std::sync::atomic::AtomicI64::new(i64::MIN),
                 events,

@@ -10,11 +10,10 @@ mod request;
 mod subscription;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::rngs::StdRng;
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
@@ -56,7 +55,9 @@ pub(crate) struct Inner {
     /// How far ahead of their due time jobs are claimed: the longest batch window of any
     /// provider (zero when none batches).
     pub(crate) lookahead: Duration,
-    pub(crate) rng: Mutex<StdRng>,
+    /// Seeds every job's jitter: a job's draws come from (seed, job, trace count), so
+    /// that a run is reproducible however its commits interleave.
+    pub(crate) seed: u64,
     pub(crate) wake: Notify,
     /// When the sleeping dispatcher means to wake (Unix milliseconds): a commit that makes
     /// a job due before then wakes it, or the job would wait up to `max_idle`.

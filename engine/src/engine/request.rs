@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -284,10 +284,8 @@ async fn commit(
             outcome::cohort_news(job.last_result.as_ref(), result, &inner.policy.cohort)
         })
         .is_some();
-    let (next, emit) = {
-        let mut rng = inner.rng.lock().unwrap_or_else(PoisonError::into_inner);
-        outcome::apply(&job, answer, now, &inner.policy, &mut *rng)
-    };
+    let mut rng = job_rng(inner.seed, &job);
+    let (next, emit) = outcome::apply(&job, answer, now, &inner.policy, &mut rng);
     match inner
         .store
         .complete(TraceCommit {
@@ -326,6 +324,17 @@ async fn commit(
             None
         }
     }
+}
+
+/// The random stream of one trace of `job`: the same for the same engine seed, job and
+/// trace, whatever order the commits of a request run in.
+fn job_rng(seed: u64, job: &crate::model::Job) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    // SplitMix64's finalizer over the three, so that neighbouring ids draw unrelated streams.
+    let mut z = seed ^ job.id.0.rotate_left(21) ^ job.trace_count.rotate_left(42);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    rand::rngs::StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
 /// Brings the other boxes of a vessel visit forward: what one box revealed (the vessel
