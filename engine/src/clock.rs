@@ -43,6 +43,13 @@ pub(crate) fn after_std(at: DateTime<Utc>, by: std::time::Duration) -> DateTime<
     after(at, Duration::from_std(by).unwrap_or(Duration::MAX))
 }
 
+/// `at - by` for a wall-clock duration, saturating at the earliest representable time.
+pub(crate) fn before_std(at: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc> {
+    let by = Duration::from_std(by).unwrap_or(Duration::MAX);
+    at.checked_sub_signed(by)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// The wall clock, with tokio timers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -85,8 +85,8 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use model::*;
 pub use schedule::{
-    cohort_news, Backoff, CohortPolicy, Decision, EmptyIntervals, ExportIntervals, Policy,
-    PolicyInput,
+    cohort_news, AppointmentPolicy, Backoff, CohortPolicy, Decision, EmptyIntervals,
+    ExportIntervals, Policy, PolicyInput, VisitPolicy,
 };
 pub use store::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim,

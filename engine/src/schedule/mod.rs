@@ -4,4 +4,7 @@ mod cohort;
 mod policy;
 
 pub use cohort::{cohort_news, CohortPolicy};
-pub use policy::{Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput};
+pub use policy::{
+    AppointmentPolicy, Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput,
+    VisitPolicy,
+};

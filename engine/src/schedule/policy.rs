@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Status, TraceKind, TraceResult, TrackingState};
 
+use windows::Window;
+pub use windows::{AppointmentPolicy, VisitPolicy};
+
+mod windows;
+
 /// What the policy decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -85,6 +90,16 @@ impl Default for ExportIntervals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct EmptyIntervals {
+    /// The terminal does not know the empty yet: at a terminal that shows an empty only
+    /// once it is back (ICTSI), this is the normal state of an empty being traced, not an
+    /// error, so it has its own interval rather than `notFoundInterval`.
+    #[serde(with = "humantime_serde")]
+    pub not_returned: Duration,
+    /// Tracking of an empty stops (`EXPIRED`) when it has not come back this long after
+    /// tracking started (a quarter of empties come back after more than a week; the
+    /// default keeps all but about one in 500 of them).
+    #[serde(with = "humantime_serde")]
+    pub not_returned_give_up: Duration,
     /// The terminal does not take this empty now.
     #[serde(with = "humantime_serde")]
     pub not_receivable: Duration,
@@ -96,6 +111,8 @@ pub struct EmptyIntervals {
 impl Default for EmptyIntervals {
     fn default() -> Self {
         Self {
+            not_returned: hours(3),
+            not_returned_give_up: hours(24 * 21),
             not_receivable: hours(3),
             receivable: hours(1),
         }
@@ -193,6 +210,10 @@ pub struct Policy {
     pub backoff: Backoff,
     /// What one box's news about its vessel visit does to the visit's other boxes.
     pub cohort: super::CohortPolicy,
+    /// Tracing around a truck appointment the result shows.
+    pub appointment: AppointmentPolicy,
+    /// Tracing by the box's vessel visit (receiving window, cargo work).
+    pub visit: VisitPolicy,
 }
 
 impl Default for Policy {
@@ -211,14 +232,17 @@ impl Default for Policy {
             interval_jitter: 0.1,
             backoff: Backoff::default(),
             cohort: super::CohortPolicy::default(),
+            appointment: AppointmentPolicy::default(),
+            visit: VisitPolicy::default(),
         }
     }
 }
 
 impl Policy {
     /// Fixed-interval polling: every status, not found and the after-change and
-    /// near-key-date intervals all `every`, without jitter; stop statuses, tracking age
-    /// and backoff as in the default. The baseline the adaptive default is measured
+    /// near-key-date intervals all `every`, without jitter, and neither appointments, visits
+    /// nor cohorts consulted; stop statuses, tracking age, give-ups and backoff as in the
+    /// default. The baseline the adaptive default is measured
     /// against, and a policy for a provider whose changes follow no pattern.
     ///
     /// ```
@@ -239,14 +263,28 @@ impl Policy {
                 loaded: every,
             },
             empty: EmptyIntervals {
+                not_returned: every,
                 not_receivable: every,
                 receivable: every,
+                ..EmptyIntervals::default()
             },
             after_change_window: Duration::ZERO,
             after_change_interval: every,
             near_key_date_window: Duration::ZERO,
             near_key_date_interval: every,
             interval_jitter: 0.0,
+            cohort: super::CohortPolicy {
+                enabled: false,
+                ..super::CohortPolicy::default()
+            },
+            appointment: AppointmentPolicy {
+                enabled: false,
+                ..AppointmentPolicy::default()
+            },
+            visit: VisitPolicy {
+                enabled: false,
+                ..VisitPolicy::default()
+            },
             ..Self::default()
         }
     }
@@ -271,25 +309,54 @@ impl Policy {
                 .min(self.backoff.max_retry_after);
             return Decision::Next(after(now, delay.max(hint)));
         }
+        let awaiting_empty = input.kind == TraceKind::Empty
+            && input.result.is_none_or(|r| r.status == Status::NotFound);
         let Some(result) = input.result else {
-            return Decision::Next(after(now, self.not_found_interval));
+            let interval = if awaiting_empty {
+                self.empty.not_returned
+            } else {
+                self.not_found_interval
+            };
+            return Decision::Next(after(now, interval));
         };
         if result.status == Status::NotFound {
             let since = input.not_found_since.unwrap_or(now);
-            if elapsed(since, now) >= self.not_found_give_up {
+            let (give_up, since) = if awaiting_empty {
+                (self.empty.not_returned_give_up, input.tracking_since)
+            } else {
+                (self.not_found_give_up, since)
+            };
+            if elapsed(since, now) >= give_up {
                 return Decision::Stop(TrackingState::Expired);
             }
         }
-        let mut interval = self.status_interval(result.status);
+        let mut interval = if awaiting_empty {
+            self.empty.not_returned
+        } else {
+            self.status_interval(result.status)
+        };
+        let structured = windows::window(&self.appointment, &self.visit, input.kind, result, now);
+        if let Some(Window::QuietUntil(at)) = structured {
+            // Nothing can happen before `at`: neither a recent change nor a key date is a
+            // reason to look sooner.
+            return Decision::Next(at.max(after(now, Duration::from_secs(60))));
+        }
         if input
             .last_changed_at
             .is_some_and(|changed| elapsed(changed, now) < self.after_change_window)
         {
             interval = interval.min(self.after_change_interval);
         }
-        if let Some(date) = self.hinge_date(input.kind, result) {
-            if date > now && elapsed(now, date) <= self.near_key_date_window {
-                interval = interval.min(self.near_key_date_interval);
+        match structured {
+            Some(Window::Dense(dense)) => interval = interval.min(dense),
+            // The structure said nothing (no appointment, no visit in the result): fall
+            // back on the key date the next change hinges on.
+            _ => {
+                if let Some(date) = self.hinge_date(input.kind, result) {
+                    if date > now && elapsed(now, date) <= self.near_key_date_window {
+                        interval = interval.min(self.near_key_date_interval);
+                    }
+                }
             }
         }
         Decision::Next(after(now, spread(interval, self.interval_jitter, rng)))
@@ -322,8 +389,11 @@ impl Policy {
             e.gated_in,
             e.on_hold,
             e.loaded,
+            self.empty.not_returned,
             self.empty.not_receivable,
             self.empty.receivable,
+            self.appointment.recheck,
+            self.visit.quiet_max,
             self.backoff.max.max(self.backoff.max_retry_after),
         ]
         .into_iter()

@@ -1,6 +1,7 @@
 //! Property tests of the policy's invariants.
 
 use super::*;
+use crate::model::VisitPhase;
 use chrono::TimeZone;
 use proptest::prelude::*;
 use rand::{rngs::StdRng, SeedableRng};
@@ -33,6 +34,9 @@ proptest! {
         age_mins in 0i64..(60 * 24 * 40),
         changed_mins_ago in proptest::option::of(0i64..(60 * 24 * 10)),
         cutoff_in_mins in proptest::option::of(-600i64..6000),
+        receiving_in_mins in proptest::option::of(-600i64..20_000),
+        slot_in_mins in proptest::option::of(-600i64..20_000),
+        phase in proptest::option::of(proptest::sample::select(VisitPhase::ALL.to_vec())),
         errors in 0u32..40,
         retry_after in proptest::option::of(0u64..200_000),
         seed in any::<u64>(),
@@ -41,6 +45,17 @@ proptest! {
         let now = t0() + chrono::Duration::minutes(age_mins);
         let mut result = TraceResult::new(status, now);
         result.key_dates.cargo_cutoff = cutoff_in_mins.map(|m| now + chrono::Duration::minutes(m));
+        result.key_dates.earliest_receiving =
+            receiving_in_mins.map(|m| now + chrono::Duration::minutes(m));
+        result.appointment = slot_in_mins.map(|m| {
+            let start = now + chrono::Duration::minutes(m);
+            crate::model::Appointment { start, end: start + chrono::Duration::hours(2) }
+        });
+        result.visit = phase.map(|phase| {
+            let mut visit = crate::model::VesselVisit::new("V1");
+            visit.phase = Some(phase);
+            visit
+        });
         let input = PolicyInput {
             kind: if export { TraceKind::Export } else { TraceKind::Empty },
             now,
@@ -139,7 +154,7 @@ fn not_found_is_given_up() {
     let now = t0() + chrono::Duration::days(8);
     let result = TraceResult::new(Status::NotFound, now);
     let input = PolicyInput {
-        kind: TraceKind::Empty,
+        kind: TraceKind::Export,
         now,
         tracking_since: t0(),
         result: Some(&result),
@@ -191,4 +206,140 @@ fn policy_reads_from_toml() {
     assert_eq!(policy.backoff.max, hours(2));
     assert_eq!(policy.stop_on, vec![Status::Departed, Status::Returned]);
     assert_eq!(policy.export.expected, ExportIntervals::default().expected);
+}
+
+fn input_at<'a>(kind: TraceKind, now: DateTime<Utc>, result: &'a TraceResult) -> PolicyInput<'a> {
+    PolicyInput {
+        kind,
+        now,
+        tracking_since: t0(),
+        result: Some(result),
+        last_changed_at: None,
+        not_found_since: (result.status == Status::NotFound).then_some(t0()),
+        consecutive_errors: 0,
+        retry_after: None,
+    }
+}
+
+fn next(policy: &Policy, input: &PolicyInput<'_>) -> DateTime<Utc> {
+    match policy.decide(input, &mut StdRng::seed_from_u64(7)) {
+        Decision::Next(at) => at,
+        stop => panic!("expected a next trace, got {stop:?}"),
+    }
+}
+
+#[test]
+fn an_empty_not_yet_returned_has_its_own_interval_and_give_up() {
+    let policy = Policy::default();
+    let eight_days = t0() + chrono::Duration::days(8);
+    let result = TraceResult::new(Status::NotFound, eight_days);
+    let input = input_at(TraceKind::Empty, eight_days, &result);
+    let at = next(&policy, &input);
+    assert!(at <= eight_days + chrono::Duration::from_std(policy.empty.not_returned).unwrap());
+    assert!(at > eight_days + chrono::Duration::from_std(policy.empty.not_returned).unwrap() / 2);
+
+    let late = t0() + chrono::Duration::from_std(policy.empty.not_returned_give_up).unwrap();
+    let result = TraceResult::new(Status::NotFound, late);
+    let input = input_at(TraceKind::Empty, late, &result);
+    assert_eq!(
+        policy.decide(&input, &mut StdRng::seed_from_u64(1)),
+        Decision::Stop(TrackingState::Expired)
+    );
+}
+
+#[test]
+fn an_appointment_makes_tracing_quiet_before_its_slot_and_dense_across_it() {
+    let policy = Policy::default();
+    let slot = t0() + chrono::Duration::hours(30);
+    let mut result = TraceResult::new(Status::Expected, t0());
+    result.appointment = Some(crate::model::Appointment {
+        start: slot,
+        end: slot + chrono::Duration::hours(2),
+    });
+    // A day before: rechecked at most every `recheck`, no sooner than that.
+    let at = next(&policy, &input_at(TraceKind::Export, t0(), &result));
+    assert_eq!(
+        at,
+        t0() + chrono::Duration::from_std(policy.appointment.recheck).unwrap()
+    );
+    // Three hours before: sleeps until the dense window opens.
+    let now = slot - chrono::Duration::hours(3);
+    let at = next(&policy, &input_at(TraceKind::Export, now, &result));
+    assert_eq!(
+        at,
+        slot - chrono::Duration::from_std(policy.appointment.before).unwrap()
+    );
+    // In the slot: the dense interval.
+    let now = slot + chrono::Duration::minutes(30);
+    let at = next(&policy, &input_at(TraceKind::Export, now, &result));
+    assert!(at <= now + chrono::Duration::from_std(policy.appointment.interval).unwrap());
+    // After it, for late trucks: the late interval.
+    let now = slot + chrono::Duration::hours(3);
+    let at = next(&policy, &input_at(TraceKind::Export, now, &result));
+    assert!(at <= now + chrono::Duration::from_std(policy.appointment.late_interval).unwrap());
+    assert!(at > now + chrono::Duration::from_std(policy.appointment.interval).unwrap());
+    // Long after (a no-show): the status interval again.
+    let now = slot + chrono::Duration::hours(8);
+    let at = next(&policy, &input_at(TraceKind::Export, now, &result));
+    assert!(at > now + chrono::Duration::from_std(policy.appointment.late_interval).unwrap());
+    // An empty's return slot works the same way.
+    let mut empty = TraceResult::new(Status::NotFound, t0());
+    empty.appointment = result.appointment;
+    let now = slot + chrono::Duration::minutes(30);
+    let at = next(&policy, &input_at(TraceKind::Empty, now, &empty));
+    assert!(at <= now + chrono::Duration::from_std(policy.appointment.interval).unwrap());
+}
+
+#[test]
+fn a_box_sleeps_until_receiving_opens_and_is_traced_densely_while_its_vessel_works() {
+    let policy = Policy::default();
+    let opens = t0() + chrono::Duration::hours(40);
+    let mut result = TraceResult::new(Status::Expected, t0());
+    result.key_dates.earliest_receiving = Some(opens);
+    let at = next(&policy, &input_at(TraceKind::Export, t0(), &result));
+    assert_eq!(
+        at,
+        t0() + chrono::Duration::from_std(policy.visit.quiet_max).unwrap()
+    );
+    let now = opens - chrono::Duration::hours(5);
+    assert_eq!(
+        next(&policy, &input_at(TraceKind::Export, now, &result)),
+        opens
+    );
+
+    let mut yard = TraceResult::new(Status::GatedIn, t0());
+    let mut visit = crate::model::VesselVisit::new("V1");
+    visit.phase = Some(VisitPhase::Arrived);
+    yard.visit = Some(visit.clone());
+    let at = next(&policy, &input_at(TraceKind::Export, t0(), &yard));
+    assert!(at > t0() + chrono::Duration::from_std(policy.visit.working_interval).unwrap());
+    visit.phase = Some(VisitPhase::Working);
+    yard.visit = Some(visit);
+    let at = next(&policy, &input_at(TraceKind::Export, t0(), &yard));
+    assert!(at <= t0() + chrono::Duration::from_std(policy.visit.working_interval).unwrap());
+}
+
+#[test]
+fn fixed_polling_ignores_the_structure() {
+    let policy = Policy::fixed(Duration::from_secs(3600));
+    let slot = t0() + chrono::Duration::minutes(30);
+    let mut result = TraceResult::new(Status::Expected, t0());
+    result.appointment = Some(crate::model::Appointment {
+        start: slot,
+        end: slot + chrono::Duration::hours(2),
+    });
+    result.key_dates.earliest_receiving = Some(t0() + chrono::Duration::days(3));
+    let at = next(&policy, &input_at(TraceKind::Export, t0(), &result));
+    assert_eq!(at, t0() + chrono::Duration::hours(1));
+    let empty = TraceResult::new(Status::NotFound, t0());
+    let at = next(&policy, &input_at(TraceKind::Empty, t0(), &empty));
+    assert_eq!(at, t0() + chrono::Duration::hours(1));
+}
+
+#[test]
+fn unknown_policy_keys_in_the_new_sections_are_refused() {
+    let err = toml::from_str::<Policy>("[appointment]\nintreval = \"5m\"\n").unwrap_err();
+    assert!(err.to_string().contains("intreval"), "{err}");
+    let policy: Policy = toml::from_str("[visit]\nworkingInterval = \"20m\"\n").unwrap();
+    assert_eq!(policy.visit.working_interval, mins(20));
 }
