@@ -50,11 +50,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod ask;
 mod cache;
 mod client;
 mod config;
 mod error;
+mod lookup;
 mod mapping;
+mod patterns;
 mod response;
 mod select;
 mod terminal;
@@ -65,7 +68,7 @@ use std::sync::Arc;
 
 use boxtrace::{ProviderBuildError, ProviderContext, ProviderRegistration, Tracer};
 
-pub use config::{IctsiConfig, DEFAULT_BASE_URL};
+pub use config::{IctsiConfig, DEFAULT_BASE_URL, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 pub use error::{Error, Result};
 pub use terminal::Terminal;
 pub use tracer::{IctsiTracer, PROVIDER_ID};
