@@ -6,6 +6,7 @@
 // The linker drops a crate nothing names, and its `inventory` registration with it.
 use boxtrace_ictsi as _;
 
+mod batches;
 mod contract;
 mod empty;
 mod errors;

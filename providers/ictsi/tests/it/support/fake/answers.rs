@@ -104,8 +104,13 @@ pub(super) fn answer(
                     .cmp(&number(b))
                     .then_with(|| time_in(b).cmp(&time_in(a)))
             });
-            let offset = body["offset"].as_u64().unwrap_or(0) as usize;
-            let limit = body["limit"].as_u64().unwrap_or(50) as usize;
+            let (offset, limit) = match data.ignore_paging {
+                true => (0, 50),
+                false => (
+                    body["offset"].as_u64().unwrap_or(0) as usize,
+                    body["limit"].as_u64().unwrap_or(50) as usize,
+                ),
+            };
             rows.into_iter()
                 .skip(offset)
                 .take(limit)

@@ -108,6 +108,7 @@ struct Data {
     events: Vec<Value>,
     vessels: Vec<Value>,
     no_masking: bool,
+    ignore_paging: bool,
     faults: HashMap<String, Fault>,
     requests: Vec<Request>,
     in_flight: usize,
@@ -177,6 +178,13 @@ impl FakeIctsi {
     /// Serves records as they are, masked or not, instead of masking like ICTSI.
     pub fn without_masking(&self) -> &Self {
         self.data().no_masking = true;
+        self
+    }
+
+    /// Answers container details like a backend that ignores the body's `offset` and
+    /// `limit`: always the first 50 rows.
+    pub fn ignoring_paging(&self) -> &Self {
+        self.data().ignore_paging = true;
         self
     }
 
