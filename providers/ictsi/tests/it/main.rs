@@ -7,6 +7,7 @@
 use boxtrace_ictsi as _;
 
 mod batches;
+mod coalescing;
 mod contract;
 mod empty;
 mod errors;
