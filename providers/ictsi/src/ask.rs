@@ -35,7 +35,9 @@ impl<'a> Ask<'a> {
         let terminal = Terminal::from_data(&request.data).map_err(rejected)?;
         if !patterns::is_facility(terminal.code()) {
             // Terminal codes are ours; this guards the rule if one is ever added badly.
-            return Err(refused(format!("the facility {terminal} breaks the pattern")));
+            return Err(refused(format!(
+                "the facility {terminal} breaks the pattern"
+            )));
         }
         let container = request.container.as_str();
         if !patterns::is_container(container) {

@@ -291,7 +291,10 @@ mod tests {
                 "limits.ratePerSecond",
             ),
             (json!({ "limits": { "batchSize": 0 } }), "limits.batchSize"),
-            (json!({ "limits": { "batchSize": 101 } }), "limits.batchSize"),
+            (
+                json!({ "limits": { "batchSize": 101 } }),
+                "limits.batchSize",
+            ),
         ] {
             let config: IctsiConfig = serde_json::from_value(config).unwrap();
             let err = config

@@ -83,7 +83,12 @@ pub(crate) async fn containers(
     for _ in 0..MAX_PAGES {
         let page_body = json!({ body::OFFSET: rows.len(), body::LIMIT: ROWS_PER_PAGE });
         let page: Vec<Value> = client
-            .call_with_body(Call::ContainerDetails, &params, &page_body.to_string(), auth)
+            .call_with_body(
+                Call::ContainerDetails,
+                &params,
+                &page_body.to_string(),
+                auth,
+            )
             .await?;
         if !rows.is_empty() && page.first().is_some_and(|first| rows.contains(first)) {
             // The backend ignored the offset: paging cannot go on.
@@ -210,8 +215,13 @@ mod tests {
             row("BBBU0000002", "2ADVISED"),
             row("ZZZU0000009", "1ACTIVE"),
         ];
-        let found = sort_out(rows, &["AAAU0000001", "BBBU0000002", "CCCU0000003"], false, &auth())
-            .unwrap();
+        let found = sort_out(
+            rows,
+            &["AAAU0000001", "BBBU0000002", "CCCU0000003"],
+            false,
+            &auth(),
+        )
+        .unwrap();
         assert_eq!(found.of("AAAU0000001").unwrap().len(), 2);
         assert_eq!(found.of("BBBU0000002").unwrap().len(), 1);
         assert!(found.of("CCCU0000003").unwrap().is_empty());
@@ -225,7 +235,10 @@ mod tests {
         assert!(err.to_string().contains("expected shape"), "{err}");
         assert!(sort_out(vec![json!(7)], &["AAAU0000001"], false, &auth()).is_err());
         let found = sort_out(
-            vec![json!({ "container_nbr": "AAAU0000001" }), row("BBBU0000002", "1ACTIVE")],
+            vec![
+                json!({ "container_nbr": "AAAU0000001" }),
+                row("BBBU0000002", "1ACTIVE"),
+            ],
             &["AAAU0000001", "BBBU0000002"],
             false,
             &auth(),

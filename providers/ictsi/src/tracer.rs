@@ -73,8 +73,7 @@ impl IctsiTracer {
             Ok(auth) => auth,
             Err(error) => return vec![Err(error); requests.len()],
         };
-        let mut outcomes: Vec<Option<Result<TraceResult, TraceError>>> =
-            vec![None; requests.len()];
+        let mut outcomes: Vec<Option<Result<TraceResult, TraceError>>> = vec![None; requests.len()];
         // Boxes whose query values are all equal but the container, in request order.
         let mut groups: Vec<(String, Vec<(usize, Ask<'_>)>)> = Vec::new();
         for (i, request) in requests.iter().enumerate() {
@@ -152,8 +151,7 @@ impl IctsiTracer {
                 mapping::describe_holds(&mut holds, &events);
             }
         }
-        let vessel_visit = match export::vessel_visit_id(record).filter(|id| patterns::is_key(id))
-        {
+        let vessel_visit = match export::vessel_visit_id(record).filter(|id| patterns::is_key(id)) {
             Some(id) => self.vessel_visit(ask.terminal, id, auth).await?,
             None => None,
         };
@@ -221,7 +219,10 @@ impl Tracer for IctsiTracer {
         if patterns::is_container(id.as_str()) {
             Ok(())
         } else {
-            Err(format!("{} (data.normalize = false)", patterns::CONTAINER_RULE))
+            Err(format!(
+                "{} (data.normalize = false)",
+                patterns::CONTAINER_RULE
+            ))
         }
     }
 

@@ -227,7 +227,10 @@ fn keeping_batches(tracer: &ScriptedTracer, situation: Situation, kind: TraceKin
     let arrangement = keeping(tracer, situation, kind);
     if situation == Situation::Found {
         tracer.push(container(3).as_str(), Err(TraceError::NotFound));
-        tracer.push(container(4).as_str(), Err(TraceError::transient("bad record")));
+        tracer.push(
+            container(4).as_str(),
+            Err(TraceError::transient("bad record")),
+        );
     }
     arrangement
 }
@@ -245,7 +248,10 @@ async fn a_batching_provider_that_keeps_the_batch_rules_passes() {
         "EXPORT batch: the not-found box is not found",
         "EXPORT batch: the failing box fails alone",
     ] {
-        assert!(report.passed().iter().any(|p| p == rule), "{rule}: {report}");
+        assert!(
+            report.passed().iter().any(|p| p == rule),
+            "{rule}: {report}"
+        );
     }
     assert!(
         tracer.requests().iter().any(|r| r.len() == 3),

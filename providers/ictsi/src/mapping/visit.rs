@@ -18,7 +18,11 @@ use crate::wire::{self, ContainerRecord};
 /// else the record's outbound visit id alone. `id` is the visit's `carrier_visit_id`,
 /// the same for every box on it.
 pub(crate) fn vessel_visit(id: &str, visit: Option<&wire::VesselVisit>) -> VesselVisit {
-    let mut mapped = VesselVisit::new(visit.and_then(|v| v.carrier_visit_id.clone()).unwrap_or_else(|| id.to_owned()));
+    let mut mapped = VesselVisit::new(
+        visit
+            .and_then(|v| v.carrier_visit_id.clone())
+            .unwrap_or_else(|| id.to_owned()),
+    );
     if let Some(visit) = visit {
         mapped.phase = visit
             .visit_phase
@@ -48,7 +52,10 @@ pub(crate) fn phase(raw: &str) -> Option<VisitPhase> {
 
 /// The truck appointment that brings the box in, when the record gives a whole slot.
 pub(crate) fn appointment(record: &ContainerRecord) -> Option<Appointment> {
-    match (record.ib_appointment_start_date, record.ib_appointment_end_date) {
+    match (
+        record.ib_appointment_start_date,
+        record.ib_appointment_end_date,
+    ) {
         (Some(start), Some(end)) if start <= end => Some(Appointment { start, end }),
         _ => None,
     }

@@ -98,7 +98,12 @@ async fn boxes_under_different_bookings_never_share_a_call() {
         .await;
     let mut asked: Vec<(String, String)> = details_calls(&fake)
         .into_iter()
-        .map(|c| (c.query["ms-booking"].clone(), c.query["container-number"].clone()))
+        .map(|c| {
+            (
+                c.query["ms-booking"].clone(),
+                c.query["container-number"].clone(),
+            )
+        })
         .collect();
     asked.sort();
     assert_eq!(
@@ -113,7 +118,10 @@ async fn boxes_under_different_bookings_never_share_a_call() {
     assert_eq!(mine.booking_reference.as_deref(), Some(BOOKING));
     let not_mine = outcomes[1].as_ref().unwrap();
     assert_eq!(not_mine.status, Status::BookingMismatch);
-    assert_eq!(not_mine.booking_reference, None, "masked for another booking");
+    assert_eq!(
+        not_mine.booking_reference, None,
+        "masked for another booking"
+    );
     assert_eq!(not_mine.destination, None, "masked for another booking");
     assert!(not_mine.holds.is_empty() && not_mine.visit.is_none());
     assert_eq!(outcomes[2].as_ref().map(|r| r.status), Ok(Status::GatedIn));
@@ -172,7 +180,11 @@ async fn an_answer_cut_by_a_backend_that_ignores_paging_fails_only_the_boxes_it_
             );
         }
     }
-    assert_eq!(details_calls(&fake).len(), 2, "the repeated page stops paging");
+    assert_eq!(
+        details_calls(&fake).len(),
+        2,
+        "the repeated page stops paging"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +207,10 @@ async fn a_value_that_breaks_a_pattern_fails_its_box_alone_and_is_never_sent() {
         .await;
     assert_eq!(outcomes[0].as_ref().map(|r| r.status), Ok(Status::GatedIn));
     for outcome in &outcomes[1..] {
-        assert_eq!(outcome.as_ref().map_err(TraceError::class).err(), Some("permanent"));
+        assert_eq!(
+            outcome.as_ref().map_err(TraceError::class).err(),
+            Some("permanent")
+        );
     }
     let calls = details_calls(&fake);
     assert_eq!(calls.len(), 1);

@@ -54,15 +54,24 @@ async fn tenants_get_only_what_their_own_booking_obtained() -> anyhow::Result<()
         .into_iter()
         .filter(|r| r.call == DETAILS)
         .collect();
-    let mut unmasked: Vec<&str> = calls.iter().map(|c| c.query["ms-booking"].as_str()).collect();
+    let mut unmasked: Vec<&str> = calls
+        .iter()
+        .map(|c| c.query["ms-booking"].as_str())
+        .collect();
     unmasked.sort_unstable();
     assert_eq!(unmasked, vec![OTHER, BOOKING], "{calls:?}");
-    assert!(calls.iter().all(|c| c.query["container-number"] == CONTAINER));
+    assert!(calls
+        .iter()
+        .all(|c| c.query["container-number"] == CONTAINER));
 
     let a = engine.get(&key("org-a")).await?.and_then(|j| j.last_result);
     let b = engine.get(&key("org-b")).await?.and_then(|j| j.last_result);
     let c = engine.get(&key("org-c")).await?.and_then(|j| j.last_result);
-    let (a, b, c) = (a.expect("A traced"), b.expect("B traced"), c.expect("C traced"));
+    let (a, b, c) = (
+        a.expect("A traced"),
+        b.expect("B traced"),
+        c.expect("C traced"),
+    );
     // The booking's owners see the unmasked record: status, holds, booking, destination.
     assert_eq!(a.status, Status::OnHold);
     assert!(!a.holds.is_empty());
@@ -93,6 +102,10 @@ async fn tenants_get_only_what_their_own_booking_obtained() -> anyhow::Result<()
     let b_events = by_org("org-b");
     assert_eq!(b_events.len(), 1);
     assert_eq!(b_events[0]["status"], json!("BOOKING_MISMATCH"));
-    assert!(!b_events[0].to_string().contains(BOOKING), "{}", b_events[0]);
+    assert!(
+        !b_events[0].to_string().contains(BOOKING),
+        "{}",
+        b_events[0]
+    );
     Ok(())
 }

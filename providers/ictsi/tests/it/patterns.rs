@@ -21,7 +21,13 @@ fn publish(kind: &str, id: &str, data: Value) -> Vec<u8> {
 async fn values_that_break_a_pattern_are_refused_at_publish() -> anyhow::Result<()> {
     let fake = FakeIctsi::start().await;
     let dir = tempfile::tempdir()?;
-    let engine = engine(&fake, &ManualClock::new(t0()), &dir, Policy::default(), json!({}))?;
+    let engine = engine(
+        &fake,
+        &ManualClock::new(t0()),
+        &dir,
+        Policy::default(),
+        json!({}),
+    )?;
     let raw = |extra: Value| {
         let mut data = json!({ "locationCode": "MICT", "normalize": false });
         if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
@@ -30,9 +36,27 @@ async fn values_that_break_a_pattern_are_refused_at_publish() -> anyhow::Result<
         data
     };
     for (kind, id, data, field, accepted) in [
-        ("EMPTY", "CSQU3054383,MSKU9070323", raw(json!({})), "payload.id", "upper-case letters and digits"),
-        ("EMPTY", "csqu3054383", raw(json!({})), "payload.id", "upper-case letters and digits"),
-        ("EMPTY", "CSQU'3054383", raw(json!({})), "payload.id", "upper-case letters and digits"),
+        (
+            "EMPTY",
+            "CSQU3054383,MSKU9070323",
+            raw(json!({})),
+            "payload.id",
+            "upper-case letters and digits",
+        ),
+        (
+            "EMPTY",
+            "csqu3054383",
+            raw(json!({})),
+            "payload.id",
+            "upper-case letters and digits",
+        ),
+        (
+            "EMPTY",
+            "CSQU'3054383",
+            raw(json!({})),
+            "payload.id",
+            "upper-case letters and digits",
+        ),
         (
             "EXPORT",
             "CSQU3054383",
@@ -60,7 +84,10 @@ async fn values_that_break_a_pattern_are_refused_at_publish() -> anyhow::Result<
             .await
             .expect_err("refused")
             .to_string();
-        assert!(err.contains(&format!("{field}: ")) && err.contains(accepted), "{err}");
+        assert!(
+            err.contains(&format!("{field}: ")) && err.contains(accepted),
+            "{err}"
+        );
     }
     assert!(fake.requests().is_empty(), "nothing sent");
 

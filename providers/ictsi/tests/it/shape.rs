@@ -24,7 +24,10 @@ async fn two_hundred_thousand_records_of_unknown_shape_are_a_format_error_not_no
     let (logs, _guard) = Logs::capture();
     let fake = FakeIctsi::start().await;
     let body = unknown_records();
-    assert!(body.len() < 8 * 1024 * 1024, "read whole, not refused as too large");
+    assert!(
+        body.len() < 8 * 1024 * 1024,
+        "read whole, not refused as too large"
+    );
     fake.fail(DETAILS, Fault::body(&body));
     let dir = tempfile::tempdir()?;
     let clock = ManualClock::new(t0());
@@ -49,7 +52,10 @@ async fn two_hundred_thousand_records_of_unknown_shape_are_a_format_error_not_no
             .all(|e| e.payload.status != Some(Status::NotFound)),
         "no NOT_FOUND result from an answer of unknown shape"
     );
-    assert!(events.is_empty(), "a transient error notifies nobody: {events:?}");
+    assert!(
+        events.is_empty(),
+        "a transient error notifies nobody: {events:?}"
+    );
     for (i, number) in boxes.iter().enumerate() {
         let kind = if i % 2 == 0 {
             TraceKind::Export
@@ -66,7 +72,11 @@ async fn two_hundred_thousand_records_of_unknown_shape_are_a_format_error_not_no
         assert!(job.last_result.is_none() && job.not_found_since.is_none());
         let error = job.last_error.expect("the failure is recorded");
         assert_eq!(error.class, "transient");
-        assert!(error.message.contains("expected shape"), "{}", error.message);
+        assert!(
+            error.message.contains("expected shape"),
+            "{}",
+            error.message
+        );
     }
 
     let text = logs.text();
@@ -76,6 +86,9 @@ async fn two_hundred_thousand_records_of_unknown_shape_are_a_format_error_not_no
         .unwrap_or_else(|| panic!("a log line with an excerpt"));
     assert!(line.contains(r#"{"note":"x","ref":0}"#), "{line}");
     assert!(line.len() < 1_000, "a short excerpt: {} bytes", line.len());
-    assert!(!text.contains(KEY) && !text.contains(SUBSCRIPTION_ID), "no secret logged");
+    assert!(
+        !text.contains(KEY) && !text.contains(SUBSCRIPTION_ID),
+        "no secret logged"
+    );
     Ok(())
 }

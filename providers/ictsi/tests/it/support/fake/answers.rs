@@ -54,11 +54,9 @@ pub(super) fn answer(
     // folding); a parameter not sent does not filter.
     let list = |name: &str| param(name).map(|v| v.split(',').collect::<Vec<_>>());
     let within = |record: &Value, field: &str, wanted: &Option<Vec<&str>>| {
-        wanted.as_ref().is_none_or(|w| {
-            record[field]
-                .as_str()
-                .is_some_and(|v| w.contains(&v))
-        })
+        wanted
+            .as_ref()
+            .is_none_or(|w| record[field].as_str().is_some_and(|v| w.contains(&v)))
     };
     let records: Vec<Value> = match call {
         DETAILS => {
