@@ -90,12 +90,17 @@ pub(crate) async fn containers(
                 auth,
             )
             .await?;
+        if let Some(row) = page.iter().find(|row| container_of(row).is_none()) {
+            // Nothing more is worth asking for: this answer cannot be attributed.
+            return Err(unknown_shape(row, page.len(), auth));
+        }
         if !rows.is_empty() && page.first().is_some_and(|first| rows.contains(first)) {
             // The backend ignored the offset: paging cannot go on.
             break;
         }
-        // A page of the backend's default size may be one whose `limit` was ignored.
-        let full = page.len() >= ROWS_PER_PAGE || page.len() == body::DEFAULT_LIMIT;
+        // A page of the backend's default size may be one whose `limit` was ignored; a
+        // page longer than asked is not paged as asked, so it is all there is.
+        let full = page.len() == ROWS_PER_PAGE || page.len() == body::DEFAULT_LIMIT;
         rows.extend(page);
         if !full {
             cut = false;
@@ -117,12 +122,7 @@ fn sort_out(
     let mut previous: Option<String> = None;
     let mut sorted = true;
     for row in &rows {
-        let Some(number) = row
-            .get("container_nbr")
-            .and_then(Value::as_str)
-            .map(canonical)
-            .filter(|n| !n.is_empty() && n != "NULL")
-        else {
+        let Some(number) = container_of(row) else {
             return Err(unknown_shape(row, rows.len(), auth));
         };
         sorted &= previous.as_ref().is_none_or(|p| *p <= number);
@@ -162,6 +162,14 @@ fn sort_out(
         });
     }
     Ok(found)
+}
+
+/// The canonical container number a row names, if it names one.
+fn container_of(row: &Value) -> Option<String> {
+    row.get("container_nbr")
+        .and_then(Value::as_str)
+        .map(canonical)
+        .filter(|n| !n.is_empty() && n != "NULL")
 }
 
 fn unknown_shape(row: &Value, rows: usize, auth: &Auth) -> TraceError {

@@ -31,7 +31,9 @@ async fn two_hundred_thousand_records_of_unknown_shape_are_a_format_error_not_no
     fake.fail(DETAILS, Fault::body(&body));
     let dir = tempfile::tempdir()?;
     let clock = ManualClock::new(t0());
-    let engine = engine(&fake, &clock, &dir, Policy::default(), json!({}))?;
+    // Megabytes to read and parse: time enough for a loaded machine.
+    let slow = json!({ "requestTimeout": "30s" });
+    let engine = engine(&fake, &clock, &dir, Policy::default(), slow)?;
     let boxes: Vec<String> = (0..28)
         .map(|i| boxtrace::testing::container(i).as_str().to_owned())
         .collect();
