@@ -156,6 +156,12 @@ impl Engine {
         let provider = self.provider(&request.key.provider_id)?;
         provider
             .tracer
+            .validate_container(request.key.kind, &request.container)
+            .map_err(|message| {
+                EventError::new(EventErrorKind::InvalidValue, "payload.id", message)
+            })?;
+        provider
+            .tracer
             .validate(request.key.kind, &request.data)
             .map_err(|e| {
                 EventError::new(

@@ -31,6 +31,15 @@
 //!   trace timeout (the engine drops the trace then and counts a transient error).
 //! - In every other situation `trace` MUST answer within the trace timeout.
 //!
+//! Batches, for a provider that traces several boxes per request
+//! ([`ProviderLimits::batch_size`] above 1 MUST come with a [`ContractCase::batch`]):
+//! in the found situation, a found, a not-found and a failing box
+//! - MUST share one batch key, and ask distinct questions (lookup keys);
+//! - `trace_batch` of the three MUST answer three outcomes, in order, within the trace
+//!   timeout: the found box `Ok` with a status for the kind and the same content as when
+//!   traced alone, the not-found box [`TraceError::NotFound`], the failing box an error
+//!   other than `NotFound`. One bad box never fails the others.
+//!
 //! Secrets:
 //! - A credential value MUST NOT appear in any error's `Display` or `Debug`, in a result's
 //!   `Debug`, or in any event or span field the trace logs through `tracing` (captured for
@@ -48,6 +57,7 @@
 //! [`TraceError::RateLimited`]: crate::TraceError::RateLimited
 //! [`TraceError::Transient`]: crate::TraceError::Transient
 //! [`PermanentReason::CredentialsRejected`]: crate::PermanentReason::CredentialsRejected
+//! [`ProviderLimits::batch_size`]: crate::ProviderLimits::batch_size
 //!
 //! # Example
 //!
@@ -82,6 +92,7 @@
 // Test support: a broken rule is a panic with a message that names it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod capture;
 mod run;
 mod situation;
@@ -124,6 +135,7 @@ pub struct ContractCase {
     invalid: Vec<(TraceKind, Map<String, Value>, String)>,
     skipped: Vec<(Situation, String)>,
     trace_timeout: Option<Duration>,
+    batch: Option<batch::BatchCase>,
 }
 
 impl ContractCase {
@@ -141,6 +153,7 @@ impl ContractCase {
             invalid: Vec::new(),
             skipped: Vec::new(),
             trace_timeout: None,
+            batch: None,
         }
     }
 
@@ -196,6 +209,27 @@ impl ContractCase {
         self
     }
 
+    /// Checks batches of `kind`: in the [`Situation::Found`] arrangement, `found` (a box
+    /// the provider has), `not_found` (one it has not) and `failing` (one it fails for,
+    /// say a record it cannot read) are traced in one `trace_batch` call. Each arrangement
+    /// sets the box's container and `data` over the valid data; the found one's tracer,
+    /// if given, traces the batch.
+    pub fn batch(
+        mut self,
+        kind: TraceKind,
+        found: Arrangement,
+        not_found: Arrangement,
+        failing: Arrangement,
+    ) -> Self {
+        self.batch = Some(batch::BatchCase {
+            kind,
+            found,
+            not_found,
+            failing,
+        });
+        self
+    }
+
     /// How long a trace may take: default the tracer's `limits().trace_timeout`, as the
     /// engine uses it.
     pub fn trace_timeout(mut self, timeout: Duration) -> Self {
@@ -225,6 +259,7 @@ impl ContractCase {
         for kind in KINDS {
             run.kind(kind, &arrange).await;
         }
+        run.batch(&arrange).await;
         for (situation, reason) in &self.skipped {
             run.report.skipped.push(format!("{situation}: {reason}"));
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credentials::ProviderCredentials;
-use crate::model::{TraceKind, TraceRequest, TraceResult};
+use crate::model::{ContainerId, TraceKind, TraceRequest, TraceResult};
 
 pub use registry::{
     build_provider, registered_providers, HttpSettings, ProviderBuildError, ProviderContext,
@@ -240,6 +240,15 @@ pub trait Tracer: Send + Sync + fmt::Debug + 'static {
 
     /// Checks the provider-specific `data` of a publish, before anything is stored.
     fn validate(&self, kind: TraceKind, data: &Map<String, Value>) -> Result<(), DataError>;
+
+    /// Checks the container id of a publish, before anything is stored. With
+    /// `data.normalize = false` the engine passes the id as the client gave it (trimmed),
+    /// so a provider that puts the id in a query checks it here against what its API
+    /// accepts. The error says what is wrong and what is accepted (it is reported for
+    /// `payload.id`). The default accepts every id.
+    fn validate_container(&self, _kind: TraceKind, _id: &ContainerId) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Traces the container now. The engine sets the result's `traced_at`.
     async fn trace(

@@ -99,11 +99,24 @@ impl Client {
         })
     }
 
-    /// Makes `call` with `query` and reads its records.
+    /// Makes `call` with `query` and the backend's default query body (`{}`), and reads
+    /// its records.
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         call: Call,
         query: &[(&str, &str)],
+        auth: &Auth,
+    ) -> Result<Vec<T>, TraceError> {
+        self.call_with_body(call, query, "{}", auth).await
+    }
+
+    /// Makes `call` with `query` and the JSON query `body` (the backend requires one; `{}`
+    /// asks for its defaults), and reads its records.
+    pub(crate) async fn call_with_body<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        query: &[(&str, &str)],
+        body: &str,
         auth: &Auth,
     ) -> Result<Vec<T>, TraceError> {
         let url = self
@@ -120,8 +133,7 @@ impl Client {
             .header(header::API_ID, call.api_id())
             .header(header::PRODUCT_ID, call.product_id())
             .header(CONTENT_TYPE, "application/json")
-            // The backend requires a query body; an empty one asks for its defaults.
-            .body("{}")
+            .body(body.to_owned())
             .send()
             .await
             .map_err(|e| self.transport(call, e))?;

@@ -19,7 +19,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.ictsi.net/external/tnt/";
 /// ```json
 /// { "baseUrl": "https://api.ictsi.net/external/tnt/", "connectTimeout": "5s",
 ///   "requestTimeout": "15s", "userAgent": "acme-tms/2.1",
-///   "limits": { "concurrency": 2, "ratePerSecond": 2 }, "vesselVisitTtl": "30m" }
+///   "limits": { "concurrency": 2, "ratePerSecond": 2, "batchSize": 10 },
+///   "vesselVisitTtl": "30m" }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -36,8 +37,11 @@ pub struct IctsiConfig {
     /// The `User-Agent` header. Default: the engine's HTTP settings (`boxtrace/<version>`).
     pub user_agent: Option<String>,
     /// Limits for a partner API; fields not given keep these defaults: concurrency 4,
-    /// 5 traces per second, burst 5, trace timeout 30 s (a trace makes up to three calls
-    /// in a row: container details, container events, vessel visit).
+    /// 5 requests per second, burst 5, `batchSize` 20 boxes per container details call
+    /// (1 turns batching off; at most [`MAX_BATCH_SIZE`]), `batchWindow` 15 min, trace
+    /// timeout 45 s for a whole request (its container details call, then per box a
+    /// container events call when it has holds, and a vessel visit call per vessel not
+    /// cached).
     #[serde(deserialize_with = "limits_over_defaults")]
     pub limits: ProviderLimits,
     /// How long a vessel visit (receiving date, cut-offs) is reused for every box on that
@@ -65,12 +69,27 @@ impl Default for IctsiConfig {
     }
 }
 
+/// Boxes per container details call by default. ICTSI documents no limit: its backend
+/// splits `container-number` on commas into an `IN (…)` list without a cap, and answers
+/// every visit of each box in its pruning window (up to 180 days), cut at the query
+/// body's `limit`. 20 is the low end of what terminal APIs allow (20–50) and keeps an
+/// answer to a few hundred rows, well inside one page of [`crate::lookup`].
+pub const DEFAULT_BATCH_SIZE: usize = 20;
+
+/// The most boxes per call accepted in configuration: beyond it the query string grows
+/// past what gateways reliably take, and answers past what one lookup pages through.
+pub const MAX_BATCH_SIZE: usize = 100;
+
 /// The polite defaults for a partner API.
 pub(crate) fn default_limits() -> ProviderLimits {
     ProviderLimits::default()
         .with_concurrency(4)
         .with_rate(Some(5), 5)
-        .with_trace_timeout(Duration::from_secs(30))
+        // Under the engine's 60 s lease, with room for a batch's follow-up calls.
+        .with_trace_timeout(Duration::from_secs(45))
+        // A request with room takes the terminal's boxes due within 15 minutes: traced a
+        // little early, for free.
+        .with_batch(DEFAULT_BATCH_SIZE, Duration::from_secs(15 * 60))
 }
 
 /// The configuration with every default filled in from the engine's HTTP settings and
@@ -116,6 +135,15 @@ impl IctsiConfig {
             return Err(Error::Invalid {
                 field: "limits.concurrency",
                 message: "must be at least 1".into(),
+            });
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.limits.batch_size) {
+            return Err(Error::Invalid {
+                field: "limits.batchSize",
+                message: format!(
+                    "must be 1 to {MAX_BATCH_SIZE} (boxes per container details call; 1 \
+                     traces each box alone)"
+                ),
             });
         }
         if self.limits.rate_per_second == Some(0) {
@@ -207,6 +235,8 @@ mod tests {
         assert_eq!(config.limits.concurrency, 4);
         assert_eq!(config.limits.rate_per_second, Some(5));
         assert_eq!(config.limits.burst, 5);
+        assert_eq!(config.limits.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(config.limits.batch_window, Duration::from_secs(900));
         let resolved = config.resolve(&HttpSettings::default()).unwrap();
         assert_eq!(resolved.base_url.as_str(), DEFAULT_BASE_URL);
         assert_eq!(
@@ -259,6 +289,11 @@ mod tests {
             (
                 json!({ "limits": { "ratePerSecond": 0 } }),
                 "limits.ratePerSecond",
+            ),
+            (json!({ "limits": { "batchSize": 0 } }), "limits.batchSize"),
+            (
+                json!({ "limits": { "batchSize": 101 } }),
+                "limits.batchSize",
             ),
         ] {
             let config: IctsiConfig = serde_json::from_value(config).unwrap();

@@ -9,8 +9,15 @@
 //! - Credentials, from the engine's credentials source (never from `data`):
 //!   `subscriptionKey` and `subscriptionId`; with the default environment source,
 //!   `BOXTRACE_ICTSI_SUBSCRIPTION_KEY` and `BOXTRACE_ICTSI_SUBSCRIPTION_ID`.
-//! - Configuration: [`IctsiConfig`] (base URL, timeouts, user agent, limits, vessel
-//!   visit cache).
+//! - Configuration: [`IctsiConfig`] (base URL, timeouts, user agent, limits with the
+//!   batch size, vessel visit cache).
+//! - Batches: up to `limits.batchSize` boxes ([`DEFAULT_BATCH_SIZE`]) of one terminal,
+//!   container type and booking in one container details call (comma-separated
+//!   `container-number`), each with its own outcome; bookings are never mixed in a call,
+//!   because ICTSI unmasks a record under any booking named.
+//! - Every value put in a query matches a strict pattern, checked at publish time
+//!   ([`Tracer::validate_container`](boxtrace::Tracer::validate_container) for the id,
+//!   also with `data.normalize = false`) and again before it is sent.
 //!
 //! Linking this crate registers the provider `ictsi` ([`build`] is its factory); it can
 //! also be built directly with [`IctsiTracer::new`].
@@ -32,6 +39,7 @@
 //! assert_eq!(ictsi.id(), "ictsi");
 //! assert_eq!(ictsi.limits().concurrency, 2);
 //! assert_eq!(ictsi.limits().rate_per_second, Some(5)); // polite by default
+//! assert_eq!(ictsi.limits().batch_size, 20); // boxes per container details call
 //!
 //! let data = json!({ "locationCode": "MNL", "bookingNumber": "TASF883714" });
 //! let refused = ictsi.validate(TraceKind::Export, data.as_object().ok_or("object")?);
@@ -50,11 +58,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod ask;
 mod cache;
 mod client;
 mod config;
 mod error;
+mod lookup;
 mod mapping;
+mod patterns;
 mod response;
 mod select;
 mod terminal;
@@ -65,7 +76,7 @@ use std::sync::Arc;
 
 use boxtrace::{ProviderBuildError, ProviderContext, ProviderRegistration, Tracer};
 
-pub use config::{IctsiConfig, DEFAULT_BASE_URL};
+pub use config::{IctsiConfig, DEFAULT_BASE_URL, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 pub use error::{Error, Result};
 pub use terminal::Terminal;
 pub use tracer::{IctsiTracer, PROVIDER_ID};

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use boxtrace::{DataError, Location, TraceKind};
+
+use crate::patterns;
 use serde_json::{Map, Value};
 
 /// The `data` key naming the terminal.
@@ -100,13 +102,18 @@ pub(crate) fn validate(kind: TraceKind, data: &Map<String, Value>) -> Result<(),
     Ok(())
 }
 
-/// `data.bookingNumber`, trimmed and non-blank.
+/// `data.bookingNumber`, trimmed, non-blank and matching the strict pattern of a value
+/// put in a query ([`patterns::is_booking`]).
 pub(crate) fn booking(data: &Map<String, Value>) -> Result<&str, DataError> {
     match data.get(BOOKING_NUMBER) {
         None | Some(Value::Null) => Err(DataError::new(
             BOOKING_NUMBER,
             "is required for export traces",
         )),
+        // The value is not echoed: it is client input of any size and shape.
+        Some(Value::String(s)) if !s.trim().is_empty() && !patterns::is_booking(s.trim()) => {
+            Err(DataError::new(BOOKING_NUMBER, patterns::BOOKING_RULE))
+        }
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
         Some(_) => Err(DataError::new(
             BOOKING_NUMBER,
@@ -154,6 +161,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "bookingNumber");
+        for bad in ["B1,B2", "B1' OR '1'='1", "B1 B2", "-B1"] {
+            let err = validate(
+                TraceKind::Export,
+                &data(json!({ "locationCode": "MICT", "bookingNumber": bad })),
+            )
+            .unwrap_err();
+            assert_eq!(err.field, "bookingNumber");
+            assert!(err.message.contains("commas, quotes or spaces"), "{err}");
+            assert!(!err.message.contains(bad), "not echoed: {err}");
+        }
         let ok = data(json!({
             "locationCode": "SBITC", "bookingNumber": "TASF883714", "somethingNew": { "x": 1 }
         }));

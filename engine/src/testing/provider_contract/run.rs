@@ -19,7 +19,7 @@ pub(super) struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn check(
+    pub(super) fn check(
         &mut self,
         ok: bool,
         passed: impl FnOnce() -> String,
@@ -199,7 +199,7 @@ impl Run<'_> {
         );
     }
 
-    fn request(
+    pub(super) fn request(
         &self,
         kind: TraceKind,
         valid: &Map<String, Value>,
@@ -226,7 +226,7 @@ impl Run<'_> {
 
     /// Traces under the trace timeout, capturing what the trace logs, and checks the answer
     /// and the logs for credential values.
-    async fn trace(
+    pub(super) async fn trace(
         &mut self,
         what: &str,
         tracer: &Arc<dyn Tracer>,
@@ -253,7 +253,7 @@ impl Run<'_> {
         outcome
     }
 
-    fn no_secret(&mut self, place: &str, text: &str) {
+    pub(super) fn no_secret(&mut self, place: &str, text: &str) {
         for (name, secret) in &self.case.secrets {
             if text.contains(secret.expose()) {
                 self.failures.push(format!(
@@ -264,7 +264,7 @@ impl Run<'_> {
     }
 }
 
-fn describe(outcome: &Outcome, timeout: Duration) -> String {
+pub(super) fn describe(outcome: &Outcome, timeout: Duration) -> String {
     match outcome {
         None => format!("no answer within {timeout:?}"),
         Some(Ok(result)) => format!("Ok({result:?})"),

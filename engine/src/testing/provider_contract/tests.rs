@@ -195,3 +195,146 @@ async fn leaked_credentials_are_named_without_their_value() {
         "{message}"
     );
 }
+
+/// A scripted tracer that batches by `data.terminal`, three boxes per request.
+fn batching() -> ScriptedTracer {
+    ScriptedTracer::new("scripted")
+        .batching_by("terminal")
+        .with_limits(
+            ProviderLimits::default()
+                .with_trace_timeout(Duration::from_millis(50))
+                .with_batch(3, Duration::ZERO),
+        )
+}
+
+fn batch_case(tracer: Arc<dyn Tracer>) -> ContractCase {
+    ContractCase::new(tracer)
+        .valid_data(
+            TraceKind::Export,
+            json!({ "terminal": "T1", "bookingNumber": "BKG0001" }),
+        )
+        .valid_data(TraceKind::Empty, json!({ "terminal": "T1" }))
+        .batch(
+            TraceKind::Export,
+            Arrangement::default().with_container(container(2).as_str()),
+            Arrangement::default().with_container(container(3).as_str()),
+            Arrangement::default().with_container(container(4).as_str()),
+        )
+}
+
+/// [`keeping`], and in the found situation box 3 unknown and box 4 failing.
+fn keeping_batches(tracer: &ScriptedTracer, situation: Situation, kind: TraceKind) -> Arrangement {
+    let arrangement = keeping(tracer, situation, kind);
+    if situation == Situation::Found {
+        tracer.push(container(3).as_str(), Err(TraceError::NotFound));
+        tracer.push(
+            container(4).as_str(),
+            Err(TraceError::transient("bad record")),
+        );
+    }
+    arrangement
+}
+
+#[tokio::test]
+async fn a_batching_provider_that_keeps_the_batch_rules_passes() {
+    let tracer = batching();
+    let arranged = tracer.clone();
+    let report = batch_case(Arc::new(tracer.clone()))
+        .run(move |s: Situation, k: TraceKind| keeping_batches(&arranged, s, k))
+        .await;
+    for rule in [
+        "EXPORT batch: the three boxes share a batch key",
+        "EXPORT batch: the found box reads as it does alone",
+        "EXPORT batch: the not-found box is not found",
+        "EXPORT batch: the failing box fails alone",
+    ] {
+        assert!(
+            report.passed().iter().any(|p| p == rule),
+            "{rule}: {report}"
+        );
+    }
+    assert!(
+        tracer.requests().iter().any(|r| r.len() == 3),
+        "one request of three boxes: {:?}",
+        tracer.requests()
+    );
+}
+
+/// Fails every box of a batch when one fails.
+#[derive(Debug)]
+struct Spoiling(ScriptedTracer);
+
+#[async_trait]
+impl Tracer for Spoiling {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    fn limits(&self) -> ProviderLimits {
+        self.0.limits()
+    }
+
+    fn validate(&self, kind: TraceKind, data: &Map<String, Value>) -> Result<(), DataError> {
+        self.0.validate(kind, data)
+    }
+
+    async fn trace(
+        &self,
+        request: &TraceRequest,
+        credentials: &ProviderCredentials,
+    ) -> Result<TraceResult, TraceError> {
+        self.0.trace(request, credentials).await
+    }
+
+    fn batch_key(&self, request: &TraceRequest) -> Option<String> {
+        self.0.batch_key(request)
+    }
+
+    async fn trace_batch(
+        &self,
+        requests: &[TraceRequest],
+        credentials: &ProviderCredentials,
+    ) -> Vec<Result<TraceResult, TraceError>> {
+        let outcomes = self.0.trace_batch(requests, credentials).await;
+        match outcomes.iter().find_map(|o| o.as_ref().err()) {
+            Some(error) => vec![Err(error.clone()); outcomes.len()],
+            None => outcomes,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_where_one_box_fails_the_others_is_named() {
+    let tracer = batching();
+    let arranged = tracer.clone();
+    let message = failure(
+        batch_case(Arc::new(Spoiling(tracer))),
+        move |s: Situation, k: TraceKind| keeping_batches(&arranged, s, k),
+    )
+    .await;
+    assert!(
+        message.contains("EXPORT batch: the found box MUST be Ok"),
+        "{message}"
+    );
+    assert!(
+        message.contains("EXPORT batch: the failing box MUST be an error other than NotFound"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_batching_provider_without_a_batch_case_is_named() {
+    let tracer = batching();
+    let arranged = tracer.clone();
+    let message = failure(
+        ContractCase::new(Arc::new(tracer))
+            .valid_data(TraceKind::Export, json!({ "terminal": "T1" }))
+            .valid_data(TraceKind::Empty, json!({ "terminal": "T1" })),
+        move |s: Situation, k: TraceKind| keeping(&arranged, s, k),
+    )
+    .await;
+    assert!(
+        message.contains("up to 3 boxes per request: the case MUST give a batch"),
+        "{message}"
+    );
+}

@@ -9,6 +9,9 @@
 //! | departed by truck or rail | not found: this visit never sailed | |
 //! | only another booking's live visit | `BOOKING_MISMATCH` | `GTIN` |
 //!
+//! The result carries the vessel visit (id, phase, arrival and departure) the box is
+//! booked on, and while it is advised the truck appointment that brings it in.
+//!
 //! Holds count while the box is advised or in the yard; once it is on the vessel they no
 //! longer stop anything. Key dates come from the vessel visit: `begin_receive` (earliest
 //! receiving), `cargo_cutoff` (else `export_cutoff`), `atd` (else `etd`) as the vessel's
@@ -92,6 +95,12 @@ pub(crate) fn found(found: Found<'_>) -> Result<TraceResult, TraceError> {
     result.booking_reference = record.booking_number.clone();
     if holds_in_force(record) {
         result.holds = holds.to_vec();
+    }
+    // The visit is shared by every box on it: the policy reads its phase and times.
+    result.visit = vessel_visit_id(record).map(|id| super::visit::vessel_visit(id, vessel_visit));
+    if phase == Phase::Advised {
+        // A booked gate-in slot says when the box will come; once in, it is history.
+        result.appointment = super::visit::appointment(record);
     }
     result.key_dates = KeyDates {
         earliest_receiving: vessel_visit.and_then(|v| v.begin_receive),

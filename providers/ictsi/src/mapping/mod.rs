@@ -7,6 +7,7 @@
 pub(crate) mod empty;
 pub(crate) mod export;
 mod holds;
+mod visit;
 
 use boxtrace::{
     EmptyIndicator, EquipmentEvent, EquipmentEventCode, EventClassifier, Location, Status,

@@ -91,6 +91,17 @@ pub(crate) mod query {
     pub(crate) const EMPTY: &str = "empty";
 }
 
+/// The JSON query body's paging fields. The backend reads `{}` as offset 0, limit 50, and
+/// orders container records by `container_nbr` ascending, then `time_in` descending.
+pub(crate) mod body {
+    /// The first row to answer.
+    pub(crate) const OFFSET: &str = "offset";
+    /// How many rows to answer at most.
+    pub(crate) const LIMIT: &str = "limit";
+    /// The backend's limit when the body names none.
+    pub(crate) const DEFAULT_LIMIT: usize = 50;
+}
+
 /// The answer of every call: `{"data": [...], "extra": {"updatedTime": "…Z"}}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(bound = "T: serde::de::DeserializeOwned")]
@@ -217,6 +228,13 @@ pub(crate) struct ContainerRecord {
     pub ib_carrier_name: Option<String>,
     #[serde(deserialize_with = "values::text")]
     pub ib_inbound_vyg: Option<String>,
+    /// Start of the truck appointment that brings the box in (an export's gate-in, an
+    /// empty's return); the backend reads N4's `appointment_start_date` for exports.
+    #[serde(deserialize_with = "values::time")]
+    pub ib_appointment_start_date: Option<DateTime<Utc>>,
+    /// End of that appointment.
+    #[serde(deserialize_with = "values::time")]
+    pub ib_appointment_end_date: Option<DateTime<Utc>>,
     #[serde(deserialize_with = "values::text")]
     pub remarks: Option<String>,
     #[serde(deserialize_with = "values::list")]

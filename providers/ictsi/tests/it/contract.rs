@@ -1,5 +1,5 @@
 //! The provider contract, run against the ICTSI tracer and the fake ICTSI server: every
-//! situation is one the fake can be switched to, so nothing is skipped.
+//! situation is one the fake can be switched to, so nothing is skipped; batches included.
 
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ async fn the_ictsi_provider_keeps_the_provider_contract() {
     let clock = ManualClock::new(t0());
     // A request timeout well under the slow answer's delay: the provider gives up first.
     let ictsi = tracer(&fake, &clock, json!({ "requestTimeout": "500ms" }));
+    let unknown = boxtrace::testing::container(5).as_str().to_owned();
+    let unreadable = boxtrace::testing::container(6).as_str().to_owned();
     let report = ContractCase::new(ictsi)
         .registered()
         .credential("subscriptionKey", KEY)
@@ -49,11 +51,23 @@ async fn the_ictsi_provider_keeps_the_provider_contract() {
             json!({ "locationCode": "mict" }),
             "locationCode",
         )
+        // A batch: the box in the yard, a box ICTSI does not know, and a box whose record
+        // has an unknown shape (a format error for that box alone).
+        .batch(
+            TraceKind::Export,
+            Arrangement::default(),
+            Arrangement::default().with_container(&unknown),
+            Arrangement::default().with_container(&unreadable),
+        )
         .run(|situation: Situation, _kind: TraceKind| {
             // The box's export visit in the yard and its empty return, with its vessel; the
             // fake picks the visit by container type.
             let mut visits = records("export_yard.json");
             visits.extend(records("empty_returned.json"));
+            visits.push(json!({
+                "container_nbr": unreadable, "facility_id": "MICT", "category": "EXPRT",
+                "state": "which one?"
+            }));
             fake.heal()
                 .set_containers(visits)
                 .vessels("vessel_visit.json");

@@ -6,14 +6,18 @@
 // The linker drops a crate nothing names, and its `inventory` registration with it.
 use boxtrace_ictsi as _;
 
+mod batches;
+mod coalescing;
 mod contract;
 mod empty;
 mod errors;
 mod headers;
 mod lifecycle;
 mod mapping;
+mod patterns;
 mod politeness;
 mod registry;
 mod secrets;
+mod shape;
 mod support;
 mod visits;

@@ -1,5 +1,5 @@
-//! Politeness: one vessel visit call for a hundred boxes on one vessel, and the default
-//! limits bounding how hard the engine calls ICTSI.
+//! Politeness: five container details calls and one vessel visit call for a hundred boxes
+//! on one vessel, and the default limits bounding how hard the engine calls ICTSI.
 
 use std::time::Duration;
 
@@ -40,7 +40,11 @@ async fn a_hundred_boxes_on_one_vessel_cost_one_vessel_visit_call() -> anyhow::R
             .await?;
     }
     assert_eq!(engine.run_due().await?, 100);
-    assert_eq!(fake.calls(DETAILS), 100);
+    assert_eq!(
+        fake.calls(DETAILS),
+        5,
+        "one container details call per 20 boxes (the default batch size)"
+    );
     assert_eq!(
         fake.calls(VESSEL),
         1,
@@ -72,7 +76,9 @@ async fn the_default_limits_keep_calls_to_four_at_a_time() -> anyhow::Result<()>
     fake.fail(DETAILS, Fault::delay(Duration::from_millis(100)));
     let dir = tempfile::tempdir()?;
     let clock = ManualClock::new(t0());
-    let engine = engine(&fake, &clock, &dir, Policy::default(), json!({}))?;
+    // One box per call, so that there are calls enough to overlap.
+    let one_by_one = json!({ "limits": { "batchSize": 1 } });
+    let engine = engine(&fake, &clock, &dir, Policy::default(), one_by_one)?;
     for number in &numbers {
         engine
             .handle_event(&event("EXPORT", number, export_data()))

@@ -41,6 +41,18 @@ async fn the_simulated_terminal_keeps_the_provider_contract() {
             "scenario",
         )
         .invalid_data(TraceKind::Empty, json!({ "scenario": 3 }), "scenario")
+        // A batch of one terminal: a box the terminal has, one it does not know, and one
+        // it refuses (the scenarios steer the simulated terminal box by box).
+        .batch(
+            TraceKind::Export,
+            Arrangement::default(),
+            Arrangement::default()
+                .with_container("MSKU9070323")
+                .with_data("scenario", json!("not-found")),
+            Arrangement::default()
+                .with_container("TGHU1234567")
+                .with_data("scenario", json!("rejected")),
+        )
         .skip(
             Situation::CredentialsRejected,
             "the simulated terminal takes no credentials",

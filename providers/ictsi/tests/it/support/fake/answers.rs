@@ -46,14 +46,17 @@ pub(super) fn answer(
     data: &Data,
     call: &str,
     query: &HashMap<String, String>,
+    body: &Value,
 ) -> (StatusCode, Value) {
     let param = |name: &str| query.get(name).map(String::as_str);
-    let eq = |record: &Value, field: &str, wanted: Option<&str>| {
-        wanted.is_none_or(|w| {
-            record[field]
-                .as_str()
-                .is_some_and(|v| v.eq_ignore_ascii_case(w))
-        })
+    // Like the backend: a parameter is split on commas, and a record matches when its
+    // field equals one of the pieces exactly (`IN ('A', 'B')`, no trimming, no case
+    // folding); a parameter not sent does not filter.
+    let list = |name: &str| param(name).map(|v| v.split(',').collect::<Vec<_>>());
+    let within = |record: &Value, field: &str, wanted: &Option<Vec<&str>>| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| record[field].as_str().is_some_and(|v| w.contains(&v)))
     };
     let records: Vec<Value> = match call {
         DETAILS => {
@@ -63,19 +66,52 @@ pub(super) fn answer(
                     json!({ "message": "container-type is required" }),
                 );
             };
+            // The backend trims each `ms-booking` piece and unmasks a record whose
+            // booking is any of them.
             let unmasked: Vec<&str> = param("ms-booking")
                 .map(|b| b.split(',').map(str::trim).collect())
                 .unwrap_or_default();
-            data.containers
+            let (facilities, numbers, bookings) = (
+                list("facility-id"),
+                list("container-number"),
+                list("booking-number"),
+            );
+            let mut rows: Vec<&Value> = data
+                .containers
                 .iter()
                 .filter(|r| match kind {
                     "export" => r["category"] == "EXPRT",
                     "empty" => r["category"] == "STRGE" && r["freight_kind"] == "MTY",
                     _ => true,
                 })
-                .filter(|r| eq(r, "facility_id", param("facility-id")))
-                .filter(|r| eq(r, "container_nbr", param("container-number")))
-                .filter(|r| eq(r, "booking_number", param("booking-number")))
+                .filter(|r| within(r, "facility_id", &facilities))
+                .filter(|r| within(r, "container_nbr", &numbers))
+                .filter(|r| within(r, "booking_number", &bookings))
+                .collect();
+            // ORDER BY c.container_nbr ASC, c.time_in DESC (no time_in last), then
+            // OFFSET/LIMIT from the query body (0 and 50 when it names none).
+            let time_in = |r: &Value| {
+                r["time_in"]
+                    .as_str()
+                    .filter(|t| *t != "null")
+                    .map(str::to_owned)
+            };
+            rows.sort_by(|a, b| {
+                let number = |r: &Value| r["container_nbr"].as_str().unwrap_or("").to_owned();
+                number(a)
+                    .cmp(&number(b))
+                    .then_with(|| time_in(b).cmp(&time_in(a)))
+            });
+            let (offset, limit) = match data.ignore_paging {
+                true => (0, 50),
+                false => (
+                    body["offset"].as_u64().unwrap_or(0) as usize,
+                    body["limit"].as_u64().unwrap_or(50) as usize,
+                ),
+            };
+            rows.into_iter()
+                .skip(offset)
+                .take(limit)
                 .map(|r| {
                     if data.no_masking {
                         r.clone()
@@ -88,14 +124,14 @@ pub(super) fn answer(
         EVENTS => data
             .events
             .iter()
-            .filter(|e| eq(e, "container_gkey", param("unique-key")))
+            .filter(|e| within(e, "container_gkey", &list("unique-key")))
             .cloned()
             .collect(),
         _ => data
             .vessels
             .iter()
-            .filter(|v| eq(v, "facility_id", param("facility-id")))
-            .filter(|v| eq(v, "carrier_visit_id", param("carrier-visit-id")))
+            .filter(|v| within(v, "facility_id", &list("facility-id")))
+            .filter(|v| within(v, "carrier_visit_id", &list("carrier-visit-id")))
             .cloned()
             .collect(),
     };

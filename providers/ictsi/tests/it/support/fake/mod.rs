@@ -4,7 +4,10 @@
 //! backend source where tests depend on it: every call needs the subscription headers
 //! (401 without the key or id, 403 with another call's API or product id) and a JSON
 //! body; container details filter by type, terminal and container number (and booking,
-//! if asked), and mask the sensitive fields of records not under an `ms-booking`. Faults
+//! if asked), each a comma-separated list matched exactly as the backend's `IN (…)`
+//! does, mask the sensitive fields of records under none of the `ms-booking` values,
+//! order rows by container number then newest `time_in`, and answer the body's
+//! `offset`/`limit` page (0 and 50 by default). Faults
 //! (status, headers, body, delay) can be injected per call, and calls are counted per
 //! path.
 
@@ -91,6 +94,8 @@ pub struct Request {
     pub call: String,
     /// Query parameters.
     pub query: HashMap<String, String>,
+    /// The JSON query body.
+    pub body: Value,
     /// Headers, lower-case names.
     pub headers: HashMap<String, String>,
     /// The status answered.
@@ -103,6 +108,7 @@ struct Data {
     events: Vec<Value>,
     vessels: Vec<Value>,
     no_masking: bool,
+    ignore_paging: bool,
     faults: HashMap<String, Fault>,
     requests: Vec<Request>,
     in_flight: usize,
@@ -172,6 +178,13 @@ impl FakeIctsi {
     /// Serves records as they are, masked or not, instead of masking like ICTSI.
     pub fn without_masking(&self) -> &Self {
         self.data().no_masking = true;
+        self
+    }
+
+    /// Answers container details like a backend that ignores the body's `offset` and
+    /// `limit`: always the first 50 rows.
+    pub fn ignoring_paging(&self) -> &Self {
+        self.data().ignore_paging = true;
         self
     }
 
@@ -251,11 +264,13 @@ async fn handle(
                     json!({ "statusCode": 403, "message": "Not accessible" }),
                 )
             }
-            Some(_) if !serde_json::from_slice::<Value>(&body).is_ok_and(|b| b.is_object()) => (
-                StatusCode::BAD_REQUEST,
-                json!({ "message": "Required request body is missing" }),
-            ),
-            Some(_) => answer(&data, &call, &query),
+            Some(_) => match serde_json::from_slice::<Value>(&body) {
+                Ok(body) if body.is_object() => answer(&data, &call, &query, &body),
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    json!({ "message": "Required request body is missing" }),
+                ),
+            },
         };
         let fault = data
             .faults
@@ -299,6 +314,7 @@ async fn handle(
     data.requests.push(Request {
         call,
         query,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         headers: headers
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
