@@ -144,7 +144,7 @@ fn start_due(inner: &Arc<Inner>, pool: &mut Pool, running: &mut Running, now: Da
 async fn release(inner: &Inner, waiting: Vec<Waiting>) {
     for w in waiting {
         let Claimed { job, token } = w.claimed;
-        if let Err(e) = inner.store.renew(job.id, token, w.due).await {
+        if let Err(e) = inner.store.release(job.id, token, w.due).await {
             tracing::debug!(job = job.id.0, error = %e, "handing a lease back failed; it lapses by itself");
         }
     }

@@ -422,6 +422,22 @@ impl Job {
         }
     }
 
+    /// Hands a held lease back without tracing: the job is due again at `due` and held by
+    /// no one, so a claim ahead of time (a provider request with room) may take it before
+    /// then. (A renewal to `due` would leave it held until `due`, and a job that is held is
+    /// never taken early.)
+    pub fn release(&mut self, token: u64, due: DateTime<Utc>) -> Result<(), Fenced> {
+        match &self.lease {
+            Some(lease) if lease.token == token && self.state.is_active() => {
+                self.lease = None;
+                self.claimed_due_at = None;
+                self.due_at = Some(due);
+                Ok(())
+            }
+            _ => Err(Fenced::LeaseLost),
+        }
+    }
+
     /// Merges a trace's outcome (`next`, computed by the engine from the leased snapshot)
     /// into the job as it is now.
     ///

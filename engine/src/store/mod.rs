@@ -252,6 +252,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Extends a held lease.
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()>;
 
+    /// Hands a lease back untraced ([`Job::release`]): due again at `due`, held by no one,
+    /// so that a claim ahead may take it before then. The default renews to `due` instead,
+    /// which is safe but keeps the job out of claims ahead until `due`.
+    async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
+        self.renew(job, token, due).await
+    }
+
     /// Commits a finished trace in one atomic step (job, due index, outbox, history), if
     /// the lease is still the caller's ([`Job::merge_completion`]); returns the job as stored.
     async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed>;

@@ -100,6 +100,9 @@ where
         ("claims_ahead_lease_each_job_from_its_own_due_time", |s| {
             Box::pin(ahead::claims_ahead_lease_each_job_from_its_own_due_time(s))
         }),
+        ("a_released_job_can_be_claimed_ahead_again", |s| {
+            Box::pin(ahead::a_released_job_can_be_claimed_ahead_again(s))
+        }),
     ];
     for (name, check) in checks {
         let store = make().await;

@@ -87,7 +87,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         (None, false) => World::vessels(boxes, days, seed),
     };
     let world = Arc::new(world);
-    let variants = variants(!independent);
+    let mut variants = variants(!independent);
+    if let Ok(only) = std::env::var("BT_ONLY") {
+        variants.retain(|v| v.name == only);
+    }
 
     // The policies run side by side, each with its own store, clock and terminal.
     let mut dirs = Vec::new();

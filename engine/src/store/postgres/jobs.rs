@@ -267,6 +267,7 @@ pub(super) async fn renew(
     id: JobId,
     token: u64,
     until: DateTime<Utc>,
+    hand_back: bool,
 ) -> StoreResult<()> {
     let id = to_i64("job id", id.0)?;
     let (tx, rows) = Tx::open(shared, BEGIN, LOCK_BY_ID, &[&id, &false]).await?;
@@ -276,7 +277,12 @@ pub(super) async fn renew(
     };
     let mut job = job(row, 0)?;
     let held_until = job.lease.map(|l| l.until);
-    if let Err(fenced) = job.renew(token, until) {
+    let renewed = if hand_back {
+        job.release(token, until)
+    } else {
+        job.renew(token, until)
+    };
+    if let Err(fenced) = renewed {
         tx.rollback().await;
         return Err(fenced.into());
     }

@@ -208,7 +208,11 @@ impl Store for PostgresStore {
     }
 
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {
-        jobs::renew(&self.shared, job, token, until).await
+        jobs::renew(&self.shared, job, token, until, false).await
+    }
+
+    async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
+        jobs::renew(&self.shared, job, token, due, true).await
     }
 
     async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {

@@ -347,6 +347,18 @@ impl Store for SledStore {
             job,
             token,
             until,
+            hand_back: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
+        self.call(|reply| Op::Renew {
+            job,
+            token,
+            until: due,
+            hand_back: true,
             reply,
         })
         .await

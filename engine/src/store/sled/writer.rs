@@ -40,10 +40,12 @@ pub(super) enum Op {
         claim: DueClaim,
         reply: Reply<Vec<Claimed>>,
     },
+    /// A renewal, or with `hand_back` a release ([`Job::release`]).
     Renew {
         job: JobId,
         token: u64,
         until: DateTime<Utc>,
+        hand_back: bool,
         reply: Reply<()>,
     },
     Complete {
@@ -332,8 +334,12 @@ impl Writer {
                 job,
                 token,
                 until,
+                hand_back,
                 reply,
-            } => Ok(pending(reply, self.renew(batch, job, token, until))),
+            } => Ok(pending(
+                reply,
+                self.renew(batch, job, token, until, hand_back),
+            )),
             Op::ClaimDue { claim, reply } => {
                 // The scan reads the tree, so earlier writes of this batch go first.
                 if let Err(e) = batch.apply() {
@@ -726,10 +732,15 @@ impl Writer {
         id: JobId,
         token: u64,
         until: DateTime<Utc>,
+        hand_back: bool,
     ) -> StoreResult<()> {
         let mut job = self.load_job(batch, id)?.ok_or(Fenced::Missing)?;
         let old_due = job.due_at;
-        job.renew(token, until)?;
+        if hand_back {
+            job.release(token, until)?;
+        } else {
+            job.renew(token, until)?;
+        }
         self.store_job(batch, &job, old_due, true)
     }
 

@@ -80,3 +80,74 @@ pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: Store>(
         .unwrap();
     assert_eq!(back.len(), 1, "and back a lease after it");
 }
+
+pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: Store>(store: S) {
+    let now = t0();
+    let r = request(&tenant(), TraceKind::Export, "p", &container(63));
+    store.publish(r, true, now).await.unwrap();
+    let first = store
+        .claim_due(now, 1, now + mins(1))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut next = first.job.clone();
+    next.due_at = Some(now + mins(10));
+    store
+        .complete(crate::store::TraceCommit {
+            token: first.token,
+            job: next,
+            emit: None,
+            now,
+        })
+        .await
+        .unwrap();
+    let claim = DueClaim {
+        now,
+        due_by: now + mins(15),
+        limit: 10,
+        lease: Duration::seconds(60),
+    };
+    let ahead = store
+        .claim_due_by(claim)
+        .await
+        .unwrap()
+        .pop()
+        .expect("claimed ahead");
+    // The request it waited for had no room: it is handed back, due at its own time.
+    store
+        .release(ahead.job.id, ahead.token, now + mins(10))
+        .await
+        .unwrap();
+    let job = store.get(&ahead.job.request.key).await.unwrap().unwrap();
+    assert_eq!(
+        job.due_at,
+        Some(now + mins(10)),
+        "due at its own time again"
+    );
+    assert!(job.lease.is_none(), "held by no one");
+    assert!(
+        store
+            .claim_due(now + mins(5), 10, now + mins(6))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its time"
+    );
+    let again = DueClaim {
+        now: now + mins(2),
+        ..claim
+    };
+    assert_eq!(
+        store.claim_due_by(again).await.unwrap().len(),
+        1,
+        "another request with room may take it ahead of time"
+    );
+    assert!(
+        matches!(
+            store.release(ahead.job.id, ahead.token, now).await,
+            Err(crate::store::StoreError::Fenced(_))
+        ),
+        "a stale token cannot hand it back"
+    );
+}
