@@ -728,3 +728,36 @@ async fn a_lease_shorter_than_a_trace_is_raised_to_the_trace_timeout_plus_5_s() 
     tracer.resume();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_in_time_is_counted_as_a_timeout_not_transient() {
+    let tracer = ScriptedTracer::new("scripted").with_limits(
+        boxtrace::ProviderLimits::default().with_trace_timeout(Duration::from_millis(50)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = boxtrace::Engine::builder()
+        .store(boxtrace::SledStore::open_path(dir.path()).unwrap())
+        .provider(tracer.clone())
+        .credentials(boxtrace::StaticCredentials::new())
+        .clock(boxtrace::ManualClock::new(boxtrace::testing::t0()))
+        .build()
+        .unwrap();
+    engine.handle_event(&export(BOX)).await.unwrap();
+    // A paused tracer never answers: the engine's trace timeout ends the trace.
+    tracer.pause();
+    engine.run_due().await.unwrap();
+    tracer.resume();
+    let job = engine
+        .get(&key(TraceKind::Export, BOX))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.last_error.expect("the trace failed").class, "timeout");
+    let mut metrics = String::new();
+    engine.metrics().render_prometheus(&mut metrics);
+    assert!(
+        metrics.contains(r#"boxtrace_traces_total{provider="scripted",outcome="timeout"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"outcome="transient""#), "{metrics}");
+}
