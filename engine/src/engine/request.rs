@@ -395,7 +395,12 @@ fn log_failures(answers: &[Result<TraceResult, TraceError>], provider: &str) {
             tracing::warn!(%message, failures, boxes, "transient provider error; retrying with backoff")
         }
         TraceError::TimedOut { after } => {
-            tracing::warn!(?after, failures, boxes, "the provider did not answer in time; retrying with backoff")
+            tracing::warn!(
+                ?after,
+                failures,
+                boxes,
+                "the provider did not answer in time; retrying with backoff"
+            )
         }
     }
 }

@@ -50,7 +50,10 @@ impl Acks {
     /// As written to the file: one line, fixed width, so that an update overwrites it in
     /// place.
     fn line(self) -> String {
-        format!("boxtrace-acknowledged v1 batches {:020} jobs {:020}\n", self.batches, self.jobs)
+        format!(
+            "boxtrace-acknowledged v1 batches {:020} jobs {:020}\n",
+            self.batches, self.jobs
+        )
     }
 
     fn parse(text: &str) -> Option<Self> {

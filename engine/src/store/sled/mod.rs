@@ -24,9 +24,9 @@ use super::{
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
+use self::health::Health;
 #[cfg(feature = "testing")]
 pub use self::health::WriterHang;
-use self::health::Health;
 #[cfg(test)]
 use self::open::SCHEMA_VERSION;
 
@@ -163,8 +163,9 @@ impl SledStore {
             .name("boxtrace-sled-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        health::watch(&health, config.stall_limit)
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the watchdog thread: {e}")))?;
+        health::watch(&health, config.stall_limit).map_err(|e| {
+            StoreError::Unavailable(format!("cannot start the watchdog thread: {e}"))
+        })?;
         Ok(Self {
             shared: Arc::new(Shared {
                 tree,

@@ -39,12 +39,12 @@ fn open_error(path: &Path, e: &sled::Error) -> StoreError {
             "cannot open the sled data directory {dir}: {io}: check that the path is a \
              directory on a mounted file system with free space"
         ),
-        sled::Error::Corruption { .. } => format!(
-            "the sled data directory {dir} is damaged ({e}): restore it from a backup"
-        ),
-        sled::Error::Unsupported(why) => format!(
-            "the sled data directory {dir} cannot be opened with these settings: {why}"
-        ),
+        sled::Error::Corruption { .. } => {
+            format!("the sled data directory {dir} is damaged ({e}): restore it from a backup")
+        }
+        sled::Error::Unsupported(why) => {
+            format!("the sled data directory {dir} cannot be opened with these settings: {why}")
+        }
         other => format!("cannot open the sled data directory {dir}: {other}"),
     };
     StoreError::Unusable(message)
