@@ -35,6 +35,21 @@ pub struct ServerConfig {
     /// idle for twice as long is ended by the server, freeing its locks.
     #[serde(with = "humantime_serde")]
     pub database_statement_timeout: Duration,
+    /// Longest one PostgreSQL store operation may take, from waiting for a connection to
+    /// the commit (`BOXTRACE_DATABASE_OPERATION_TIMEOUT`, e.g. `10s`): boxtrace's own
+    /// deadline, which holds when the server or the network stops answering (the
+    /// statement timeout needs a server that answers). Past it the request gets 503.
+    #[serde(with = "humantime_serde")]
+    pub database_operation_timeout: Duration,
+    /// Open the sled store even when the record of acknowledged writes beside it says
+    /// acknowledged writes are missing (`BOXTRACE_ACCEPT_DATA_LOSS`): what was lost is
+    /// logged, and a new record starts. Off by default: the server refuses to start and
+    /// says what it found.
+    pub accept_data_loss: bool,
+    /// Longest one batch of the sled store's writer may run before the store counts as
+    /// stuck and the process ends (`BOXTRACE_STORE_STALL_LIMIT`, e.g. `60s`).
+    #[serde(with = "humantime_serde")]
+    pub store_stall_limit: Duration,
     /// Key that signs access tokens, at least 32 bytes (`BOXTRACE_TOKEN_KEY`).
     #[serde(deserialize_with = "secret")]
     pub token_key: Option<Secret>,
@@ -156,6 +171,9 @@ impl Default for ServerConfig {
             database_schema: PostgresConfig::default().schema,
             database_pool_size: PostgresConfig::default().pool_size,
             database_statement_timeout: PostgresConfig::default().statement_timeout,
+            database_operation_timeout: PostgresConfig::default().operation_timeout,
+            accept_data_loss: false,
+            store_stall_limit: boxtrace::SledConfig::default().stall_limit,
             token_key: None,
             token_ttl: Duration::from_secs(15 * 60),
             allow_private_webhooks: false,
@@ -175,6 +193,29 @@ fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D:
         .into_iter()
         .map(humantime_serde::Serde::into_inner)
         .collect())
+}
+
+/// A boolean environment variable.
+fn flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::Env {
+            name,
+            message: format!("'{value}' is not true or false"),
+        }),
+    }
+}
+
+/// A duration environment variable (`5s`, `1500ms`), longer than zero.
+fn duration(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime_serde::re::humantime::parse_duration(value.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ConfigError::Env {
+            name,
+            message: format!("'{value}' is not a duration longer than 0, such as 5s or 1500ms"),
+        })
 }
 
 fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
@@ -286,20 +327,21 @@ impl ServerConfig {
                     }
                 })?;
         }
+        if let Some(timeout) = var("BOXTRACE_DATABASE_OPERATION_TIMEOUT") {
+            self.database_operation_timeout =
+                duration("BOXTRACE_DATABASE_OPERATION_TIMEOUT", &timeout)?;
+        }
+        if let Some(limit) = var("BOXTRACE_STORE_STALL_LIMIT") {
+            self.store_stall_limit = duration("BOXTRACE_STORE_STALL_LIMIT", &limit)?;
+        }
+        if let Some(accept) = var("BOXTRACE_ACCEPT_DATA_LOSS") {
+            self.accept_data_loss = flag("BOXTRACE_ACCEPT_DATA_LOSS", &accept)?;
+        }
         if let Some(dir) = var("BOXTRACE_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
         if let Some(flag) = var("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS") {
-            self.allow_private_webhooks = match flag.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" | "" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS",
-                        message: format!("'{flag}' is not true or false"),
-                    })
-                }
-            };
+            self.allow_private_webhooks = self::flag("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", &flag)?;
         }
         if let Some(key) = var("BOXTRACE_TOKEN_KEY") {
             self.token_key = Some(Secret::new(key));
@@ -341,6 +383,7 @@ impl ServerConfig {
             .with_schema(self.database_schema.clone())
             .with_pool_size(self.database_pool_size);
         pg.statement_timeout = self.database_statement_timeout;
+        pg.operation_timeout = self.database_operation_timeout;
         // The store's messages name its own keys (schema, poolSize, url): say where ours are.
         pg.validate().map_err(|e| {
             ConfigError::Invalid(format!(

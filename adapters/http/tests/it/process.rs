@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 
 use crate::support::{Receiver, TOKEN_KEY};
 
-const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
+pub const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
 pub fn boxtrace(dir: &Path, port: u16, log: &Path) -> Command {
     let mut command = Command::new(BIN);

@@ -110,8 +110,9 @@ impl Drop for Shared {
         // Closing the channel ends the writer; waiting for it releases the database
         // directory, so that the same process can open it again.
         self.ops.take();
-        if self.health.is_stuck() {
-            // A stuck writer never ends: waiting for it would hang the process's exit.
+        if self.health.is_stuck() || self.health.check().is_err() {
+            // A stuck writer never ends, and one whose sled failed may not (sled's flush
+            // waits for ever once its log failed): waiting would hang the process's exit.
             return;
         }
         let handle = self

@@ -124,6 +124,9 @@ type PendingReply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 fn pending<T: Send + 'static>(reply: Reply<T>, result: StoreResult<T>) -> PendingReply {
     Box::new(move |batch_error| {
         let result = match (batch_error, result) {
+            (Some(StoreError::Unavailable(cause)), _) => {
+                Err(StoreError::Unavailable(cause.clone()))
+            }
             (Some(e), _) => Err(StoreError::Unavailable(e.to_string())),
             (None, result) => result,
         };
@@ -253,6 +256,11 @@ impl Writer {
             self.run_batch(queued);
             self.health.batch_finished();
         }
+        if self.health.check().is_err() {
+            // sled's flush never returns once its log has failed (it waits for a write
+            // that cannot happen); what was acknowledged is on disk already.
+            return;
+        }
         match self.db.flush() {
             Ok(_) => self.ledger.record(self.acks, true),
             Err(e) => tracing::error!(error = %e, "final flush of the sled store failed"),
@@ -326,8 +334,14 @@ impl Writer {
             // Every failure here is sled's own (applying, flushing, allocating an id), and
             // sled 0.34 keeps its first I/O error for good: no later write can succeed
             // until the database is opened again, so the store has failed.
+            let cause = match e {
+                StoreError::Unavailable(cause) => cause.as_str(),
+                _ => "",
+            };
             self.health.fail(format!(
-                "a write failed ({e}); sled accepts no more writes after an I/O error such                  as a full disk until it is opened again: free space, then restart the process"
+                "a write failed ({cause}); sled accepts no more writes after an I/O error \
+                 such as a full disk until it is opened again: free space, then restart \
+                 the process"
             ));
         }
         for reply in replies {

@@ -36,7 +36,10 @@ async fn a_database_that_stops_answering_fails_each_call_at_its_own_deadline() {
     let stats = tokio::time::timeout(outer, store.outbox_stats(RESULTS_QUEUE))
         .await
         .expect("a read must end at the store's deadline, not hang");
-    assert!(matches!(stats, Err(StoreError::Unavailable(_))), "{stats:?}");
+    assert!(
+        matches!(stats, Err(StoreError::Unavailable(_))),
+        "{stats:?}"
+    );
 
     // Back: the store serves again by itself.
     proxy.resume();
@@ -63,7 +66,10 @@ async fn a_missing_database_is_named_not_called_corrupt() {
     assert!(matches!(err, PostgresError::NoDatabase { .. }), "{err:?}");
     assert!(!err.is_retryable());
     let message = StoreError::from(err).to_string();
-    assert!(message.contains(&format!("database '{name}' does not exist")), "{message}");
+    assert!(
+        message.contains(&format!("database '{name}' does not exist")),
+        "{message}"
+    );
     assert!(message.contains("CREATE DATABASE"), "{message}");
     assert!(!message.contains("corrupt"), "{message}");
 }
@@ -86,14 +92,19 @@ async fn a_database_not_accepting_connections_is_retried() {
     let err = PostgresStore::connect(config.clone()).await.unwrap_err();
     let message = err.to_string();
     assert!(err.is_retryable(), "{err:?}");
-    assert!(message.contains("not currently accepting connections"), "{message}");
+    assert!(
+        message.contains("not currently accepting connections"),
+        "{message}"
+    );
     assert!(message.contains("retry"), "{message}");
 
     admin
         .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
         .await
         .unwrap();
-    let store = PostgresStore::connect(config).await.expect("connects once it is open");
+    let store = PostgresStore::connect(config)
+        .await
+        .expect("connects once it is open");
     drop(store);
     admin
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
