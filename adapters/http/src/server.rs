@@ -286,13 +286,16 @@ async fn serve_once_built(
     let on_stop = switch.clone();
     // One server from the first moment to the last: connections opened while starting
     // carry on once the app is live, and the port is never closed in between.
-    let serving = axum::serve(listener, switch.router()).with_graceful_shutdown(async move {
-        stop.cancelled().await;
+    // A stop serves what was accepted (and what waits in the backlog) rather than reset
+    // it (`listen.rs`).
+    let serving = crate::listen::serve(
+        listener,
+        switch.router(),
+        async move { stop.cancelled().await },
         // Not ready from the first moment of the shutdown, so load balancers stop
         // sending while requests in flight finish.
-        on_stop.not_ready();
-    });
-    let serving = std::future::IntoFuture::into_future(serving);
+        move || on_stop.not_ready(),
+    );
     tokio::pin!(serving);
     // A connection that never finishes its request must not hold the shutdown (and
     // the final flush) forever.

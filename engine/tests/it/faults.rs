@@ -142,3 +142,22 @@ async fn an_intact_store_reopens_without_a_word() {
     let store = SledStore::open_path(dir.path()).unwrap();
     assert!(store.writable().is_ok());
 }
+
+#[tokio::test]
+async fn open_errors_say_what_is_wrong_and_only_a_lock_names_the_other_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let _open = SledStore::open_path(dir.path()).unwrap();
+    let in_use = SledStore::open_path(dir.path()).unwrap_err().to_string();
+    assert!(in_use.contains("in use by another process"), "{in_use}");
+    assert!(in_use.contains("one process per directory"), "{in_use}");
+
+    // A path that is a file, not a directory: no word about other processes.
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let not_dir = SledStore::open_path(&file).unwrap_err();
+    assert!(matches!(not_dir, StoreError::Unusable(_)), "{not_dir:?}");
+    let message = not_dir.to_string();
+    assert!(message.contains("cannot open the sled data directory"), "{message}");
+    assert!(!message.contains("another process"), "{message}");
+    assert!(!message.contains("store unavailable"), "{message}");
+}

@@ -212,3 +212,19 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
     let status = terminate(&mut namespace, 30).await;
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn a_data_directory_that_cannot_be_opened_is_named_once_without_a_wrong_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let mut config = crate::support::config(dir.path(), false);
+    config.data_dir = file.clone();
+    let err = boxtrace_http::server::open_store(&config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert_eq!(err.matches("store unavailable").count(), 0, "{err}");
+    assert!(!err.contains("one process per"), "{err}");
+}
