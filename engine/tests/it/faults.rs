@@ -157,7 +157,10 @@ async fn open_errors_say_what_is_wrong_and_only_a_lock_names_the_other_process()
     let not_dir = SledStore::open_path(&file).unwrap_err();
     assert!(matches!(not_dir, StoreError::Unusable(_)), "{not_dir:?}");
     let message = not_dir.to_string();
-    assert!(message.contains("cannot open the sled data directory"), "{message}");
+    assert!(
+        message.contains("cannot open the sled data directory"),
+        "{message}"
+    );
     assert!(!message.contains("another process"), "{message}");
     assert!(!message.contains("store unavailable"), "{message}");
 }
