@@ -129,9 +129,8 @@ fn open_sled(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
     };
     // The store's errors say what is wrong and what to do (the directory in use by
     // another process, damaged, unreadable); the variable to change is ours to name.
-    let store = SledStore::open(&sled).map_err(|e| {
+    let store = SledStore::open(&sled).inspect_err(|_| {
         tracing::error!(data_dir = %config.data_dir.display(), "the sled store cannot be opened (BOXTRACE_DATA_DIR)");
-        e
     })?;
     Ok(Arc::new(store))
 }
