@@ -16,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
+mod listen;
 pub mod metrics;
 mod routes;
 pub mod server;

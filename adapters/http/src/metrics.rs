@@ -43,6 +43,7 @@ impl Metrics {
             DeliveryOutcome::Delivered(_) => "delivered",
             DeliveryOutcome::Gone => "gone",
             DeliveryOutcome::Failed(_) => "failed",
+            DeliveryOutcome::Throttled { .. } => "throttled",
         };
         let mut inner = self.inner();
         *inner.deliveries.entry(label).or_default() += 1;

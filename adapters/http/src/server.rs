@@ -39,6 +39,10 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error("{0}")]
     Store(#[from] boxtrace::StoreError),
+    /// The store cannot write again in this process (a full disk, a stuck writer): the
+    /// server stopped; a supervisor should restart it.
+    #[error("stopped because {0}; restart boxtrace (a supervisor does it by itself)")]
+    StoreFailed(boxtrace::StoreError),
     /// Listening or serving failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -119,12 +123,14 @@ fn open_sled(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
     let sled = SledConfig {
         path: config.data_dir.clone(),
         cache_capacity: config.cache_capacity,
+        stall_limit: config.store_stall_limit,
+        accept_data_loss: config.accept_data_loss,
         ..SledConfig::default()
     };
-    let store = SledStore::open(&sled).map_err(|e| {
-        boxtrace::StoreError::Unavailable(format!(
-            "{e} (sled allows one process per data directory: stop the running server, or use another BOXTRACE_DATA_DIR)"
-        ))
+    // The store's errors say what is wrong and what to do (the directory in use by
+    // another process, damaged, unreadable); the variable to change is ours to name.
+    let store = SledStore::open(&sled).inspect_err(|_| {
+        tracing::error!(data_dir = %config.data_dir.display(), "the sled store cannot be opened (BOXTRACE_DATA_DIR)");
     })?;
     Ok(Arc::new(store))
 }
@@ -279,13 +285,16 @@ async fn serve_once_built(
     let on_stop = switch.clone();
     // One server from the first moment to the last: connections opened while starting
     // carry on once the app is live, and the port is never closed in between.
-    let serving = axum::serve(listener, switch.router()).with_graceful_shutdown(async move {
-        stop.cancelled().await;
+    // A stop serves what was accepted (and what waits in the backlog) rather than reset
+    // it (`listen.rs`).
+    let serving = crate::listen::serve(
+        listener,
+        switch.router(),
+        async move { stop.cancelled().await },
         // Not ready from the first moment of the shutdown, so load balancers stop
         // sending while requests in flight finish.
-        on_stop.not_ready();
-    });
-    let serving = std::future::IntoFuture::into_future(serving);
+        move || on_stop.not_ready(),
+    );
     tokio::pin!(serving);
     // A connection that never finishes its request must not hold the shutdown (and
     // the final flush) forever.
@@ -317,17 +326,44 @@ async fn serve_once_built(
         app.state.ready.store(false, Ordering::Relaxed);
     }
     tracing::info!(listen = %local, providers = ?app.state.engine.providers(), "boxtrace is serving");
-    let served = tokio::select! {
-        served = &mut serving => served,
-        () = &mut drain_limit => {
-            tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open after the drain limit are dropped");
-            Ok(())
+    let store = app.state.engine.store().clone();
+    let failed = store.failed();
+    tokio::pin!(failed);
+    let mut store_failed = None;
+    let served = loop {
+        tokio::select! {
+            served = &mut serving => break served,
+            () = &mut drain_limit => {
+                tracing::warn!(limit = ?DRAIN_LIMIT, "connections still open after the drain limit are dropped");
+                break Ok(());
+            }
+            e = &mut failed, if store_failed.is_none() => {
+                // Nothing this process does can make the store write again: stop, so that
+                // a supervisor starts a fresh process (the store is crash-safe).
+                tracing::error!(error = %e, "the store cannot write any more; stopping so that a supervisor restarts boxtrace");
+                app.state.ready.store(false, Ordering::Relaxed);
+                store_failed = Some(e);
+                shutdown.cancel();
+            }
         }
     };
     app.state.ready.store(false, Ordering::Relaxed);
     tracing::info!("stopped accepting; finishing traces and deliveries");
-    running.stop().await;
+    if store_failed.is_some() {
+        // Traces and deliveries cannot commit any more: do not wait the whole grace.
+        if tokio::time::timeout(DRAIN_LIMIT, running.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("traces still running at the stop are abandoned; their leases lapse");
+        }
+    } else {
+        running.stop().await;
+    }
     tracing::info!("boxtrace stopped");
+    if let Some(e) = store_failed {
+        return Err(ServerError::StoreFailed(e));
+    }
     served.map_err(ServerError::from)
 }
 

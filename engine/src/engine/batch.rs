@@ -144,13 +144,6 @@ impl Pool {
                 }
             }
         }
-        if std::env::var_os("BT_DEBUG_BATCH").is_some() {
-            eprintln!(
-                "TAKE {now} group={group:?} slots={} waiting={} members_due_by_horizon",
-                slots.len(),
-                self.waiting.len()
-            );
-        }
         Some(Request {
             provider: group.provider,
             slots,

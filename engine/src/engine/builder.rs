@@ -28,7 +28,8 @@ pub struct EngineConfig {
     /// Traces running at once, over all providers.
     pub max_in_flight: usize,
     /// How long a claimed job stays leased. A job whose tracer dies comes due again after
-    /// this; it must exceed every provider's trace timeout.
+    /// this. Never less than the longest provider trace timeout plus 5 s: a shorter lease
+    /// is raised to that at [`EngineBuilder::build`], with a log line.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
     /// At shutdown, how long running traces may take to finish; the rest are abandoned
@@ -193,18 +194,31 @@ impl EngineBuilder {
                     "provider '{id}': batchSize must be at least 1 (1 traces every box alone)"
                 )));
             }
-            if limits.trace_timeout >= self.config.lease {
-                return Err(Error::Config(format!(
-                    "provider '{id}': trace timeout {:?} must be shorter than the lease {:?}",
-                    limits.trace_timeout, self.config.lease
-                )));
-            }
             if providers
                 .insert(id.clone(), Provider::new(tracer, limits))
                 .is_some()
             {
                 return Err(Error::Config(format!("provider '{id}' is added twice")));
             }
+        }
+        let mut config = self.config;
+        // The lease is never shorter than the longest trace plus the renewal margin (as
+        // the README promises): a lease that lapsed mid-trace would let a second process
+        // trace the same job. Raised rather than refused, so that a lease set for speedy
+        // failover still starts.
+        let floor = providers
+            .values()
+            .map(|p: &Provider| p.limits.trace_timeout)
+            .max()
+            .unwrap_or_default()
+            + super::dispatch::LEASE_MARGIN;
+        if config.lease < floor {
+            tracing::info!(
+                configured = ?config.lease,
+                lease = ?floor,
+                "the lease is raised to the longest provider trace timeout plus 5 s"
+            );
+            config.lease = floor;
         }
         let seed = self
             .seed
@@ -214,7 +228,7 @@ impl EngineBuilder {
             .map(|p: &Provider| p.limits.batch_window)
             .max()
             .unwrap_or_default();
-        let (events, _) = broadcast::channel(self.config.subscriber_buffer.max(1));
+        let (events, _) = broadcast::channel(config.subscriber_buffer.max(1));
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -224,7 +238,7 @@ impl EngineBuilder {
                     .unwrap_or_else(|| Arc::new(EnvCredentials::from_env())),
                 policy: self.policy,
                 clock,
-                config: self.config,
+                config,
                 lookahead,
                 seed,
                 wake: Notify::new(),

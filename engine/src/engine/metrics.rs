@@ -72,7 +72,7 @@ impl EngineMetrics {
     }
 
     /// Counts one trace of `provider` ending in `outcome` (`ok`, `not_found`,
-    /// `transient`, `rate_limited`, `permanent`) after `latency`.
+    /// `transient`, `timeout`, `rate_limited`, `permanent`) after `latency`.
     pub(crate) fn trace(&self, provider: &str, outcome: &'static str, latency: Duration) {
         let mut inner = self.inner();
         *inner
@@ -127,7 +127,7 @@ impl EngineMetrics {
         let inner = self.inner();
         let _ = writeln!(
             out,
-            "# HELP boxtrace_traces_total Traces by provider and outcome."
+            "# HELP boxtrace_traces_total Traces by provider and outcome (ok, not_found, transient, timeout, rate_limited, permanent)."
         );
         let _ = writeln!(out, "# TYPE boxtrace_traces_total counter");
         for ((provider, outcome), n) in &inner.traces {

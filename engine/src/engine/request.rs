@@ -109,12 +109,7 @@ async fn call(
                 ));
                 vec![Err(error); requests.len()]
             }
-            Err(_) => {
-                let error = TraceError::transient(format!(
-                    "the provider did not answer within {timeout:?}"
-                ));
-                vec![Err(error); requests.len()]
-            }
+            Err(_) => vec![Err(TraceError::TimedOut { after: timeout }); requests.len()],
         };
     let latency = started.elapsed();
     log_failures(&answers, &id);
@@ -398,6 +393,14 @@ fn log_failures(answers: &[Result<TraceResult, TraceError>], provider: &str) {
         }
         TraceError::Transient { message, .. } => {
             tracing::warn!(%message, failures, boxes, "transient provider error; retrying with backoff")
+        }
+        TraceError::TimedOut { after } => {
+            tracing::warn!(
+                ?after,
+                failures,
+                boxes,
+                "the provider did not answer in time; retrying with backoff"
+            )
         }
     }
 }

@@ -40,6 +40,16 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// The store cannot write again in this process (sled after an I/O error such as a
+    /// full disk, a writer that stopped making progress): end the process so that a
+    /// supervisor restarts it; nothing acknowledged is lost.
+    #[error("the store cannot write any more: {0}")]
+    Failed(String),
+    /// The store cannot be opened as configured (a missing database, a data directory in
+    /// use, damaged or unreadable): the message says what was found and what to do;
+    /// retrying will not help.
+    #[error("{0}")]
+    Unusable(String),
     /// A list cursor this store did not issue (for this tenant): tell the client; retrying
     /// will not help.
     #[error("invalid page cursor: {0}")]
@@ -375,6 +385,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Makes every write so far durable.
     async fn flush(&self) -> StoreResult<()>;
+
+    /// Whether the store can take writes now; `Err` says why not. Readiness reports it.
+    /// The default is always writable (a store whose writes fail call by call, such as
+    /// PostgreSQL, reports each failure to its caller instead).
+    fn writable(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Resolves, with the reason, once the store cannot write again in this process
+    /// ([`StoreError::Failed`]): the process should end so that a supervisor restarts it.
+    /// The default never resolves.
+    async fn failed(&self) -> StoreError {
+        std::future::pending().await
+    }
 
     /// Wake-ups from the other processes that share this store: the receiver is marked
     /// changed soon after another process makes a job due now (a publish, a forced trace),

@@ -27,8 +27,9 @@
 //! - rate limited with `Retry-After` [`RETRY_AFTER`]: MUST be [`TraceError::RateLimited`]
 //!   with `retry_after` `Some(RETRY_AFTER)`.
 //! - server error (5xx), malformed body: MUST be [`TraceError::Transient`].
-//! - slow past the timeout: MUST be [`TraceError::Transient`], or still pending at the
-//!   trace timeout (the engine drops the trace then and counts a transient error).
+//! - slow past the timeout: MUST be [`TraceError::Transient`] or [`TraceError::TimedOut`],
+//!   or still pending at the trace timeout (the engine drops the trace then and counts a
+//!   timeout).
 //! - In every other situation `trace` MUST answer within the trace timeout.
 //!
 //! Batches, for a provider that traces several boxes per request
@@ -56,6 +57,7 @@
 //! [`TraceError::Permanent`]: crate::TraceError::Permanent
 //! [`TraceError::RateLimited`]: crate::TraceError::RateLimited
 //! [`TraceError::Transient`]: crate::TraceError::Transient
+//! [`TraceError::TimedOut`]: crate::TraceError::TimedOut
 //! [`PermanentReason::CredentialsRejected`]: crate::PermanentReason::CredentialsRejected
 //! [`ProviderLimits::batch_size`]: crate::ProviderLimits::batch_size
 //!

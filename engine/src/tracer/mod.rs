@@ -169,6 +169,14 @@ pub enum TraceError {
         /// The provider's hint, if any.
         retry_after: Option<Duration>,
     },
+    /// The provider did not answer in time (the engine's trace timeout, or a provider's
+    /// own HTTP timeout). Retried like [`TraceError::Transient`], but counted apart: a
+    /// provider that is slow is a different problem from one that fails.
+    #[error("the provider did not answer within {after:?}")]
+    TimedOut {
+        /// How long it was given.
+        after: Duration,
+    },
     /// The provider asked us to slow down (429).
     #[error("rate limited by the provider")]
     RateLimited {
@@ -194,11 +202,12 @@ impl TraceError {
         }
     }
 
-    /// `not_found`, `transient`, `rate_limited` or `permanent`.
+    /// `not_found`, `transient`, `timeout`, `rate_limited` or `permanent`.
     pub fn class(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
             Self::Transient { .. } => "transient",
+            Self::TimedOut { .. } => "timeout",
             Self::RateLimited { .. } => "rate_limited",
             Self::Permanent { .. } => "permanent",
         }
@@ -208,7 +217,7 @@ impl TraceError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Transient { retry_after, .. } | Self::RateLimited { retry_after } => *retry_after,
-            Self::NotFound | Self::Permanent { .. } => None,
+            Self::NotFound | Self::TimedOut { .. } | Self::Permanent { .. } => None,
         }
     }
 }

@@ -6,6 +6,7 @@ mod batching;
 mod conformance;
 mod contract;
 mod crash;
+mod faults;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;

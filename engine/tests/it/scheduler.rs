@@ -688,3 +688,76 @@ async fn bad_dispatcher_settings_are_refused_and_huge_leases_do_not_panic() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_lease_shorter_than_a_trace_is_raised_to_the_trace_timeout_plus_5_s() {
+    // BOXTRACE_LEASE_SECS=10 with a provider whose traces may take 10 s: the README
+    // promises a lease of the longest trace timeout plus 5 s, not a refusal to start.
+    let tracer = ScriptedTracer::new("scripted").with_limits(
+        boxtrace::ProviderLimits::default().with_trace_timeout(Duration::from_secs(10)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let clock = boxtrace::ManualClock::new(boxtrace::testing::t0());
+    let engine = boxtrace::Engine::builder()
+        .store(boxtrace::SledStore::open_path(dir.path()).unwrap())
+        .provider(tracer.clone())
+        .credentials(boxtrace::StaticCredentials::new())
+        .clock(clock.clone())
+        .config(boxtrace::EngineConfig {
+            lease: Duration::from_secs(10),
+            ..boxtrace::EngineConfig::default()
+        })
+        .build()
+        .expect("a short lease is raised, not refused");
+    engine.handle_event(&export(BOX)).await.unwrap();
+    tracer.pause();
+    let running = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_due().await })
+    };
+    while tracer.running() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let job = engine
+        .get(&key(TraceKind::Export, BOX))
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = job.lease.expect("leased while traced");
+    assert_eq!(lease.until, boxtrace::testing::t0() + Span::seconds(15));
+    tracer.resume();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_in_time_is_counted_as_a_timeout_not_transient() {
+    let tracer = ScriptedTracer::new("scripted").with_limits(
+        boxtrace::ProviderLimits::default().with_trace_timeout(Duration::from_millis(50)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = boxtrace::Engine::builder()
+        .store(boxtrace::SledStore::open_path(dir.path()).unwrap())
+        .provider(tracer.clone())
+        .credentials(boxtrace::StaticCredentials::new())
+        .clock(boxtrace::ManualClock::new(boxtrace::testing::t0()))
+        .build()
+        .unwrap();
+    engine.handle_event(&export(BOX)).await.unwrap();
+    // A paused tracer never answers: the engine's trace timeout ends the trace.
+    tracer.pause();
+    engine.run_due().await.unwrap();
+    tracer.resume();
+    let job = engine
+        .get(&key(TraceKind::Export, BOX))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.last_error.expect("the trace failed").class, "timeout");
+    let mut metrics = String::new();
+    engine.metrics().render_prometheus(&mut metrics);
+    assert!(
+        metrics.contains(r#"boxtrace_traces_total{provider="scripted",outcome="timeout"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"outcome="transient""#), "{metrics}");
+}

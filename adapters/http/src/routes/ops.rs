@@ -1,6 +1,7 @@
 //! Operations endpoints: liveness, readiness, metrics, the OpenAPI document.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header;
@@ -18,17 +19,32 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: started, not stopping, and the store answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready: starting, stopping, or the store does not answer", body = Problem, content_type = "application/problem+json")))]
+/// How long readiness waits for the store: a store that does not answer in this time is
+/// not ready, whatever its own deadlines are.
+const READY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Readiness: started, not stopping, the store can write, and it answers in time.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready: starting, stopping, the store cannot write, or it does not answer", body = Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     if !state.is_ready() {
         return Err(ApiError::unavailable("the server is starting or stopping"));
     }
-    match state.engine.store().outbox_stats(RESULTS_QUEUE).await {
-        Ok(_) => Ok("ready"),
-        Err(e) => {
+    let store = state.engine.store();
+    if let Err(e) = store.writable() {
+        tracing::warn!(error = %e, "not ready: the store cannot write");
+        return Err(ApiError::unavailable(format!("not ready: {e}")));
+    }
+    match tokio::time::timeout(READY_DEADLINE, store.outbox_stats(RESULTS_QUEUE)).await {
+        Ok(Ok(_)) => Ok("ready"),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
             Err(ApiError::unavailable("the store does not answer"))
+        }
+        Err(_) => {
+            tracing::warn!(deadline = ?READY_DEADLINE, "not ready: the store did not answer in time");
+            Err(ApiError::unavailable(format!(
+                "the store did not answer within {READY_DEADLINE:?}"
+            )))
         }
     }
 }

@@ -227,7 +227,7 @@ pub async fn ping(
             status: Some(410),
             error: Some("the endpoint answered 410 Gone".into()),
         },
-        DeliveryOutcome::Failed(reason) => PingResult {
+        DeliveryOutcome::Failed(reason) | DeliveryOutcome::Throttled { reason, .. } => PingResult {
             delivered: false,
             status: None,
             error: Some(reason),

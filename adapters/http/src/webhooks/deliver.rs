@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::ssrf::{Guard, GuardedResolver};
-use super::{sign, Webhook, Webhooks};
+use super::{retry, sign, Webhook, Webhooks};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
 
@@ -35,6 +35,14 @@ pub enum DeliveryOutcome {
     Gone,
     /// Anything else (status, timeout, connection, refused address): retried.
     Failed(String),
+    /// The receiver answered 429 or 503 with `Retry-After`: retried, not sooner than it
+    /// asked (up to the retry schedule's longest step).
+    Throttled {
+        /// What the receiver answered.
+        reason: String,
+        /// The wait it asked for.
+        retry_after: Duration,
+    },
 }
 
 /// The web-hook deliverer. One per server.
@@ -231,7 +239,15 @@ impl Deliverer {
                     .bury_outbox(&queue, seq, token, "410 Gone".into())
                     .await
             }
-            DeliveryOutcome::Failed(reason) => {
+            DeliveryOutcome::Failed(reason)
+            | DeliveryOutcome::Throttled {
+                reason,
+                retry_after: _,
+            } => {
+                let asked = match &outcome {
+                    DeliveryOutcome::Throttled { retry_after, .. } => Some(*retry_after),
+                    _ => None,
+                };
                 let attempt = claim.entry.attempts as usize;
                 match self.config.retry_schedule.get(attempt) {
                     Some(delay) => {
@@ -242,7 +258,15 @@ impl Deliverer {
                             0.0
                         };
                         let spread = 1.0 - rand::rng().random_range(0.0..=jitter);
-                        let delay = self.engine.clock().elapsed_during(delay.mul_f64(spread));
+                        let longest = self
+                            .config
+                            .retry_schedule
+                            .iter()
+                            .max()
+                            .copied()
+                            .unwrap_or_default();
+                        let delay = retry::delay(*delay, spread, asked, longest);
+                        let delay = self.engine.clock().elapsed_during(delay);
                         let at = self
                             .engine
                             .clock()
@@ -305,7 +329,16 @@ impl Deliverer {
         match response {
             Ok(r) if r.status().is_success() => DeliveryOutcome::Delivered(r.status().as_u16()),
             Ok(r) if r.status() == reqwest::StatusCode::GONE => DeliveryOutcome::Gone,
-            Ok(r) => DeliveryOutcome::Failed(format!("the endpoint answered {}", r.status())),
+            Ok(r) => {
+                let reason = format!("the endpoint answered {}", r.status());
+                match retry::asked_wait(r.status(), r.headers(), chrono::Utc::now()) {
+                    Some(retry_after) => DeliveryOutcome::Throttled {
+                        reason: format!("{reason} with Retry-After {retry_after:?}"),
+                        retry_after,
+                    },
+                    None => DeliveryOutcome::Failed(reason),
+                }
+            }
             Err(e) if e.is_timeout() => {
                 DeliveryOutcome::Failed(format!("no answer within {:?}", self.config.timeout))
             }

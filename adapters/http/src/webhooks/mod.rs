@@ -1,6 +1,7 @@
 //! Web-hooks: registrations (kept as store records), signing, the SSRF guard and delivery.
 
 mod deliver;
+mod retry;
 pub mod sign;
 pub mod ssrf;
 

@@ -176,3 +176,88 @@ async fn ping_sends_a_signed_test_event() {
         404
     );
 }
+
+/// A receiver that answers 429 with `Retry-After: 7` the first time and 204 after,
+/// noting the engine's clock at each attempt.
+#[derive(Clone)]
+struct Throttling {
+    clock: boxtrace::ManualClock,
+    attempts: std::sync::Arc<std::sync::Mutex<Vec<chrono::DateTime<chrono::Utc>>>>,
+}
+
+async fn throttle(
+    axum::extract::State(r): axum::extract::State<Throttling>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut attempts = r.attempts.lock().unwrap();
+    attempts.push(boxtrace::Clock::now(&r.clock));
+    if attempts.len() == 1 {
+        (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "7")],
+        )
+            .into_response()
+    } else {
+        axum::http::StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+#[tokio::test]
+async fn a_receivers_retry_after_on_429_is_honoured() {
+    let clock = boxtrace::ManualClock::new(boxtrace::testing::t0());
+    let receiver = Throttling {
+        clock: clock.clone(),
+        attempts: Default::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(throttle))
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::config(dir.path(), true);
+    // The schedule would retry after 100 ms; the receiver asks for 7 s, within the
+    // longest step (10 s).
+    config.delivery.retry_schedule = vec![Duration::from_millis(100), Duration::from_secs(10)];
+    let app = boxtrace_http::App::build(config, std::sync::Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let state = app.state().clone();
+    let listener = app.bind().await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(app.serve(listener, shutdown.clone()));
+    let server = crate::support::Server {
+        base,
+        app: state,
+        shutdown: shutdown.clone(),
+        task: tokio::spawn(async { Ok(()) }),
+        _dir: dir,
+    };
+    let tms = server.tms("org-a").await;
+    tms.register(&url).await;
+    let event = tms.event("TRACE_EMPTY_REQUESTED", "CSQU3054383", json!({}));
+    assert_eq!(tms.post("/api/events", &event).await.status(), 202);
+
+    // Time moves only when the test moves it: a quarter of a second per step, until the
+    // retry arrives (or a minute of clock time has passed).
+    for _ in 0..240 {
+        if receiver.attempts.lock().unwrap().len() >= 2 {
+            break;
+        }
+        if !receiver.attempts.lock().unwrap().is_empty() {
+            clock.advance(chrono::Duration::milliseconds(250));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let attempts = receiver.attempts.lock().unwrap().clone();
+    assert_eq!(attempts.len(), 2, "the retry came: {attempts:?}");
+    let waited = attempts[1] - attempts[0];
+    assert!(
+        waited >= chrono::Duration::seconds(7),
+        "retried {waited} after a 429 asking for 7 s"
+    );
+    shutdown.cancel();
+}

@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 
 use crate::support::{Receiver, TOKEN_KEY};
 
-const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
+pub const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
 pub fn boxtrace(dir: &Path, port: u16, log: &Path) -> Command {
     let mut command = Command::new(BIN);
@@ -323,4 +323,64 @@ async fn an_unreachable_database_leaves_it_alive_not_ready_until_sigterm() {
     );
     assert!(!logs.contains(TOKEN_KEY), "the token key reached the logs");
     assert!(!logs.contains("boxtrace is serving"), "{logs}");
+}
+
+#[tokio::test]
+async fn sigterm_serves_connections_accepted_before_it_rather_than_reset_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("boxtrace.log");
+    let port = free_port();
+    let mut server = serve(&dir.path().join("data"), port, &log).await;
+    let addr = format!("127.0.0.1:{port}");
+    // Connections open, their requests not sent yet: as under load, when a stop comes
+    // between a client's connect and its request.
+    let mut connections = Vec::new();
+    for _ in 0..8 {
+        connections.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let pid = server.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    // The stop has begun once the listener is closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for mut connection in connections {
+        connection
+            .write_all(b"GET /readyz HTTP/1.1\r\nhost: boxtrace\r\n\r\n")
+            .await
+            .expect("the connection is still open");
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(20), connection.read_to_end(&mut answer))
+                .await
+                .expect("an answer, then the connection closes");
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        assert!(
+            read.is_ok(),
+            "the connection was reset: {read:?} after {answer:?}"
+        );
+        // Served (not ready any more: 503 with Retry-After), not reset.
+        assert!(
+            answer.starts_with("http/1.1 503"),
+            "closed without an answer, or a wrong one: {answer:?}"
+        );
+        assert!(answer.contains("retry-after:"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("the server exits")
+        .unwrap();
+    assert!(status.success(), "{status}");
 }

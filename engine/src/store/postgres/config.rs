@@ -28,6 +28,13 @@ pub struct PostgresConfig {
     /// Longest an operation waits for a connection: a free one from the pool, or a new one.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// Longest one store operation may take, from waiting for a connection to the commit:
+    /// boxtrace's own deadline, which holds when the server or the network stops
+    /// answering altogether (the statement timeout needs a server that answers). Past it
+    /// the operation is reported unavailable (retry); its transaction, if any, is
+    /// abandoned and rolls back.
+    #[serde(with = "humantime_serde")]
+    pub operation_timeout: Duration,
     /// The schema holding boxtrace's tables, created if missing. Separate schemas are
     /// separate stores on one database (tests use one each). Lower-case letters, digits
     /// and `_`, starting with a letter or `_`, at most 48 characters.
@@ -41,6 +48,7 @@ impl Default for PostgresConfig {
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(10),
             schema: "boxtrace".into(),
         }
     }
@@ -87,6 +95,11 @@ impl PostgresConfig {
         if self.pool_size == 0 {
             return Err(PostgresError::Config("poolSize must be at least 1".into()));
         }
+        if self.operation_timeout.is_zero() {
+            return Err(PostgresError::Config(
+                "operationTimeout must be longer than 0, e.g. 10s".into(),
+            ));
+        }
         let mut config: tokio_postgres::Config = self.url.parse().map_err(|e| {
             // The driver's parse errors name the option at fault, never its value.
             PostgresError::Config(format!(
@@ -129,6 +142,7 @@ impl fmt::Debug for PostgresConfig {
             .field("pool_size", &self.pool_size)
             .field("statement_timeout", &self.statement_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("schema", &self.schema)
             .finish()
     }

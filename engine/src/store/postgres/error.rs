@@ -34,6 +34,18 @@ pub enum PostgresError {
         /// What the server said.
         reason: String,
     },
+    /// The database named in the URL does not exist on the server: create it, or fix the
+    /// URL's database name. Retrying will not help.
+    #[error(
+        "database '{database}' does not exist on PostgreSQL at {target}: create it \
+         (CREATE DATABASE \"{database}\"), or fix the database name in the URL"
+    )]
+    NoDatabase {
+        /// `user@host:port/db` (never the password).
+        target: String,
+        /// The database name.
+        database: String,
+    },
     /// The schema was migrated by a newer boxtrace than this one: run that version or a
     /// newer one. Downgrading is not supported.
     #[error(
@@ -75,18 +87,32 @@ impl From<PostgresError> for StoreError {
         if e.is_retryable() {
             StoreError::Unavailable(e.to_string())
         } else {
-            StoreError::Corrupt(e.to_string())
+            // Nothing stored is at fault: the store cannot be used as configured.
+            StoreError::Unusable(e.to_string())
         }
     }
 }
 
 /// A driver error at start-up: `Unreachable` when no answer came or the server said to come
-/// back later (connection, resources, shutting down or starting up, a conflict), `Refused`
-/// when it said no.
+/// back later (connection, resources, shutting down or starting up, a conflict, a database
+/// that does not take connections for now), `NoDatabase` for a database that does not
+/// exist, `Refused` when it said no otherwise.
 pub(super) fn at_startup(target: String, e: &tokio_postgres::Error) -> PostgresError {
-    let transient = e
-        .code()
-        .is_none_or(|code| matches!(code.code().get(..2), Some("08" | "40" | "53" | "57" | "58")));
+    let code = e.code().map(|code| code.code());
+    if code == Some("3D000") {
+        // invalid_catalog_name: the URL names a database the server does not have.
+        let database = target
+            .rsplit_once('/')
+            .map_or_else(|| "?".to_owned(), |(_, db)| db.to_owned());
+        return PostgresError::NoDatabase { target, database };
+    }
+    // 55000 at connection start is "database ... is not currently accepting connections"
+    // (ALTER DATABASE ... ALLOW_CONNECTIONS false, as during a restore): it comes back.
+    let not_accepting = code == Some("55000")
+        && e.as_db_error()
+            .is_some_and(|db| db.message().contains("accepting connections"));
+    let transient = not_accepting
+        || code.is_none_or(|code| matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58")));
     let reason = describe(e);
     if transient {
         PostgresError::Unreachable { target, reason }

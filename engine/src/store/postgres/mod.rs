@@ -77,6 +77,8 @@ struct Shared {
     /// The wake-ups from other processes, once a dispatcher has asked for them.
     wake: OnceLock<Arc<watch::Sender<()>>>,
     stop: CancellationToken,
+    /// Longest one operation may take (`PostgresConfig::operation_timeout`).
+    deadline: std::time::Duration,
 }
 
 impl Drop for Shared {
@@ -148,6 +150,7 @@ impl PostgresStore {
                 notifier,
                 wake: OnceLock::new(),
                 stop,
+                deadline: config.operation_timeout,
             }),
         })
     }
@@ -160,6 +163,23 @@ impl PostgresStore {
     /// The schema version this build migrates to.
     pub fn schema_version() -> i32 {
         migrate::supported()
+    }
+
+    /// Runs `op` under the operation deadline. Dropping it at the deadline is safe: a
+    /// transaction abandoned halfway closes its connection, and the server rolls it back.
+    async fn deadline<T>(
+        &self,
+        what: &str,
+        op: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        match tokio::time::timeout(self.shared.deadline, op).await {
+            Ok(result) => result,
+            Err(_) => Err(super::StoreError::Unavailable(format!(
+                "PostgreSQL did not complete {what} within {:?} (the operation timeout): the \
+                 server or the network does not answer; nothing was acknowledged; retry",
+                self.shared.deadline
+            ))),
+        }
     }
 }
 
@@ -184,43 +204,62 @@ impl Store for PostgresStore {
         real_time: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<(Job, PublishOutcome)> {
-        jobs::publish(&self.shared, request, real_time, now).await
+        self.deadline(
+            "a publish",
+            jobs::publish(&self.shared, request, real_time, now),
+        )
+        .await
     }
 
     async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
-        jobs::cancel(&self.shared, key, now).await
+        self.deadline("a cancel", jobs::cancel(&self.shared, key, now))
+            .await
     }
 
     async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
-        jobs::get_job(&self.shared, key).await
+        self.deadline("a job read", jobs::get_job(&self.shared, key))
+            .await
     }
 
     async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
-        reads::list(&self.shared, tenant, query).await
+        self.deadline("a listing", reads::list(&self.shared, tenant, query))
+            .await
     }
 
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
-        reads::history(&self.shared, key, limit).await
+        self.deadline("a history read", reads::history(&self.shared, key, limit))
+            .await
     }
 
     async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
-        jobs::claim_due(&self.shared, claim).await
+        self.deadline("a claim", jobs::claim_due(&self.shared, claim))
+            .await
     }
 
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {
-        jobs::renew(&self.shared, job, token, until, false).await
+        self.deadline(
+            "a lease renewal",
+            jobs::renew(&self.shared, job, token, until, false),
+        )
+        .await
     }
 
     async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
-        jobs::renew(&self.shared, job, token, due, true).await
+        self.deadline(
+            "a lease hand-back",
+            jobs::renew(&self.shared, job, token, due, true),
+        )
+        .await
     }
 
     async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {
-        jobs::complete(&self.shared, commit).await
+        self.deadline("a trace commit", jobs::complete(&self.shared, commit))
+            .await
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        jobs::next_due(&self.shared).await
+        self.deadline("a due-time read", jobs::next_due(&self.shared))
+            .await
     }
 
     async fn expedite_cohort(
@@ -230,7 +269,11 @@ impl Store for PostgresStore {
         at: DateTime<Utc>,
         seen: DateTime<Utc>,
     ) -> StoreResult<usize> {
-        jobs::expedite_cohort(&self.shared, provider, cohort, at, seen).await
+        self.deadline(
+            "a cohort expedite",
+            jobs::expedite_cohort(&self.shared, provider, cohort, at, seen),
+        )
+        .await
     }
 
     async fn claim_outbox(
@@ -240,11 +283,19 @@ impl Store for PostgresStore {
         limit: usize,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxClaim>> {
-        outbox::claim(&self.shared, queue, now, limit, lease_until).await
+        self.deadline(
+            "an outbox claim",
+            outbox::claim(&self.shared, queue, now, limit, lease_until),
+        )
+        .await
     }
 
     async fn ack_outbox(&self, queue: &str, seq: EventSeq, token: u64) -> StoreResult<()> {
-        outbox::ack(&self.shared, queue, seq, token).await
+        self.deadline(
+            "an outbox ack",
+            outbox::ack(&self.shared, queue, seq, token),
+        )
+        .await
     }
 
     async fn retry_outbox(
@@ -255,7 +306,11 @@ impl Store for PostgresStore {
         not_before: DateTime<Utc>,
         error: Option<String>,
     ) -> StoreResult<()> {
-        outbox::retry(&self.shared, queue, seq, token, not_before, error).await
+        self.deadline(
+            "an outbox retry",
+            outbox::retry(&self.shared, queue, seq, token, not_before, error),
+        )
+        .await
     }
 
     async fn fan_out(
@@ -266,7 +321,11 @@ impl Store for PostgresStore {
         to: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        outbox::fan_out(&self.shared, queue, seq, token, to, now).await
+        self.deadline(
+            "a fan-out",
+            outbox::fan_out(&self.shared, queue, seq, token, to, now),
+        )
+        .await
     }
 
     async fn bury_outbox(
@@ -276,19 +335,26 @@ impl Store for PostgresStore {
         token: u64,
         error: String,
     ) -> StoreResult<()> {
-        outbox::bury(&self.shared, queue, seq, token, error).await
+        self.deadline(
+            "an outbox burial",
+            outbox::bury(&self.shared, queue, seq, token, error),
+        )
+        .await
     }
 
     async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {
-        outbox::replay(&self.shared, queue, now).await
+        self.deadline("a replay", outbox::replay(&self.shared, queue, now))
+            .await
     }
 
     async fn purge_outbox(&self, queue: &str) -> StoreResult<usize> {
-        outbox::purge(&self.shared, queue).await
+        self.deadline("a purge", outbox::purge(&self.shared, queue))
+            .await
     }
 
     async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats> {
-        outbox::stats(&self.shared, queue).await
+        self.deadline("outbox stats", outbox::stats(&self.shared, queue))
+            .await
     }
 
     async fn put_record(
@@ -297,11 +363,16 @@ impl Store for PostgresStore {
         key: &str,
         value: &serde_json::Value,
     ) -> StoreResult<()> {
-        reads::put_record(&self.shared, kind, key, value).await
+        self.deadline(
+            "a record write",
+            reads::put_record(&self.shared, kind, key, value),
+        )
+        .await
     }
 
     async fn get_record(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
-        reads::get_record(&self.shared, kind, key).await
+        self.deadline("a record read", reads::get_record(&self.shared, kind, key))
+            .await
     }
 
     async fn list_records(
@@ -309,11 +380,19 @@ impl Store for PostgresStore {
         kind: &str,
         prefix: &str,
     ) -> StoreResult<Vec<(String, serde_json::Value)>> {
-        reads::list_records(&self.shared, kind, prefix).await
+        self.deadline(
+            "a record listing",
+            reads::list_records(&self.shared, kind, prefix),
+        )
+        .await
     }
 
     async fn delete_record(&self, kind: &str, key: &str) -> StoreResult<bool> {
-        reads::delete_record(&self.shared, kind, key).await
+        self.deadline(
+            "a record removal",
+            reads::delete_record(&self.shared, kind, key),
+        )
+        .await
     }
 
     /// Every acknowledged write is already durable except commits without an event (made
@@ -321,9 +400,12 @@ impl Store for PostgresStore {
     /// the WAL past all of them.
     async fn flush(&self) -> StoreResult<()> {
         // Taking a transaction id makes the commit write (and so flush) a commit record.
-        let (tx, _) =
-            tx::Tx::open(&self.shared, tx::BEGIN, "SELECT pg_current_xact_id()", &[]).await?;
-        tx.commit().await
+        self.deadline("a flush", async {
+            let (tx, _) =
+                tx::Tx::open(&self.shared, tx::BEGIN, "SELECT pg_current_xact_id()", &[]).await?;
+            tx.commit().await
+        })
+        .await
     }
 
     /// Started on first use: a dedicated connection that LISTENs, reconnecting with

@@ -1,16 +1,19 @@
 //! The embedded store on sled 0.34: one tree, one writer thread, group-committed flushes.
 
+mod health;
 mod keys;
+mod ledger;
+mod open;
 mod record;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,9 +24,11 @@ use super::{
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
-/// The on-disk layout version this build writes. 2 split each job into a body and a
-/// schedule record (`record.rs`); this build still reads jobs that version 1 wrote.
-const SCHEMA_VERSION: u64 = 2;
+use self::health::Health;
+#[cfg(feature = "testing")]
+pub use self::health::WriterHang;
+#[cfg(test)]
+use self::open::SCHEMA_VERSION;
 
 /// Reads of one job outside the writer that may retry because a write landed between
 /// reading its two records.
@@ -49,6 +54,16 @@ pub struct SledConfig {
     /// so those commits ride on the next flush. Changed results, publishes and cancels
     /// are always flushed before they return.
     pub durable_reschedules: bool,
+    /// Longest one batch of the writer may run (fsync included) before the store counts
+    /// as stuck: it then fails ([`StoreError::Failed`]), readiness turns off, and the
+    /// process should be restarted. sled 0.34.7 can deadlock (upstream issue #1412).
+    #[serde(with = "humantime_serde")]
+    pub stall_limit: Duration,
+    /// Open even when the record of acknowledged writes beside the database says that
+    /// acknowledged writes are missing (a damaged or replaced database file): what was
+    /// lost is logged, and a new record starts from what is left. Off by default: the
+    /// store then refuses to open and says what it found.
+    pub accept_data_loss: bool,
 }
 
 impl Default for SledConfig {
@@ -59,6 +74,8 @@ impl Default for SledConfig {
             max_batch: 256,
             flush_every_ms: 500,
             durable_reschedules: false,
+            stall_limit: Duration::from_secs(60),
+            accept_data_loss: false,
         }
     }
 }
@@ -85,6 +102,7 @@ struct Shared {
     tree: sled::Tree,
     ops: Option<mpsc::Sender<Op>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    health: Arc<Health>,
 }
 
 impl Drop for Shared {
@@ -92,6 +110,11 @@ impl Drop for Shared {
         // Closing the channel ends the writer; waiting for it releases the database
         // directory, so that the same process can open it again.
         self.ops.take();
+        if self.health.is_stuck() || self.health.check().is_err() {
+            // A stuck writer never ends, and one whose sled failed may not (sled's flush
+            // waits for ever once its log failed): waiting would hang the process's exit.
+            return;
+        }
         let handle = self
             .writer
             .lock()
@@ -106,21 +129,23 @@ impl Drop for Shared {
 impl SledStore {
     /// Opens (or creates) the store at `config.path`.
     ///
-    /// Refuses a database written by a newer boxtrace.
+    /// Refuses ([`StoreError::Unusable`], with what was found and what to do) a directory
+    /// another process has open, a database written by a newer boxtrace, and a database
+    /// that lacks writes the record beside it says were acknowledged (unless
+    /// `config.accept_data_loss`).
     pub fn open(config: &SledConfig) -> StoreResult<Self> {
-        let db = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity)
-            .flush_every_ms(Some(config.flush_every_ms.max(1)))
-            .open()
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "cannot open sled store at {}: {e}",
-                    config.path.display()
-                ))
-            })?;
+        let db = open::db(
+            sled::Config::new()
+                .path(&config.path)
+                .cache_capacity(config.cache_capacity)
+                .flush_every_ms(Some(config.flush_every_ms.max(1))),
+            &config.path,
+        )?;
         let tree = db.open_tree("boxtrace").map_err(unavailable)?;
-        let instance = Self::init_meta(&tree)?;
+        let instance = open::meta(&tree)?;
+        let acks = open::acks(&tree)?;
+        let ledger = ledger::Ledger::open(&config.path, acks, config.accept_data_loss)?;
+        let health = Health::new();
         let (tx, rx) = mpsc::channel(config.max_batch.max(1) * 8);
         let writer = Writer {
             db,
@@ -130,16 +155,24 @@ impl SledStore {
             durable_reschedules: config.durable_reschedules,
             unflushed: false,
             leased: Default::default(),
+            health: health.clone(),
+            ledger,
+            acks,
+            created: 0,
         };
         let handle = std::thread::Builder::new()
             .name("boxtrace-sled-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        health::watch(&health, config.stall_limit).map_err(|e| {
+            StoreError::Unavailable(format!("cannot start the watchdog thread: {e}"))
+        })?;
         Ok(Self {
             shared: Arc::new(Shared {
                 tree,
                 ops: Some(tx),
                 writer: Mutex::new(Some(handle)),
+                health,
             }),
         })
     }
@@ -149,51 +182,9 @@ impl SledStore {
         Self::open(&SledConfig::new(path.as_ref()))
     }
 
-    /// Checks the schema version and returns this database's instance id, which makes
-    /// event ids unique across databases.
-    fn init_meta(tree: &sled::Tree) -> StoreResult<String> {
-        let version_key = keys::meta("schema");
-        match tree.get(&version_key).map_err(unavailable)? {
-            Some(v) => {
-                let version = u64::from_be_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("schema version".into()))?,
-                );
-                if version > SCHEMA_VERSION {
-                    return Err(StoreError::Corrupt(format!(
-                        "the store has schema version {version}, newer than this build's {SCHEMA_VERSION}; run a newer boxtrace"
-                    )));
-                }
-                if version < SCHEMA_VERSION {
-                    // Older jobs stay readable; the new version keeps older builds, which
-                    // cannot read split jobs, from opening the store.
-                    tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
-                        .map_err(unavailable)?;
-                    tracing::info!(
-                        from = version,
-                        to = SCHEMA_VERSION,
-                        "sled store upgraded; jobs take the new layout at their next write"
-                    );
-                }
-            }
-            None => {
-                tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(unavailable)?;
-            }
-        }
-        let instance_key = keys::meta("instance");
-        if let Some(v) = tree.get(&instance_key).map_err(unavailable)? {
-            return String::from_utf8(v.to_vec())
-                .map_err(|_| StoreError::Corrupt("instance id".into()));
-        }
-        let instance = format!("{:08x}", rand::rng().random::<u32>());
-        tree.insert(&instance_key, instance.as_bytes())
-            .map_err(unavailable)?;
-        Ok(instance)
-    }
-
     async fn call<T>(&self, make: impl FnOnce(writer::Reply<T>) -> Op) -> StoreResult<T> {
+        // A failed store answers at once: its writer may be stuck for good.
+        self.shared.health.check()?;
         let (reply, result) = oneshot::channel();
         let ops = self.shared.ops.as_ref().ok_or(StoreError::Closed)?;
         ops.send(make(reply))
@@ -476,6 +467,9 @@ impl Store for SledStore {
         entries: &[FanOutEntry],
         now: DateTime<Utc>,
     ) -> Vec<StoreResult<()>> {
+        if self.shared.health.check().is_err() {
+            return entries.iter().map(|_| self.shared.health.check()).collect();
+        }
         // Queue every operation before awaiting any: the writer then applies them in
         // this order and flushes once for all that arrived together.
         let mut replies = Vec::with_capacity(entries.len());
@@ -590,121 +584,33 @@ impl Store for SledStore {
     async fn flush(&self) -> StoreResult<()> {
         self.call(|reply| Op::Flush { reply }).await
     }
+
+    fn writable(&self) -> StoreResult<()> {
+        self.shared.health.check()
+    }
+
+    async fn failed(&self) -> StoreError {
+        self.shared.health.wait_failed().await
+    }
+}
+
+#[cfg(feature = "testing")]
+impl SledStore {
+    /// Test hook: the writer's next batch hangs (as a deadlock inside sled would) until
+    /// the returned guard is dropped.
+    pub fn hang_writer(&self) -> WriterHang {
+        self.shared.health.hang_next_batch()
+    }
+
+    /// Test hook: the writer's next batch fails as an I/O error would (a full disk).
+    pub fn inject_write_failure(&self) {
+        self.shared
+            .health
+            .hooks
+            .fail_write
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Tenant, TraceKind};
-    use crate::testing::{container, request, t0};
-
-    #[tokio::test]
-    async fn a_corrupt_job_record_does_not_stop_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open_path(dir.path()).unwrap();
-        let tenant = Tenant::new("o", "s");
-        let mut ids = Vec::new();
-        for n in 0..3 {
-            let (job, _) = store
-                .publish(
-                    request(&tenant, TraceKind::Empty, "p", &container(n)),
-                    true,
-                    t0(),
-                )
-                .await
-                .unwrap();
-            ids.push(job.id);
-        }
-        store
-            .shared
-            .tree
-            .insert(keys::job(ids[1]), &b"{not json"[..])
-            .unwrap();
-        let until = t0() + chrono::Duration::minutes(1);
-        let claimed = store.claim_due(t0(), 10, until).await.unwrap();
-        assert_eq!(claimed.len(), 2, "the two sound jobs are still traced");
-    }
-
-    #[tokio::test]
-    async fn a_store_of_schema_1_opens_and_its_jobs_trace_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let tenant = Tenant::new("o", "s");
-        let key = request(&tenant, TraceKind::Export, "p", &container(3)).key;
-        {
-            // What schema 1 wrote: the whole job as JSON, no schedule record.
-            let store = SledStore::open_path(dir.path()).unwrap();
-            let (job, _) = store
-                .publish(
-                    request(&tenant, TraceKind::Export, "p", &container(3)),
-                    true,
-                    t0(),
-                )
-                .await
-                .unwrap();
-            let tree = &store.shared.tree;
-            tree.insert(keys::job(job.id), serde_json::to_vec(&job).unwrap())
-                .unwrap();
-            tree.remove(keys::schedule(job.id)).unwrap();
-            tree.insert(keys::meta("schema"), &1u64.to_be_bytes())
-                .unwrap();
-            store.flush().await.unwrap();
-        }
-        let store = SledStore::open_path(dir.path()).unwrap();
-        let version = store.shared.tree.get(keys::meta("schema")).unwrap();
-        assert_eq!(version.as_deref(), Some(&SCHEMA_VERSION.to_be_bytes()[..]));
-        let legacy = store.get(&key).await.unwrap().expect("the old job reads");
-        assert_eq!(legacy.due_at, Some(t0()));
-
-        let until = t0() + chrono::Duration::minutes(1);
-        let claimed = store.claim_due(t0(), 10, until).await.unwrap();
-        assert_eq!(claimed.len(), 1);
-        let mut next = claimed[0].job.clone();
-        next.trace_count += 1;
-        next.due_at = Some(t0() + chrono::Duration::hours(1));
-        store
-            .complete(TraceCommit {
-                token: claimed[0].token,
-                job: next,
-                emit: None,
-                now: t0(),
-            })
-            .await
-            .unwrap();
-        let traced = store.get(&key).await.unwrap().unwrap();
-        assert_eq!(traced.trace_count, 1);
-        assert_eq!(traced.lease, None);
-        assert_eq!(traced.due_at, Some(t0() + chrono::Duration::hours(1)));
-        assert_eq!(traced.request, legacy.request);
-    }
-
-    #[tokio::test]
-    async fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SledStore::open_path(dir.path()).unwrap();
-            store
-                .shared
-                .tree
-                .insert(keys::meta("schema"), &(SCHEMA_VERSION + 1).to_be_bytes())
-                .unwrap();
-            store.flush().await.unwrap();
-        }
-        let err = SledStore::open_path(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("run a newer boxtrace"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn a_foreign_cursor_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open_path(dir.path()).unwrap();
-        let query = ListQuery {
-            after: Some("zz".into()),
-            ..ListQuery::default()
-        };
-        let err = store
-            .list(&Tenant::new("o", "s"), &query)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::InvalidCursor(_)));
-    }
-}
+mod tests;

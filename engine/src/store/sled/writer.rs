@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{keys, record};
+use super::health::Health;
+use super::ledger::{Acks, Ledger};
+use super::{keys, open, record};
 use crate::model::{
     EmitReason, Fenced, Job, JobId, JobKey, Lease, PublishOutcome, ResultEvent, TraceRequest,
 };
@@ -124,6 +126,9 @@ type PendingReply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 fn pending<T: Send + 'static>(reply: Reply<T>, result: StoreResult<T>) -> PendingReply {
     Box::new(move |batch_error| {
         let result = match (batch_error, result) {
+            (Some(StoreError::Unavailable(cause)), _) => {
+                Err(StoreError::Unavailable(cause.clone()))
+            }
             (Some(e), _) => Err(StoreError::Unavailable(e.to_string())),
             (None, result) => result,
         };
@@ -146,6 +151,14 @@ pub(super) struct Writer {
     /// not read and decode the job again. Written through by every write of a job it
     /// holds; emptied when a batch fails (its writes never reached the tree).
     pub(super) leased: HashMap<JobId, Job>,
+    /// Whether the store can still write; the watchdog reads the batch clock in it.
+    pub(super) health: std::sync::Arc<Health>,
+    /// The record of acknowledged writes beside the database (`ledger.rs`).
+    pub(super) ledger: Ledger,
+    /// The acknowledged-writes counters as the tree holds them durably.
+    pub(super) acks: Acks,
+    /// Jobs created by the batch being run.
+    pub(super) created: u64,
 }
 
 /// Most jobs [`Writer::leased`] holds: claims whose commit never comes (a holder that
@@ -241,10 +254,18 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.health.batch_started();
             self.run_batch(queued);
+            self.health.batch_finished();
         }
-        if let Err(e) = self.db.flush() {
-            tracing::error!(error = %e, "final flush of the sled store failed");
+        if self.health.check().is_err() {
+            // sled's flush never returns once its log has failed (it waits for a write
+            // that cannot happen); what was acknowledged is on disk already.
+            return;
+        }
+        match self.db.flush() {
+            Ok(_) => self.ledger.record(self.acks, true),
+            Err(e) => tracing::error!(error = %e, "final flush of the sled store failed"),
         }
     }
 
@@ -254,7 +275,10 @@ impl Writer {
         let mut replies: Vec<PendingReply> = Vec::with_capacity(ops.len());
         let mut early_replies: Vec<PendingReply> = Vec::new();
         let mut durable = self.unflushed;
+        // Whether the batch acknowledges anything durably: then it counts in `acks`.
+        let mut acknowledges = false;
         let mut failure: Option<StoreError> = None;
+        self.created = 0;
         for op in ops {
             if failure.is_some() {
                 replies.push(reject(op));
@@ -269,6 +293,21 @@ impl Writer {
                     failure = Some(e);
                 }
             }
+            acknowledges |= durable;
+        }
+        let acks = Acks {
+            batches: self.acks.batches + 1,
+            jobs: self.acks.jobs + self.created,
+        };
+        if failure.is_none() && acknowledges {
+            // In the same atomic batch as the writes it counts.
+            batch.insert(&keys::meta(open::ACKS), acks.encode().to_vec());
+            durable = true;
+        }
+        if failure.is_none() && self.health.take_injected_failure() {
+            failure = Some(StoreError::Unavailable(
+                "injected I/O error (test hook)".into(),
+            ));
         }
         if failure.is_none() {
             failure = batch.apply().err();
@@ -286,10 +325,26 @@ impl Writer {
             failure = self.db.flush().map(drop).map_err(unavailable).err();
             self.unflushed = failure.is_some();
         }
+        if failure.is_none() && acknowledges {
+            self.acks = acks;
+            self.ledger.record(acks, false);
+        }
         if let Some(e) = &failure {
             // Some of the batch's writes may not be in the tree: forget what was cached.
             self.leased.clear();
             tracing::error!(error = %e, ops = replies.len(), "sled store batch failed; callers are told to retry");
+            // Every failure here is sled's own (applying, flushing, allocating an id), and
+            // sled 0.34 keeps its first I/O error for good: no later write can succeed
+            // until the database is opened again, so the store has failed.
+            let cause = match e {
+                StoreError::Unavailable(cause) => cause.as_str(),
+                _ => "",
+            };
+            self.health.fail(format!(
+                "a write failed ({cause}); sled accepts no more writes after an I/O error \
+                 such as a full disk until it is opened again: free space, then restart \
+                 the process"
+            ));
         }
         for reply in replies {
             reply(failure.as_ref());
@@ -629,6 +684,7 @@ impl Writer {
             PublishOutcome::AlreadyTracked => return Ok((job, outcome)),
             PublishOutcome::Created => {
                 batch.insert(&index_key, job.id.0.to_be_bytes().to_vec());
+                self.created += 1;
             }
             PublishOutcome::Restarted | PublishOutcome::Forced => {}
         }

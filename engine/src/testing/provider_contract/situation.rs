@@ -62,7 +62,7 @@ impl Situation {
             Self::CredentialsRejected => "Err(Permanent { reason: CredentialsRejected })",
             Self::RateLimited => "Err(RateLimited { retry_after: Some(120s) })",
             Self::ServerError | Self::MalformedBody => "Err(Transient)",
-            Self::Slow => "Err(Transient) or no answer before the trace timeout",
+            Self::Slow => "Err(Transient), Err(TimedOut) or no answer before the trace timeout",
         }
     }
 
@@ -79,7 +79,7 @@ impl Situation {
                 Self::ServerError | Self::MalformedBody | Self::Slow,
                 Some(Err(TraceError::Transient { .. })),
             ) => true,
-            (Self::Slow, None) => true,
+            (Self::Slow, Some(Err(TraceError::TimedOut { .. })) | None) => true,
             _ => false,
         }
     }

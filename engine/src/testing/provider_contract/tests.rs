@@ -73,7 +73,7 @@ async fn a_provider_that_keeps_the_contract_passes_and_skips_are_reported() {
     assert_eq!(report.skipped(), ["malformed body: no wire format"]);
     for rule in [
         "EXPORT rate limited: Err(RateLimited",
-        "EMPTY slow: Err(Transient) or no answer",
+        "EMPTY slow: Err(Transient), Err(TimedOut) or no answer",
         "EMPTY found: the same situation traced again has the same content",
         "EMPTY validate refuses",
     ] {

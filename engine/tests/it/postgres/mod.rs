@@ -4,6 +4,8 @@
 
 mod cluster;
 mod crash;
+mod faults;
+mod proxy;
 mod store;
 mod wake;
 
@@ -33,9 +35,25 @@ impl TestDb {
     }
 
     pub fn config(&self) -> PostgresConfig {
-        PostgresConfig::new(self.url.clone())
+        let mut config = PostgresConfig::new(self.url.clone())
             .with_schema(self.schema.clone())
-            .with_pool_size(4)
+            .with_pool_size(4);
+        // The test machine is shared and at times overloaded (a load of 36 on two cores
+        // made single publishes take over 7 s): these tests are about other things than
+        // the deadline, which `faults.rs` tests with its own.
+        config.operation_timeout = std::time::Duration::from_secs(120);
+        config
+    }
+
+    /// The test URL's `host:port`.
+    pub fn host_port(&self) -> String {
+        let (_, rest) = self.url.split_once('@').expect("a URL with a user");
+        rest.split('/').next().expect("a host").to_owned()
+    }
+
+    /// The test URL through `addr` instead of the server's own address.
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        self.url.replacen(&self.host_port(), &addr.to_string(), 1)
     }
 
     /// The test URL with another database name (the URL must not carry a query).

@@ -104,10 +104,10 @@ async fn migrations_create_rerun_and_race() {
         "{err}"
     );
 
-    // A refusal is not worth retrying.
+    // A missing database is not worth retrying.
     let missing = boxtrace::PostgresConfig::new(db.url_of_database("boxtrace_no_such_db"));
     let err = PostgresStore::connect(missing).await.unwrap_err();
-    assert!(matches!(err, PostgresError::Refused { .. }), "{err:?}");
+    assert!(matches!(err, PostgresError::NoDatabase { .. }), "{err:?}");
     assert!(!err.is_retryable());
 }
 

@@ -35,6 +35,21 @@ pub struct ServerConfig {
     /// idle for twice as long is ended by the server, freeing its locks.
     #[serde(with = "humantime_serde")]
     pub database_statement_timeout: Duration,
+    /// Longest one PostgreSQL store operation may take, from waiting for a connection to
+    /// the commit (`BOXTRACE_DATABASE_OPERATION_TIMEOUT`, e.g. `10s`): boxtrace's own
+    /// deadline, which holds when the server or the network stops answering (the
+    /// statement timeout needs a server that answers). Past it the request gets 503.
+    #[serde(with = "humantime_serde")]
+    pub database_operation_timeout: Duration,
+    /// Open the sled store even when the record of acknowledged writes beside it says
+    /// acknowledged writes are missing (`BOXTRACE_ACCEPT_DATA_LOSS`): what was lost is
+    /// logged, and a new record starts. Off by default: the server refuses to start and
+    /// says what it found.
+    pub accept_data_loss: bool,
+    /// Longest one batch of the sled store's writer may run before the store counts as
+    /// stuck and the process ends (`BOXTRACE_STORE_STALL_LIMIT`, e.g. `60s`).
+    #[serde(with = "humantime_serde")]
+    pub store_stall_limit: Duration,
     /// Key that signs access tokens, at least 32 bytes (`BOXTRACE_TOKEN_KEY`).
     #[serde(deserialize_with = "secret")]
     pub token_key: Option<Secret>,
@@ -156,6 +171,9 @@ impl Default for ServerConfig {
             database_schema: PostgresConfig::default().schema,
             database_pool_size: PostgresConfig::default().pool_size,
             database_statement_timeout: PostgresConfig::default().statement_timeout,
+            database_operation_timeout: PostgresConfig::default().operation_timeout,
+            accept_data_loss: false,
+            store_stall_limit: boxtrace::SledConfig::default().stall_limit,
             token_key: None,
             token_ttl: Duration::from_secs(15 * 60),
             allow_private_webhooks: false,
@@ -175,6 +193,29 @@ fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D:
         .into_iter()
         .map(humantime_serde::Serde::into_inner)
         .collect())
+}
+
+/// A boolean environment variable.
+fn flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::Env {
+            name,
+            message: format!("'{value}' is not true or false"),
+        }),
+    }
+}
+
+/// A duration environment variable (`5s`, `1500ms`), longer than zero.
+fn duration(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime_serde::re::humantime::parse_duration(value.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ConfigError::Env {
+            name,
+            message: format!("'{value}' is not a duration longer than 0, such as 5s or 1500ms"),
+        })
 }
 
 fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
@@ -286,20 +327,21 @@ impl ServerConfig {
                     }
                 })?;
         }
+        if let Some(timeout) = var("BOXTRACE_DATABASE_OPERATION_TIMEOUT") {
+            self.database_operation_timeout =
+                duration("BOXTRACE_DATABASE_OPERATION_TIMEOUT", &timeout)?;
+        }
+        if let Some(limit) = var("BOXTRACE_STORE_STALL_LIMIT") {
+            self.store_stall_limit = duration("BOXTRACE_STORE_STALL_LIMIT", &limit)?;
+        }
+        if let Some(accept) = var("BOXTRACE_ACCEPT_DATA_LOSS") {
+            self.accept_data_loss = flag("BOXTRACE_ACCEPT_DATA_LOSS", &accept)?;
+        }
         if let Some(dir) = var("BOXTRACE_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
         if let Some(flag) = var("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS") {
-            self.allow_private_webhooks = match flag.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" | "" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS",
-                        message: format!("'{flag}' is not true or false"),
-                    })
-                }
-            };
+            self.allow_private_webhooks = self::flag("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", &flag)?;
         }
         if let Some(key) = var("BOXTRACE_TOKEN_KEY") {
             self.token_key = Some(Secret::new(key));
@@ -341,6 +383,7 @@ impl ServerConfig {
             .with_schema(self.database_schema.clone())
             .with_pool_size(self.database_pool_size);
         pg.statement_timeout = self.database_statement_timeout;
+        pg.operation_timeout = self.database_operation_timeout;
         // The store's messages name its own keys (schema, poolSize, url): say where ours are.
         pg.validate().map_err(|e| {
             ConfigError::Invalid(format!(
@@ -367,156 +410,4 @@ impl ServerConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_then_environment() {
-        let mut config: ServerConfig = toml::from_str(
-            r#"
-            listen = "127.0.0.1:9000"
-            providers = ["sim"]
-            [provider.ictsi.credentials]
-            subscriptionKey = "from-file"
-            [delivery]
-            retrySchedule = ["1s", "1m"]
-            [policy.export]
-            onHold = "30m"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(config.delivery.retry_schedule.len(), 2);
-        let env = |name: &'static str| match name {
-            "BOXTRACE_LISTEN" => Some("0.0.0.0:8088".to_owned()),
-            "BOXTRACE_PROVIDERS" => Some("ictsi, SIM".to_owned()),
-            "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS" => Some("true".to_owned()),
-            _ => None,
-        };
-        config.apply_env(env).unwrap();
-        assert_eq!(config.listen.port(), 8088);
-        assert_eq!(config.providers, vec!["ictsi", "sim"]);
-        assert!(config.allow_private_webhooks);
-        assert!(config.checked_token_key().is_err(), "no key configured");
-        let bad = |name: &'static str| (name == "BOXTRACE_LISTEN").then(|| "nope".to_owned());
-        assert!(config.apply_env(bad).is_err());
-    }
-
-    #[test]
-    fn parse_errors_do_not_quote_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("boxtrace.toml");
-        std::fs::write(&path, "tokenKey = s3cr3t-never-shown\n").unwrap();
-        let message = ServerConfig::from_file(&path).unwrap_err().to_string();
-        assert!(message.contains("line 1"), "{message}");
-        assert!(!message.contains("s3cr3t"), "{message}");
-    }
-
-    #[test]
-    fn database_settings_from_file_then_environment() {
-        let defaults = ServerConfig::default();
-        let store_defaults = PostgresConfig::default();
-        assert_eq!(defaults.database_schema, store_defaults.schema);
-        assert_eq!(defaults.database_pool_size, store_defaults.pool_size);
-        assert_eq!(
-            defaults.database_statement_timeout,
-            store_defaults.statement_timeout
-        );
-        assert!(defaults.postgres().unwrap().is_none(), "no URL: sled");
-
-        let mut config: ServerConfig = toml::from_str(
-            r#"
-            databaseUrl = "postgres://bt:hunter2@db:5432/boxtrace"
-            databaseSchema = "from_file"
-            databasePoolSize = 4
-            databaseStatementTimeout = "2s"
-            "#,
-        )
-        .unwrap();
-        let pg = config.postgres().unwrap().unwrap();
-        assert_eq!(
-            (pg.schema.as_str(), pg.pool_size, pg.statement_timeout),
-            ("from_file", 4, Duration::from_secs(2))
-        );
-        let env = |name: &'static str| match name {
-            "BOXTRACE_DATABASE_SCHEMA" => Some(" tenant_b ".to_owned()),
-            "BOXTRACE_DATABASE_POOL_SIZE" => Some("32".to_owned()),
-            "BOXTRACE_DATABASE_STATEMENT_TIMEOUT" => Some("1500ms".to_owned()),
-            _ => None,
-        };
-        config.apply_env(env).unwrap();
-        let pg = config.postgres().unwrap().unwrap();
-        assert_eq!(
-            (pg.schema.as_str(), pg.pool_size, pg.statement_timeout),
-            ("tenant_b", 32, Duration::from_millis(1500))
-        );
-        assert_eq!(pg.url, "postgres://bt:hunter2@db:5432/boxtrace");
-    }
-
-    #[test]
-    fn bad_database_settings_are_clear_errors_without_the_password() {
-        for (name, value) in [
-            ("BOXTRACE_DATABASE_POOL_SIZE", "0"),
-            ("BOXTRACE_DATABASE_POOL_SIZE", "many"),
-            ("BOXTRACE_DATABASE_STATEMENT_TIMEOUT", "soon"),
-            ("BOXTRACE_DATABASE_STATEMENT_TIMEOUT", "5"),
-        ] {
-            let mut config = ServerConfig::default();
-            let error = config
-                .apply_env(|n| (n == name).then(|| value.to_owned()))
-                .unwrap_err();
-            assert!(
-                matches!(error, ConfigError::Env { name: n, .. } if n == name),
-                "{name}={value}: {error}"
-            );
-        }
-
-        let with_url = |schema: &str| ServerConfig {
-            database_url: Some(Secret::new("postgres://bt:hunter2@db/x")),
-            database_schema: schema.to_owned(),
-            ..ServerConfig::default()
-        };
-        for schema in [
-            "",
-            "Boxtrace",
-            "bt; DROP SCHEMA public CASCADE",
-            "bt\"",
-            "a-b",
-        ] {
-            let message = with_url(schema).postgres().unwrap_err().to_string();
-            assert!(message.contains("schema"), "{message}");
-            assert!(message.contains("BOXTRACE_DATABASE_SCHEMA"), "{message}");
-            assert!(!message.contains("hunter2"), "{message}");
-        }
-        // A bad schema without a database URL is not used, so not refused.
-        assert!(ServerConfig {
-            database_schema: "Not Used".into(),
-            ..ServerConfig::default()
-        }
-        .postgres()
-        .unwrap()
-        .is_none());
-
-        let zero_pool = ServerConfig {
-            database_pool_size: 0,
-            ..with_url("boxtrace")
-        };
-        assert!(zero_pool.postgres().is_err());
-        let zero_timeout = ServerConfig {
-            database_statement_timeout: Duration::ZERO,
-            ..with_url("boxtrace")
-        };
-        let message = zero_timeout.postgres().unwrap_err().to_string();
-        assert!(message.contains("databaseStatementTimeout"), "{message}");
-        let bad_url = ServerConfig {
-            database_url: Some(Secret::new("postgres://bt:hunter2@db:notaport/x")),
-            ..ServerConfig::default()
-        };
-        let message = bad_url.postgres().unwrap_err().to_string();
-        assert!(!message.contains("hunter2"), "{message}");
-    }
-
-    #[test]
-    fn unknown_keys_are_errors() {
-        assert!(toml::from_str::<ServerConfig>("lisen = \"127.0.0.1:1\"").is_err());
-    }
-}
+mod tests;

@@ -1,0 +1,104 @@
+//! Opening the sled store: the database with errors that say what to do, the schema
+//! version, the instance id, and the check of acknowledged writes.
+
+use std::path::Path;
+
+use rand::Rng;
+
+use super::keys;
+use super::ledger::Acks;
+use super::writer::unavailable;
+use crate::store::{StoreError, StoreResult};
+
+/// The on-disk layout version this build writes. 2 split each job into a body and a
+/// schedule record (`record.rs`); this build still reads jobs that version 1 wrote.
+pub(super) const SCHEMA_VERSION: u64 = 2;
+
+/// The meta key of the acknowledged-writes counters ([`Acks`]).
+pub(super) const ACKS: &str = "acks";
+
+/// Opens the database in `path`, with an error that names what is wrong: the directory
+/// in use by another process, unreadable, or damaged.
+pub(super) fn db(config: sled::Config, path: &Path) -> StoreResult<sled::Db> {
+    config.open().map_err(|e| open_error(path, &e))
+}
+
+fn open_error(path: &Path, e: &sled::Error) -> StoreError {
+    let dir = path.display();
+    let message = match e {
+        // sled's message for a directory another process holds (config.rs, `try_lock`).
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => format!(
+            "the sled data directory {dir} is in use by another process (sled allows one \
+             process per directory): stop the other boxtrace, or use another data directory"
+        ),
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => format!(
+            "cannot open the sled data directory {dir}: {io}: give this user read and write \
+             rights on it"
+        ),
+        sled::Error::Io(io) => format!(
+            "cannot open the sled data directory {dir}: {io}: check that the path is a \
+             directory on a mounted file system with free space"
+        ),
+        sled::Error::Corruption { .. } => {
+            format!("the sled data directory {dir} is damaged ({e}): restore it from a backup")
+        }
+        sled::Error::Unsupported(why) => {
+            format!("the sled data directory {dir} cannot be opened with these settings: {why}")
+        }
+        other => format!("cannot open the sled data directory {dir}: {other}"),
+    };
+    StoreError::Unusable(message)
+}
+
+/// Checks the schema version and returns this database's instance id, which makes event
+/// ids unique across databases.
+pub(super) fn meta(tree: &sled::Tree) -> StoreResult<String> {
+    let version_key = keys::meta("schema");
+    match tree.get(&version_key).map_err(unavailable)? {
+        Some(v) => {
+            let version = u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("schema version".into()))?,
+            );
+            if version > SCHEMA_VERSION {
+                return Err(StoreError::Unusable(format!(
+                    "the store has schema version {version}, newer than this build's {SCHEMA_VERSION}; run a newer boxtrace"
+                )));
+            }
+            if version < SCHEMA_VERSION {
+                // Older jobs stay readable; the new version keeps older builds, which
+                // cannot read split jobs, from opening the store.
+                tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(unavailable)?;
+                tracing::info!(
+                    from = version,
+                    to = SCHEMA_VERSION,
+                    "sled store upgraded; jobs take the new layout at their next write"
+                );
+            }
+        }
+        None => {
+            tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
+                .map_err(unavailable)?;
+        }
+    }
+    let instance_key = keys::meta("instance");
+    if let Some(v) = tree.get(&instance_key).map_err(unavailable)? {
+        return String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt("instance id".into()));
+    }
+    let instance = format!("{:08x}", rand::rng().random::<u32>());
+    tree.insert(&instance_key, instance.as_bytes())
+        .map_err(unavailable)?;
+    Ok(instance)
+}
+
+/// The acknowledged-writes counters the tree holds (zero in a store made before them).
+pub(super) fn acks(tree: &sled::Tree) -> StoreResult<Acks> {
+    match tree.get(keys::meta(ACKS)).map_err(unavailable)? {
+        Some(v) => Acks::decode(&v)
+            .ok_or_else(|| StoreError::Corrupt("acknowledged-writes counters".into())),
+        None => Ok(Acks::default()),
+    }
+}

@@ -1,0 +1,115 @@
+//! Unit tests of the sled store: damaged records, schema upgrades, cursors.
+
+use super::*;
+use crate::model::{Tenant, TraceKind};
+use crate::testing::{container, request, t0};
+
+#[tokio::test]
+async fn a_corrupt_job_record_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let tenant = Tenant::new("o", "s");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (job, _) = store
+            .publish(
+                request(&tenant, TraceKind::Empty, "p", &container(n)),
+                true,
+                t0(),
+            )
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    store
+        .shared
+        .tree
+        .insert(keys::job(ids[1]), &b"{not json"[..])
+        .unwrap();
+    let until = t0() + chrono::Duration::minutes(1);
+    let claimed = store.claim_due(t0(), 10, until).await.unwrap();
+    assert_eq!(claimed.len(), 2, "the two sound jobs are still traced");
+}
+
+#[tokio::test]
+async fn a_store_of_schema_1_opens_and_its_jobs_trace_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = Tenant::new("o", "s");
+    let key = request(&tenant, TraceKind::Export, "p", &container(3)).key;
+    {
+        // What schema 1 wrote: the whole job as JSON, no schedule record.
+        let store = SledStore::open_path(dir.path()).unwrap();
+        let (job, _) = store
+            .publish(
+                request(&tenant, TraceKind::Export, "p", &container(3)),
+                true,
+                t0(),
+            )
+            .await
+            .unwrap();
+        let tree = &store.shared.tree;
+        tree.insert(keys::job(job.id), serde_json::to_vec(&job).unwrap())
+            .unwrap();
+        tree.remove(keys::schedule(job.id)).unwrap();
+        tree.insert(keys::meta("schema"), &1u64.to_be_bytes())
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let version = store.shared.tree.get(keys::meta("schema")).unwrap();
+    assert_eq!(version.as_deref(), Some(&SCHEMA_VERSION.to_be_bytes()[..]));
+    let legacy = store.get(&key).await.unwrap().expect("the old job reads");
+    assert_eq!(legacy.due_at, Some(t0()));
+
+    let until = t0() + chrono::Duration::minutes(1);
+    let claimed = store.claim_due(t0(), 10, until).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut next = claimed[0].job.clone();
+    next.trace_count += 1;
+    next.due_at = Some(t0() + chrono::Duration::hours(1));
+    store
+        .complete(TraceCommit {
+            token: claimed[0].token,
+            job: next,
+            emit: None,
+            now: t0(),
+        })
+        .await
+        .unwrap();
+    let traced = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(traced.trace_count, 1);
+    assert_eq!(traced.lease, None);
+    assert_eq!(traced.due_at, Some(t0() + chrono::Duration::hours(1)));
+    assert_eq!(traced.request, legacy.request);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open_path(dir.path()).unwrap();
+        store
+            .shared
+            .tree
+            .insert(keys::meta("schema"), &(SCHEMA_VERSION + 1).to_be_bytes())
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let err = SledStore::open_path(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("run a newer boxtrace"), "{err}");
+}
+
+#[tokio::test]
+async fn a_foreign_cursor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let query = ListQuery {
+        after: Some("zz".into()),
+        ..ListQuery::default()
+    };
+    let err = store
+        .list(&Tenant::new("o", "s"), &query)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidCursor(_)));
+}
