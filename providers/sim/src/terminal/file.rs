@@ -173,13 +173,17 @@ impl Lifecycles {
                 ));
             }
         }
-        for (key, life) in &boxes {
+        // In file order, so that the error names the first line that is wrong.
+        let mut in_order: Vec<_> = box_lines.iter().map(|(key, line)| (*line, key)).collect();
+        in_order.sort();
+        for (line, key) in in_order {
+            let Some(life) = boxes.get(key) else { continue };
             for change in &life.changes {
                 if let Some(id) = &change.visit {
                     if !visits.contains_key(&(life.terminal.clone(), id.clone())) {
                         return Err(LifecycleError {
                             file: name.to_owned(),
-                            line: box_lines.get(key).copied().unwrap_or(0),
+                            line,
                             message: format!(
                                 "container {} names visit {id}, which no line of terminal {} defines",
                                 life.container, life.terminal
