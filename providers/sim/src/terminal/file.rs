@@ -290,7 +290,8 @@ fn box_life(line: BoxLine) -> Result<BoxLife, String> {
     Ok(BoxLife {
         container: line.container.to_ascii_uppercase(),
         kind,
-        terminal: line.terminal,
+        // Requests name terminals in upper case (`locationCode` is upper-cased).
+        terminal: line.terminal.to_ascii_uppercase(),
         booking: line.booking,
         published_at: line.published_at,
         changes,
@@ -329,7 +330,7 @@ fn visit(line: VisitLine) -> Result<Visit, String> {
     schedule.sort_by_key(|s| s.at);
     Ok(Visit {
         id: line.visit,
-        terminal: line.terminal,
+        terminal: line.terminal.to_ascii_uppercase(),
         vessel: line.vessel.unwrap_or_default(),
         voyage: line.voyage.unwrap_or_default(),
         line: line.line,
