@@ -10,6 +10,7 @@
 //! reaches its own `publishedAt`.
 
 mod boxes;
+mod clock;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use boxtrace::{AcceleratedClock, Clock, ResultEvent, Secret, Tenant, TrackingState};
+use boxtrace::{Clock, ResultEvent, Secret, Tenant, TrackingState};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -119,7 +120,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     };
     let start = boxes::start_of(&boxes)?;
     let data = tempfile::tempdir()?;
-    let clock = Arc::new(AcceleratedClock::new(start, options.speed));
+    let clock = Arc::new(clock::DemoClock::new(start, options.speed));
 
     let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse()?,
@@ -209,6 +210,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         );
     }
     let total = boxes.len();
+    // Set-up is done: from here on simulated time passes, from the first publish on.
+    clock.go();
     let (refused_tx, mut refused) = mpsc::unbounded_channel();
     let publisher = Publisher {
         http,
@@ -216,7 +219,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         token,
         tenant,
         clock: clock.clone(),
-        speed: options.speed,
     };
     tokio::spawn(publisher.run(boxes, refused_tx));
 
@@ -254,8 +256,7 @@ struct Publisher {
     base: String,
     token: String,
     tenant: Tenant,
-    clock: Arc<AcceleratedClock>,
-    speed: f64,
+    clock: Arc<clock::DemoClock>,
 }
 
 impl Publisher {
@@ -263,12 +264,7 @@ impl Publisher {
     /// and on `refused`, and the others go on.
     async fn run(self, boxes: Vec<boxes::DemoBox>, refused: mpsc::UnboundedSender<()>) {
         for demo_box in boxes {
-            let ahead = (demo_box.at - self.clock.now()).num_milliseconds();
-            if ahead > 0 {
-                // Clock time ahead, in real time at the clock's speed.
-                let real = Duration::from_secs_f64(ahead as f64 / 1000.0 / self.speed);
-                tokio::time::sleep(real).await;
-            }
+            tokio::time::sleep(self.clock.real_until(demo_box.at)).await;
             if let Err(problem) = self.publish(&demo_box).await {
                 println!(
                     "{} not published: {problem}",
