@@ -183,7 +183,7 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
         &token,
     )
     .await;
-    assert_ne!(stranger["trace"]["status"], "GATED_IN", "{stranger}");
+    assert_eq!(stranger["trace"]["status"], "NOT_FOUND", "{stranger}");
 
     let status = terminate(&mut server, 30).await;
     assert!(status.success(), "a graceful stop exits 0");
