@@ -36,7 +36,8 @@ pub struct SimConfig {
     /// Which terminal to play. Default `vessels`.
     pub model: SimModel,
     /// A lifecycle file (JSON Lines, see the README) to replay instead of generated
-    /// lives: the terminal knows exactly the boxes and visits it holds.
+    /// lives: the terminal knows exactly the boxes and visits it holds. Needs the
+    /// `vessels` model; a relative path is resolved against the working directory.
     pub lifecycles: Option<PathBuf>,
     /// The terminal structure lives are drawn from (`vessels` model).
     pub vessels: crate::VesselModel,
