@@ -47,7 +47,9 @@ fn parse_start(text: &str) -> Result<DateTime<Utc>, String> {
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("'{text}' is not `now` or an RFC 3339 time such as 2026-03-02T06:00:00Z: {e}"))
+        .map_err(|e| {
+            format!("'{text}' is not `now` or an RFC 3339 time such as 2026-03-02T06:00:00Z: {e}")
+        })
 }
 
 /// The efficiency scenario's first publish.
@@ -91,8 +93,8 @@ impl LifecycleArgs {
 
 /// Writes `lifecycles` to `path` as a lifecycle file.
 pub fn write(lifecycles: &Lifecycles, path: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     lifecycles
         .write(&mut out)

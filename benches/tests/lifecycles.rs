@@ -13,11 +13,24 @@ fn writes_a_fleet_that_reads_back_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fleet.jsonl");
     let run = Command::new(BIN)
-        .args(["lifecycles", "--boxes", "30", "--days", "3", "--seed", "7", "--out"])
+        .args([
+            "lifecycles",
+            "--boxes",
+            "30",
+            "--days",
+            "3",
+            "--seed",
+            "7",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let read = Lifecycles::read_file(&out).expect("the file is valid");
     let fleet = Fleet {
         boxes: 30,
@@ -30,7 +43,10 @@ fn writes_a_fleet_that_reads_back_the_same() {
     let generated = fleet.lifecycles(&VesselModel::default());
     assert_eq!(read.boxes().count(), 30);
     assert!(read.visits().count() > 0);
-    assert_eq!(read, generated, "the file holds exactly the generated fleet");
+    assert_eq!(
+        read, generated,
+        "the file holds exactly the generated fleet"
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("30 boxes"), "{stderr}");
 
@@ -42,7 +58,11 @@ fn writes_a_fleet_that_reads_back_the_same() {
         .arg(&slots)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert_ne!(Lifecycles::read_file(&slots).unwrap(), read);
 }
 

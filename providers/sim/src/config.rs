@@ -218,7 +218,10 @@ mod tests {
         }))
         .unwrap();
         let err = config.check().unwrap_err().to_string();
-        assert!(err.contains("lifecycles") && err.contains("vessels"), "{err}");
+        assert!(
+            err.contains("lifecycles") && err.contains("vessels"),
+            "{err}"
+        );
         let vessels = SimConfig {
             model: SimModel::Vessels,
             ..config

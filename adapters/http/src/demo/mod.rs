@@ -266,10 +266,7 @@ impl Publisher {
         for demo_box in boxes {
             tokio::time::sleep(self.clock.real_until(demo_box.at)).await;
             if let Err(problem) = self.publish(&demo_box).await {
-                println!(
-                    "{} not published: {problem}",
-                    demo_box.container
-                );
+                println!("{} not published: {problem}", demo_box.container);
                 let _ = refused.send(());
             }
         }

@@ -238,16 +238,26 @@ async fn serve_refuses_to_start_on_a_bad_lifecycle_file() {
     assert!(!run.status.success(), "a bad file stops the server");
     // `output()` captures stderr, where the error is printed.
     let logs = String::from_utf8_lossy(&run.stderr);
-    assert!(logs.contains("bad.jsonl:2"), "the error names file and line: {logs}");
+    assert!(
+        logs.contains("bad.jsonl:2"),
+        "the error names file and line: {logs}"
+    );
     assert!(logs.contains("unknown status 'IN_YARD'"), "{logs}");
 }
 
 #[tokio::test]
 async fn demo_replays_a_file_from_its_first_publish_to_the_end() {
-    let history = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../providers/sim/testdata/history.jsonl");
+    let history =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../providers/sim/testdata/history.jsonl");
     let run = Command::new(BIN)
-        .args(["demo", "--speed", "100000", "--max-seconds", "90", "--lifecycles"])
+        .args([
+            "demo",
+            "--speed",
+            "100000",
+            "--max-seconds",
+            "90",
+            "--lifecycles",
+        ])
         .arg(&history)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
@@ -269,9 +279,8 @@ async fn demo_replays_a_file_from_its_first_publish_to_the_end() {
     // Each box's web-hooks follow the file: both exports end loaded on their vessel (the
     // rolled one on V0002's), both empties returned. (Whether a 12-hour hold is seen is
     // the policy's business, not the replay's.)
-    let lines_of = |container: &str| -> Vec<&str> {
-        out.lines().filter(|l| l.contains(container)).collect()
-    };
+    let lines_of =
+        |container: &str| -> Vec<&str> { out.lines().filter(|l| l.contains(container)).collect() };
     let held = lines_of("MSCU1234566").join("\n");
     assert!(held.contains("ONE APUS"), "MSCU1234566 on V0001: {out}");
     assert!(

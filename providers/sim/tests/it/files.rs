@@ -119,7 +119,11 @@ async fn the_example_replays_as_the_readme_says() {
         Ok(Status::Departed)
     );
     let rolled_now = tracer.trace(&rolled, &none).await.unwrap();
-    assert_eq!(rolled_now.status, Status::GatedIn, "rolled, still in the yard");
+    assert_eq!(
+        rolled_now.status,
+        Status::GatedIn,
+        "rolled, still in the yard"
+    );
     assert_eq!(
         rolled_now.visit.map(|v| v.id).as_deref(),
         Some("V0002"),
@@ -155,14 +159,23 @@ fn an_unknown_status_is_refused_naming_the_known_ones() {
     broken[2] = broken[2].replace("\"LOADED\"", "\"ON_BOARD\"");
     let error = refused(&write(&dir, "status.jsonl", &broken));
     assert_eq!(error.line, 3);
-    assert!(error.message.contains("unknown status 'ON_BOARD'"), "{error}");
-    assert!(error.message.contains("GATED_IN"), "lists the statuses: {error}");
+    assert!(
+        error.message.contains("unknown status 'ON_BOARD'"),
+        "{error}"
+    );
+    assert!(
+        error.message.contains("GATED_IN"),
+        "lists the statuses: {error}"
+    );
 
     let mut wrong_kind = lines();
     wrong_kind[4] = wrong_kind[4].replace("\"RETURNED\"", "\"LOADED\"");
     let error = refused(&write(&dir, "kind.jsonl", &wrong_kind));
     assert_eq!(error.line, 5);
-    assert!(error.message.contains("not one of an empty trace"), "{error}");
+    assert!(
+        error.message.contains("not one of an empty trace"),
+        "{error}"
+    );
 }
 
 #[test]
