@@ -1,5 +1,6 @@
 //! `boxtrace-bench`: the macro benchmarks. `boxtrace-bench run dispatch`, `… run all
 //! --quick`; `benches/README.md` lists the commands behind every figure.
+//! `boxtrace-bench lifecycles --out FILE` writes a generated fleet as a lifecycle file.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,6 +68,9 @@ enum Command {
         #[arg(long)]
         boxes: Option<usize>,
     },
+    /// Writes a generated fleet as a lifecycle file (JSON Lines, see
+    /// providers/sim/README.md); the defaults are the efficiency scenario's fleet.
+    Lifecycles(boxtrace_benches::lifecycles::LifecycleArgs),
     /// A bare axum server that parses events and answers 202 (the ingest baseline).
     #[command(hide = true)]
     BareServer {
@@ -86,6 +90,17 @@ fn main() -> anyhow::Result<()> {
             boxtrace_benches::scenario::ingest::bare_server_main(listen)
         }
         Command::PgWorker(args) => boxtrace_benches::scenario::postgres::worker_main(args),
+        Command::Lifecycles(args) => {
+            let written = args.run()?;
+            eprintln!(
+                "wrote {}: {} boxes, {} visits, first publish {}",
+                args.out.display(),
+                written.boxes().count(),
+                written.visits().count(),
+                args.fleet().start.to_rfc3339()
+            );
+            Ok(())
+        }
         Command::Run {
             scenarios,
             quick,

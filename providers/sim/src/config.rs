@@ -36,7 +36,8 @@ pub struct SimConfig {
     /// Which terminal to play. Default `vessels`.
     pub model: SimModel,
     /// A lifecycle file (JSON Lines, see the README) to replay instead of generated
-    /// lives: the terminal knows exactly the boxes and visits it holds.
+    /// lives: the terminal knows exactly the boxes and visits it holds. Needs the
+    /// `vessels` model; a relative path is resolved against the working directory.
     pub lifecycles: Option<PathBuf>,
     /// The terminal structure lives are drawn from (`vessels` model).
     pub vessels: crate::VesselModel,
@@ -116,6 +117,13 @@ impl SimConfig {
             ));
         }
         self.vessels.check().map_err(ProviderBuildError::Config)?;
+        if self.lifecycles.is_some() && self.model == SimModel::Independent {
+            // The `independent` model draws every box on its own and never reads the
+            // file: refusing is better than silently tracing lives nobody recorded.
+            return Err(ProviderBuildError::Config(
+                "lifecycles: a lifecycle file is replayed by the `vessels` model; remove `model = \"independent\"` or the file".into(),
+            ));
+        }
         let f = &self.faults;
         for (name, rate) in [
             ("faults.transient", f.transient),
@@ -201,6 +209,24 @@ mod tests {
         assert_eq!(config.workflow, Workflow::ProviderDriven);
         assert_eq!(config.effective_limits().concurrency, 3);
         assert!(config.epoch.is_some());
+    }
+
+    #[test]
+    fn a_lifecycle_file_needs_the_vessels_model() {
+        let config: SimConfig = serde_json::from_value(json!({
+            "model": "independent", "lifecycles": "history.jsonl"
+        }))
+        .unwrap();
+        let err = config.check().unwrap_err().to_string();
+        assert!(
+            err.contains("lifecycles") && err.contains("vessels"),
+            "{err}"
+        );
+        let vessels = SimConfig {
+            model: SimModel::Vessels,
+            ..config
+        };
+        assert!(vessels.check().is_ok());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Integration tests of the server over real HTTP on loopback: the whole loop, tenant
 //! isolation, bad inputs, web-hook delivery under failure, SSRF, the real binary, and two
-//! of its processes on one PostgreSQL database.
+//! of its processes on one PostgreSQL database, and lifecycle files replayed through
+//! `serve` and `demo`.
 
 mod api;
 mod cluster;
 mod delivery;
 mod faults;
 mod process;
+mod replay;
 mod support;

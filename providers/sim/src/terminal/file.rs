@@ -173,13 +173,17 @@ impl Lifecycles {
                 ));
             }
         }
-        for (key, life) in &boxes {
+        // In file order, so that the error names the first line that is wrong.
+        let mut in_order: Vec<_> = box_lines.iter().map(|(key, line)| (*line, key)).collect();
+        in_order.sort();
+        for (line, key) in in_order {
+            let Some(life) = boxes.get(key) else { continue };
             for change in &life.changes {
                 if let Some(id) = &change.visit {
                     if !visits.contains_key(&(life.terminal.clone(), id.clone())) {
                         return Err(LifecycleError {
                             file: name.to_owned(),
-                            line: box_lines.get(key).copied().unwrap_or(0),
+                            line,
                             message: format!(
                                 "container {} names visit {id}, which no line of terminal {} defines",
                                 life.container, life.terminal
@@ -286,7 +290,8 @@ fn box_life(line: BoxLine) -> Result<BoxLife, String> {
     Ok(BoxLife {
         container: line.container.to_ascii_uppercase(),
         kind,
-        terminal: line.terminal,
+        // Requests name terminals in upper case (`locationCode` is upper-cased).
+        terminal: line.terminal.to_ascii_uppercase(),
         booking: line.booking,
         published_at: line.published_at,
         changes,
@@ -325,7 +330,7 @@ fn visit(line: VisitLine) -> Result<Visit, String> {
     schedule.sort_by_key(|s| s.at);
     Ok(Visit {
         id: line.visit,
-        terminal: line.terminal,
+        terminal: line.terminal.to_ascii_uppercase(),
         vessel: line.vessel.unwrap_or_default(),
         voyage: line.voyage.unwrap_or_default(),
         line: line.line,

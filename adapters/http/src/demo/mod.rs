@@ -4,7 +4,15 @@
 //! terminal on an accelerated clock, a web-hook receiver that verifies every signature,
 //! an API client and a token, export and empty boxes published through the real HTTP
 //! API, and a timeline of the verified web-hooks as simulated days pass.
+//!
+//! With `--lifecycles FILE` the terminal replays that file instead: the clock starts at
+//! the file's first `publishedAt`, and each box of the file is published when the clock
+//! reaches its own `publishedAt`.
 
+mod boxes;
+mod clock;
+
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -13,7 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use boxtrace::{AcceleratedClock, Clock, ResultEvent, Secret, Tenant, TrackingState};
+use boxtrace::{Clock, ResultEvent, Secret, Tenant, TrackingState};
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -34,6 +42,10 @@ pub struct DemoOptions {
     /// The simulated terminal's seed.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
+    /// Replay this lifecycle file (JSON Lines, see providers/sim/README.md): every box
+    /// in it is published at its `publishedAt`, and the clock starts at the first one.
+    #[arg(long)]
+    pub lifecycles: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -84,12 +96,31 @@ async fn receive(
 
 /// Runs the demo; returns when every box is done or the time is up.
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        options.speed.is_finite() && options.speed > 0.0,
+        "--speed must be a positive number, got {}",
+        options.speed
+    );
+    // A bad file stops the demo here, naming the file and line, before anything starts.
+    let (boxes, sim) = match &options.lifecycles {
+        Some(path) => (
+            boxes::from_file(path)?,
+            json!({ "lifecycles": path, "seed": options.seed }),
+        ),
+        None => {
+            let start = Utc
+                .with_ymd_and_hms(2026, 3, 2, 6, 0, 0)
+                .single()
+                .context("start time")?;
+            (
+                boxes::built_in(start),
+                json!({ "seed": options.seed, "epoch": start }),
+            )
+        }
+    };
+    let start = boxes::start_of(&boxes)?;
     let data = tempfile::tempdir()?;
-    let start = Utc
-        .with_ymd_and_hms(2026, 3, 2, 6, 0, 0)
-        .single()
-        .context("start time")?;
-    let clock = Arc::new(AcceleratedClock::new(start, options.speed));
+    let clock = Arc::new(clock::DemoClock::new(start, options.speed));
 
     let mut config = ServerConfig {
         listen: "127.0.0.1:0".parse()?,
@@ -103,7 +134,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     config.provider.insert(
         "sim".into(),
         crate::config::ProviderSection {
-            config: Some(json!({ "seed": options.seed, "epoch": start })),
+            config: Some(sim),
             ..Default::default()
         },
     );
@@ -171,66 +202,97 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         hook["id"].as_str().unwrap_or("?")
     );
 
-    let boxes = [
-        (
-            "TRACE_EXPORT_REQUESTED",
-            "MSCU1234566",
-            json!({ "locationCode": "MICT", "bookingNumber": "TASF883714" }),
-        ),
-        (
-            "TRACE_EXPORT_REQUESTED",
-            "MAEU7781200",
-            json!({ "locationCode": "MICT", "bookingNumber": "TASF883715", "scenario": "hold" }),
-        ),
-        (
-            "TRACE_EXPORT_REQUESTED",
-            "CMAU4551027",
-            json!({ "locationCode": "SBITC", "bookingNumber": "TASF883716" }),
-        ),
-        (
-            "TRACE_EMPTY_REQUESTED",
-            "HLXU8207315",
-            json!({ "locationCode": "MICT" }),
-        ),
-        (
-            "TRACE_EMPTY_REQUESTED",
-            "OOLU6012942",
-            json!({ "locationCode": "MICT" }),
-        ),
-    ];
-    for (action, container, data) in &boxes {
-        let event = json!({
-            "orgId": tenant.org_id, "svcId": tenant.svc_id, "type": "CONTAINER",
-            "action": action, "origin": "boxtrace-demo",
-            "payload": { "id": container, "providerId": "sim", "data": data }
-        });
-        http.post(format!("{base}/api/events"))
-            .bearer_auth(&token)
-            .json(&event)
-            .send()
-            .await?
-            .error_for_status()?;
+    if let Some(path) = &options.lifecycles {
+        println!(
+            "replaying {}: {} boxes, the clock starts at {start} (the first publishedAt)\n",
+            path.display(),
+            boxes.len()
+        );
     }
+    let total = boxes.len();
+    // Set-up is done: from here on simulated time passes, from the first publish on.
+    clock.go();
+    let (refused_tx, mut refused) = mpsc::unbounded_channel();
+    let publisher = Publisher {
+        http,
+        base,
+        token,
+        tenant,
+        clock: clock.clone(),
+    };
+    tokio::spawn(publisher.run(boxes, refused_tx));
 
-    let mut done = 0;
+    // Until every published box is done (and every box published or refused), or the
+    // time is up.
+    let (mut done, mut expected) = (0, total);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(options.max_seconds);
-    while done < boxes.len() {
-        match tokio::time::timeout_at(deadline, timeline.recv()).await {
-            Ok(Some(event)) => {
-                println!("{}", event.summary());
-                if event.payload.tracking_state != TrackingState::Active {
-                    done += 1;
+    while done < expected {
+        tokio::select! {
+            event = timeline.recv() => match event {
+                Some(event) => {
+                    println!("{}", event.summary());
+                    if event.payload.tracking_state != TrackingState::Active {
+                        done += 1;
+                    }
                 }
-            }
-            _ => break,
+                None => break,
+            },
+            Some(()) = refused.recv() => expected -= 1,
+            () = tokio::time::sleep_until(deadline) => break,
         }
     }
     println!(
-        "\n{done} of {} boxes done after {} simulated days; shutting down.",
-        boxes.len(),
-        (clock.now() - start).num_days()
+        "\n{done} of {expected} boxes done after {:.1} simulated days; shutting down.",
+        (clock.now() - start).num_minutes() as f64 / 1440.0
     );
     shutdown.cancel();
     server.await??;
     Ok(())
+}
+
+/// Publishes the demo's boxes through the HTTP API, each when the clock reaches its time.
+struct Publisher {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    tenant: Tenant,
+    clock: Arc<clock::DemoClock>,
+}
+
+impl Publisher {
+    /// Publishes `boxes` in order; a box the server refuses is reported on the console
+    /// and on `refused`, and the others go on.
+    async fn run(self, boxes: Vec<boxes::DemoBox>, refused: mpsc::UnboundedSender<()>) {
+        for demo_box in boxes {
+            tokio::time::sleep(self.clock.real_until(demo_box.at)).await;
+            if let Err(problem) = self.publish(&demo_box).await {
+                println!("{} not published: {problem}", demo_box.container);
+                let _ = refused.send(());
+            }
+        }
+    }
+
+    async fn publish(&self, demo_box: &boxes::DemoBox) -> Result<(), String> {
+        let event = json!({
+            "orgId": self.tenant.org_id, "svcId": self.tenant.svc_id, "type": "CONTAINER",
+            "action": demo_box.action, "origin": "boxtrace-demo",
+            "payload": { "id": demo_box.container, "providerId": "sim", "data": demo_box.data }
+        });
+        let response = self
+            .http
+            .post(format!("{}/api/events", self.base))
+            .bearer_auth(&self.token)
+            .json(&event)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let status = response.status();
+        let problem: serde_json::Value = response.json().await.unwrap_or_default();
+        Err(problem["detail"]
+            .as_str()
+            .map_or_else(|| status.to_string(), str::to_owned))
+    }
 }
