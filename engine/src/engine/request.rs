@@ -57,10 +57,15 @@ async fn execute(inner: &Arc<Inner>, request: Request) {
         }
     };
     let id = provider.tracer.id().to_ascii_lowercase();
+    // Jobs held back while a probe is on its way wait this long: by then its outcome is
+    // known (it times out otherwise).
+    let probe_wait = inner
+        .clock
+        .elapsed_during(provider.limits.trace_timeout + LEASE_MARGIN);
     let mut calls = calls.into_iter();
     while let Some((credentials, slots)) = calls.next() {
         let key = provider.health.key(&credentials);
-        if let Some(wait) = provider.health.peek(key, inner.clock.now()) {
+        if let Some(wait) = provider.health.peek(key, inner.clock.now(), probe_wait) {
             defer(inner, &id, slots, &wait).await;
             continue;
         }
@@ -80,9 +85,6 @@ async fn execute(inner: &Arc<Inner>, request: Request) {
         }
         // After the wait for the limits, the circuit has the last word: it may have
         // opened meanwhile, or this request may be the probe.
-        let probe_wait = inner
-            .clock
-            .elapsed_during(provider.limits.trace_timeout + LEASE_MARGIN);
         let permit = match provider
             .health
             .admit(key, inner.clock.now(), probe_wait, &inner.metrics)
@@ -153,9 +155,12 @@ async fn call(
     log_failures(&answers, &id);
     let now = inner.clock.now();
     let reopens = permit.record(&health::verdict(&answers), now, &inner.metrics);
-    // A rejected job waits for the circuit's probe; without an open circuit (it cannot
-    // happen: a rejection opens it), for the first cool-off.
-    let until = reopens.unwrap_or_else(|| after_std(now, provider.limits.breaker.cool_off));
+    // A rejected job waits for the circuit's probe. A rejection always opens the circuit
+    // into the future; should it not, the first cool-off keeps a job from being claimed
+    // again at once, in a loop.
+    let until = reopens
+        .filter(|until| *until > now)
+        .unwrap_or_else(|| after_std(now, provider.limits.breaker.cool_off));
     let jobs = slots
         .into_iter()
         .zip(answers)

@@ -85,16 +85,22 @@ impl ProviderHealth {
     }
 
     /// Whether requests under `key` must wait now, without taking the probe: checked
-    /// before a request queues for the provider's limits.
-    pub(crate) fn peek(&self, key: CircuitKey, now: DateTime<Utc>) -> Option<Wait> {
-        // The probe's own outcome is what others wait for; its length does not matter
-        // here, since a request told to wait for a probe is checked again on admission.
+    /// before a request queues for the provider's limits. `probe_wait` as for
+    /// [`ProviderHealth::admit`].
+    pub(crate) fn peek(
+        &self,
+        key: CircuitKey,
+        now: DateTime<Utc>,
+        probe_wait: Duration,
+    ) -> Option<Wait> {
         self.circuits()
             .get(&key)
-            .and_then(|c| c.peek(now, Duration::zero()))
+            .and_then(|c| c.peek(now, probe_wait))
     }
 
-    /// Admits a request under `key` at `now`, or says until when its jobs wait.
+    /// Admits a request under `key` at `now`, or says until when its jobs wait. While a
+    /// probe is on its way, others wait `probe_wait` (more than zero: a job told to wait
+    /// until now would be claimed again at once), by when its outcome is known.
     pub(crate) fn admit<'a>(
         &'a self,
         key: CircuitKey,
@@ -374,8 +380,11 @@ mod tests {
         let permit = health.admit(bad, clock.now(), wait, &metrics).unwrap();
         let until = permit.record(&verdict(&[rejected()]), clock.now(), &metrics);
         assert_eq!(until, Some(clock.now() + Duration::seconds(30)));
-        assert!(health.peek(bad, clock.now()).is_some());
-        assert!(health.peek(good, clock.now()).is_none(), "others go on");
+        assert!(health.peek(bad, clock.now(), wait).is_some());
+        assert!(
+            health.peek(good, clock.now(), wait).is_none(),
+            "others go on"
+        );
         assert!(health.admit(good, clock.now(), wait, &metrics).is_ok());
 
         let status = health.status(clock.now());
