@@ -5,5 +5,6 @@
 mod api;
 mod cluster;
 mod delivery;
+mod health;
 mod process;
 mod support;
