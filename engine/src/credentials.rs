@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::model::Tenant;
 
 /// A secret string. Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {
@@ -39,7 +39,7 @@ impl fmt::Display for Secret {
 ///
 /// Names are matched ignoring case, `_` and `-`, so `subscriptionKey`,
 /// `subscription_key` and `SUBSCRIPTION_KEY` are the same name.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct ProviderCredentials {
     values: BTreeMap<String, Secret>,
 }

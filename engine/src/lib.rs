@@ -79,8 +79,8 @@ pub use credentials::{
     Credentials, CredentialsError, EnvCredentials, ProviderCredentials, Secret, StaticCredentials,
 };
 pub use engine::{
-    Accepted, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics, Histogram,
-    Subscription,
+    Accepted, CircuitState, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics,
+    Histogram, ProviderHealthStatus, Subscription,
 };
 pub use error::{Error, Result};
 pub use model::*;
@@ -96,9 +96,9 @@ pub use store::{
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};
 pub use tracer::{
-    build_provider, default_lookup_key, registered_providers, DataError, HttpSettings,
-    PermanentReason, ProviderBuildError, ProviderContext, ProviderLimits, ProviderRegistration,
-    TraceError, Tracer, Workflow,
+    build_provider, default_lookup_key, registered_providers, BreakerConfig, DataError,
+    HttpSettings, PermanentReason, ProviderBuildError, ProviderContext, ProviderLimits,
+    ProviderRegistration, TraceError, Tracer, Workflow,
 };
 
 /// Re-exported so that provider crates register with the same `inventory` version.

@@ -194,6 +194,14 @@ impl EngineBuilder {
                     "provider '{id}': batchSize must be at least 1 (1 traces every box alone)"
                 )));
             }
+            let breaker = &limits.breaker;
+            if breaker.cool_off.is_zero() || breaker.max_cool_off < breaker.cool_off {
+                return Err(Error::Config(format!(
+                    "provider '{id}': breaker coolOff {:?} must be above zero and at most \
+                     maxCoolOff {:?}",
+                    breaker.cool_off, breaker.max_cool_off
+                )));
+            }
             if providers
                 .insert(id.clone(), Provider::new(tracer, limits))
                 .is_some()
@@ -229,6 +237,10 @@ impl EngineBuilder {
             .max()
             .unwrap_or_default();
         let (events, _) = broadcast::channel(config.subscriber_buffer.max(1));
+        let metrics = super::EngineMetrics::default();
+        for id in providers.keys() {
+            metrics.circuit_state(id, super::CircuitState::Closed);
+        }
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -245,7 +257,7 @@ impl EngineBuilder {
                 sleeps_until: std::sync::atomic::AtomicI64::new(i64::MIN),
                 events,
                 shutdown,
-                metrics: super::EngineMetrics::default(),
+                metrics,
             }),
         })
     }

@@ -1,4 +1,5 @@
-//! Per-provider politeness: a concurrency limit and a rate limit around every trace.
+//! Per-provider politeness: a concurrency limit and a rate limit around every trace, and
+//! the provider's circuit breaker.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
+use super::health::ProviderHealth;
 use crate::tracer::{ProviderLimits, Tracer, Workflow};
 
 /// A configured provider: the tracer and the limits the engine keeps for it.
@@ -16,6 +18,7 @@ pub(crate) struct Provider {
     pub(crate) real_time: bool,
     pub(crate) slots: Semaphore,
     pub(crate) rate: Option<DefaultDirectRateLimiter>,
+    pub(crate) health: ProviderHealth,
 }
 
 impl Provider {
@@ -27,7 +30,9 @@ impl Provider {
                 let burst = NonZeroU32::new(limits.burst).unwrap_or(per_second);
                 RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
             });
+        let health = ProviderHealth::new(&tracer.id().to_ascii_lowercase(), limits.breaker.clone());
         Self {
+            health,
             real_time: tracer.workflow() == Workflow::RealTime,
             slots: Semaphore::new(limits.concurrency.max(1)),
             tracer,

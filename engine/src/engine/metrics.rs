@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use super::health::CircuitState;
+
 /// Upper bounds (seconds) of the histograms' buckets.
 const BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
@@ -58,6 +60,9 @@ struct Inner {
     latency: BTreeMap<String, Histogram>,
     due_lag: Histogram,
     events: BTreeMap<&'static str, u64>,
+    circuit: BTreeMap<String, CircuitState>,
+    transitions: BTreeMap<(String, &'static str), u64>,
+    deferred: BTreeMap<String, u64>,
 }
 
 /// Counters the dispatcher keeps. Read them with [`EngineMetrics::render_prometheus`].
@@ -110,6 +115,37 @@ impl EngineMetrics {
     /// Counts one committed result event by action.
     pub(crate) fn event(&self, action: &'static str) {
         *self.inner().events.entry(action).or_default() += 1;
+    }
+
+    /// Sets `provider`'s circuit gauge to `state` (at start: closed).
+    pub(crate) fn circuit_state(&self, provider: &str, state: CircuitState) {
+        self.inner().circuit.insert(provider.to_owned(), state);
+    }
+
+    /// Counts one transition of a circuit of `provider` to `to`; `worst` is the worst
+    /// state of its circuits now, for the gauge.
+    pub(crate) fn circuit(&self, provider: &str, to: CircuitState, worst: CircuitState) {
+        let mut inner = self.inner();
+        *inner
+            .transitions
+            .entry((provider.to_owned(), to.as_str()))
+            .or_default() += 1;
+        inner.circuit.insert(provider.to_owned(), worst);
+    }
+
+    /// Counts jobs of `provider` that waited instead of being traced: its circuit was
+    /// open.
+    pub(crate) fn deferred(&self, provider: &str, jobs: usize) {
+        *self
+            .inner()
+            .deferred
+            .entry(provider.to_owned())
+            .or_default() += jobs as u64;
+    }
+
+    /// Jobs held back so far because their provider's circuit was open.
+    pub fn deferred_total(&self) -> u64 {
+        self.inner().deferred.values().sum()
     }
 
     /// Traces so far (one per job traced), all providers and outcomes.
@@ -172,6 +208,7 @@ impl EngineMetrics {
                 "boxtrace_cohort_expedited_total{{provider=\"{provider}\"}} {n}"
             );
         }
+        render_circuits(&inner, out);
         let _ = writeln!(
             out,
             "# HELP boxtrace_trace_seconds Time a provider took to answer a trace."
@@ -201,5 +238,46 @@ impl EngineMetrics {
                 "boxtrace_result_events_total{{action=\"{action}\"}} {n}"
             );
         }
+    }
+}
+
+/// The circuit breakers' gauge and counters.
+fn render_circuits(inner: &Inner, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP boxtrace_provider_circuit_state Provider circuit breaker, as of its last change: 0 closed, 1 half-open (one probe request), 2 open (suspended)."
+    );
+    let _ = writeln!(out, "# TYPE boxtrace_provider_circuit_state gauge");
+    for (provider, state) in &inner.circuit {
+        let _ = writeln!(
+            out,
+            "boxtrace_provider_circuit_state{{provider=\"{provider}\"}} {}",
+            state.gauge()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP boxtrace_provider_circuit_transitions_total Provider circuit breaker changes, by the state entered."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE boxtrace_provider_circuit_transitions_total counter"
+    );
+    for ((provider, to), n) in &inner.transitions {
+        let _ = writeln!(
+            out,
+            "boxtrace_provider_circuit_transitions_total{{provider=\"{provider}\",to=\"{to}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP boxtrace_provider_deferred_jobs_total Due jobs that waited instead of being traced, because their provider's circuit was open."
+    );
+    let _ = writeln!(out, "# TYPE boxtrace_provider_deferred_jobs_total counter");
+    for (provider, n) in &inner.deferred {
+        let _ = writeln!(
+            out,
+            "boxtrace_provider_deferred_jobs_total{{provider=\"{provider}\"}} {n}"
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 mod batch;
 mod builder;
+mod commit;
 mod dispatch;
+mod health;
 mod limits;
 mod metrics;
 mod outcome;
@@ -31,6 +33,7 @@ use crate::schedule::Policy;
 use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE};
 
 pub use builder::{EngineBuilder, EngineConfig};
+pub use health::{CircuitState, ProviderHealthStatus};
 pub use metrics::{EngineMetrics, Histogram};
 pub use subscription::Subscription;
 
@@ -269,6 +272,18 @@ impl Engine {
     /// The engine's counters (traces by provider and outcome, latency, events).
     pub fn metrics(&self) -> &EngineMetrics {
         &self.inner.metrics
+    }
+
+    /// Each configured provider's circuit breaker, sorted by provider id: whether it is
+    /// traced as usual, suspended (after repeated failed requests, or because it rejected
+    /// the operator's credentials) or probing.
+    pub fn provider_health(&self) -> Vec<ProviderHealthStatus> {
+        let now = self.inner.clock.now();
+        self.providers()
+            .into_iter()
+            .filter_map(|id| self.inner.providers.get(id))
+            .map(|p| p.health.status(now))
+            .collect()
     }
 
     /// The engine's clock.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
+use super::health::Rejection;
 use crate::model::{EmitReason, Job, Status, TraceFailure, TraceResult, TrackingState};
 use crate::schedule::{Decision, Policy, PolicyInput};
 
@@ -51,12 +52,19 @@ pub(crate) fn apply<R: Rng + ?Sized>(
             job.consecutive_errors = 0;
             job.last_error = None;
             job.last_result = Some(result);
+            let resumed = snapshot
+                .last_error
+                .as_ref()
+                .is_some_and(TraceFailure::is_suspension);
             let reason = if first {
                 Some(EmitReason::FirstResult)
             } else if changed {
                 Some(EmitReason::Changed)
             } else if forced {
                 Some(EmitReason::Forced)
+            } else if resumed {
+                // Its client was told tracing is suspended: tell it that it resumed.
+                Some(EmitReason::Resumed)
             } else {
                 None
             };
@@ -110,4 +118,40 @@ pub(crate) fn apply<R: Rng + ?Sized>(
             (job, Some(EmitReason::TrackingStopped))
         }
     }
+}
+
+/// The job while its provider is suspended because it rejected the operator's
+/// credentials: still active, due when the provider's circuit lets a probe go, with its
+/// retry counters untouched, and a `TRACE_ERROR` (reason [`EmitReason::Suspended`]) unless
+/// its client was already told during this suspension. `traced` says whether the job was
+/// in the request that got the rejection (or only waited).
+pub(crate) fn suspend(
+    snapshot: &Job,
+    rejection: &Rejection,
+    until: DateTime<Utc>,
+    traced: bool,
+    now: DateTime<Utc>,
+) -> (Job, Option<EmitReason>) {
+    let mut job = snapshot.clone();
+    if traced {
+        job.trace_count += 1;
+        job.last_traced_at = Some(now);
+    }
+    job.updated_at = now;
+    job.due_at = Some(until);
+    let told = snapshot.last_error.as_ref().filter(|e| e.is_suspension());
+    job.last_error = Some(TraceFailure {
+        class: TraceFailure::SUSPENDED.into(),
+        reason: rejection.reason.as_str().into(),
+        message: format!(
+            "the provider '{}' rejected the operator's credentials ({}); tracing of this \
+             container is suspended, not stopped, and resumes by itself once the operator \
+             fixes the provider's credentials. Nothing to change on the client side",
+            job.request.key.provider_id, rejection.message
+        ),
+        // Since when it has been suspended, across cool-offs.
+        at: told.map_or(now, |e| e.at),
+    });
+    let emit = told.is_none().then_some(EmitReason::Suspended);
+    (job, emit)
 }

@@ -1,23 +1,24 @@
-//! One provider request: wait for the provider's limits, keep the leases, fetch
-//! credentials, call [`Tracer::trace_batch`](crate::Tracer::trace_batch), and commit each
-//! job's outcome.
+//! One provider request: fetch credentials, ask the provider's circuit breaker, wait for
+//! the provider's limits, keep the leases, call
+//! [`Tracer::trace_batch`](crate::Tracer::trace_batch), tell the breaker what the request
+//! revealed, and commit each job's outcome ([`super::commit`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::batch::{Request, Slot};
+use super::commit::{commit_all, defer, Outcome};
 use super::dispatch::{lease_until, LEASE_MARGIN};
+use super::health::{self, Permit};
 use super::limits::Provider;
-use super::{outcome, Inner};
+use super::Inner;
+use crate::clock::after_std;
 use crate::credentials::ProviderCredentials;
 use crate::model::{Tenant, TraceRequest, TraceResult};
-use crate::store::{Claimed, StoreError, TraceCommit};
+use crate::store::Claimed;
 use crate::tracer::TraceError;
 
 /// Runs `request` and commits every job in it.
@@ -37,56 +38,90 @@ async fn execute(inner: &Arc<Inner>, request: Request) {
             "provider '{}' is not configured in this engine",
             request.provider
         ));
-        let jobs = request.into_jobs().map(|c| (c, Err(error.clone())));
+        let jobs = request
+            .into_jobs()
+            .map(|c| (c, Outcome::Traced(Err(error.clone()))));
         commit_all(inner, jobs, Duration::ZERO).await;
         return;
     };
-    let Ok(_slot) = provider.slots.acquire().await else {
-        return;
-    };
-    if let Some(rate) = &provider.rate {
-        rate.until_ready().await;
-    }
-    if inner.shutdown.is_cancelled() {
-        // Shutting down: start no new provider call; hand the jobs back at once rather
-        // than leave them leased.
-        let now = inner.clock.now();
-        for Claimed { job, token } in request.into_jobs() {
-            if let Err(e) = inner.store.renew(job.id, token, now).await {
-                tracing::debug!(error = %e, "releasing a lease at shutdown failed; it lapses by itself");
-            }
-        }
-        return;
-    }
+    // Credentials first: they pick the circuit, and a request its circuit holds back
+    // should not queue for the provider's limits only to be held back then.
     let calls = match by_credentials(inner, provider, request.slots).await {
         Ok(calls) => calls,
         Err((jobs, error)) => {
-            let jobs = jobs.into_iter().map(|c| (c, Err(error.clone())));
+            let jobs = jobs
+                .into_iter()
+                .map(|c| (c, Outcome::Traced(Err(error.clone()))));
             commit_all(inner, jobs, Duration::ZERO).await;
             return;
         }
     };
-    for (i, (credentials, slots)) in calls.into_iter().enumerate() {
-        if i > 0 {
-            // Another provider request under other credentials: it counts on its own.
-            if let Some(rate) = &provider.rate {
-                rate.until_ready().await;
-            }
-        }
-        let slots = keep_leases(inner, provider, slots).await;
-        if slots.is_empty() {
+    let id = provider.tracer.id().to_ascii_lowercase();
+    // Jobs held back while a probe is on its way wait this long: by then its outcome is
+    // known (it times out otherwise).
+    let probe_wait = inner
+        .clock
+        .elapsed_during(provider.limits.trace_timeout + LEASE_MARGIN);
+    let mut calls = calls.into_iter();
+    while let Some((credentials, slots)) = calls.next() {
+        let key = provider.health.key(&credentials);
+        if let Some(wait) = provider.health.peek(key, inner.clock.now(), probe_wait) {
+            defer(inner, &id, slots, &wait).await;
             continue;
         }
-        call(inner, provider, &credentials, slots).await;
+        // Each call under its own credentials counts on its own against the limits.
+        let Ok(_slot) = provider.slots.acquire().await else {
+            return;
+        };
+        if let Some(rate) = &provider.rate {
+            rate.until_ready().await;
+        }
+        if inner.shutdown.is_cancelled() {
+            // Shutting down: start no new provider call; hand the jobs back at once
+            // rather than leave them leased.
+            let rest = calls.flat_map(|(_, slots)| slots);
+            hand_back(inner, slots.into_iter().chain(rest)).await;
+            return;
+        }
+        // After the wait for the limits, the circuit has the last word: it may have
+        // opened meanwhile, or this request may be the probe.
+        let permit = match provider
+            .health
+            .admit(key, inner.clock.now(), probe_wait, &inner.metrics)
+        {
+            Ok(permit) => permit,
+            Err(wait) => {
+                defer(inner, &id, slots, &wait).await;
+                continue;
+            }
+        };
+        let slots = keep_leases(inner, provider, slots).await;
+        if slots.is_empty() {
+            // Nothing to send: a probe taken for it is given back when `permit` drops.
+            continue;
+        }
+        call(inner, provider, &credentials, slots, permit).await;
     }
 }
 
-/// One provider call for `slots` under `credentials`, then the commits.
+/// Hands the jobs back, due now, at shutdown.
+async fn hand_back(inner: &Inner, slots: impl Iterator<Item = Slot>) {
+    let now = inner.clock.now();
+    for Claimed { job, token } in slots.flat_map(|s| s.jobs) {
+        if let Err(e) = inner.store.renew(job.id, token, now).await {
+            tracing::debug!(error = %e, "releasing a lease at shutdown failed; it lapses by itself");
+        }
+    }
+}
+
+/// One provider call for `slots` under `credentials`, then the circuit's verdict and the
+/// commits.
 async fn call(
     inner: &Arc<Inner>,
     provider: &Provider,
     credentials: &ProviderCredentials,
     slots: Vec<Slot>,
+    permit: Permit<'_>,
 ) {
     let id = provider.tracer.id().to_ascii_lowercase();
     let requests: Vec<TraceRequest> = slots
@@ -113,10 +148,28 @@ async fn call(
         };
     let latency = started.elapsed();
     log_failures(&answers, &id);
+    let now = inner.clock.now();
+    let reopens = permit.record(&health::verdict(&answers), now, &inner.metrics);
+    // A rejected job waits for the circuit's probe. A rejection always opens the circuit
+    // into the future; should it not, the first cool-off keeps a job from being claimed
+    // again at once, in a loop.
+    let until = reopens
+        .filter(|until| *until > now)
+        .unwrap_or_else(|| after_std(now, provider.limits.breaker.cool_off));
     let jobs = slots
         .into_iter()
         .zip(answers)
-        .flat_map(|(slot, answer)| slot.jobs.into_iter().map(move |c| (c, answer.clone())));
+        .flat_map(move |(slot, answer)| {
+            let outcome = match answer.as_ref().err().and_then(health::rejection) {
+                Some(rejection) => Outcome::Suspended {
+                    rejection,
+                    until,
+                    traced: true,
+                },
+                None => Outcome::Traced(answer),
+            };
+            slot.jobs.into_iter().map(move |c| (c, outcome.clone()))
+        });
     commit_all(inner, jobs, latency).await;
 }
 
@@ -217,150 +270,6 @@ async fn keep_leases(inner: &Inner, provider: &Provider, slots: Vec<Slot>) -> Ve
     kept
 }
 
-/// Commits every job's outcome at once (the store group-commits them), then tells the
-/// other boxes of a vessel visit what this request revealed about it.
-async fn commit_all(
-    inner: &Arc<Inner>,
-    jobs: impl Iterator<Item = (Claimed, Result<TraceResult, TraceError>)>,
-    latency: Duration,
-) {
-    let mut commits = JoinSet::new();
-    for (claimed, answer) in jobs {
-        let inner = inner.clone();
-        let span = job_span(&claimed);
-        commits
-            .spawn(async move { commit(&inner, claimed, answer, latency).await }.instrument(span));
-    }
-    let mut news: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
-    while let Some(done) = commits.join_next().await {
-        if let Ok(Some((provider, cohort, at))) = done {
-            news.entry((provider, cohort)).or_insert(at);
-        }
-    }
-    for ((provider, cohort), at) in news {
-        expedite_cohort(inner, &provider, &cohort, at).await;
-    }
-}
-
-fn job_span(claimed: &Claimed) -> tracing::Span {
-    let key = &claimed.job.request.key;
-    tracing::info_span!(
-        "trace",
-        job = claimed.job.id.0,
-        provider = %key.provider_id,
-        kind = %key.kind,
-        container = %key.container,
-        org = %key.tenant.org_id,
-    )
-}
-
-/// Commits one job's outcome. Returns the job's cohort when the trace revealed news about
-/// its vessel visit that the other boxes of the visit should hear about.
-async fn commit(
-    inner: &Arc<Inner>,
-    claimed: Claimed,
-    answer: Result<TraceResult, TraceError>,
-    latency: Duration,
-) -> Option<(String, String, DateTime<Utc>)> {
-    let Claimed { job, token } = claimed;
-    let now = inner.clock.now();
-    if let Some(due) = job.claimed_due_at {
-        let lag = (now - due).to_std().unwrap_or_default();
-        inner.metrics.due_lag(lag);
-    }
-    let class = answer.as_ref().map_or_else(TraceError::class, |_| "ok");
-    inner
-        .metrics
-        .trace(&job.request.key.provider_id, class, latency);
-    let news = answer
-        .as_ref()
-        .ok()
-        .and_then(|result| {
-            outcome::cohort_news(job.last_result.as_ref(), result, &inner.policy.cohort)
-        })
-        .is_some();
-    let mut rng = job_rng(inner.seed, &job);
-    let (next, emit) = outcome::apply(&job, answer, now, &inner.policy, &mut rng);
-    match inner
-        .store
-        .complete(TraceCommit {
-            token,
-            job: next,
-            emit,
-            now,
-        })
-        .await
-    {
-        Ok(committed) => {
-            // Due now, or sooner than the dispatcher planned to look (a retry after a
-            // failure, a shorter interval near a key date): wake it.
-            let sleeps_until = inner.sleeps_until.load(Ordering::SeqCst);
-            if committed
-                .job
-                .due_at
-                .is_some_and(|due| due <= now || due.timestamp_millis() < sleeps_until)
-            {
-                inner.wake.notify_one();
-            }
-            if let Some(event) = committed.event {
-                inner.metrics.event(event.action.as_str());
-                tracing::debug!(event = %event.id, reason = ?event.payload.reason, "result event committed");
-                let _ = inner.events.send(event);
-            }
-            let cohort = committed.job.cohort().filter(|_| news)?;
-            Some((committed.job.request.key.provider_id, cohort, now))
-        }
-        Err(StoreError::Fenced(reason)) => {
-            tracing::debug!(%reason, "trace result dropped: the lease is no longer ours");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "committing a trace failed; the job comes due again when its lease lapses");
-            None
-        }
-    }
-}
-
-/// The random stream of one trace of `job`: the same for the same engine seed, job and
-/// trace, whatever order the commits of a request run in.
-fn job_rng(seed: u64, job: &crate::model::Job) -> rand::rngs::StdRng {
-    use rand::SeedableRng;
-    // SplitMix64's finalizer over the three, so that neighbouring ids draw unrelated streams.
-    let mut z = seed ^ job.id.0.rotate_left(21) ^ job.trace_count.rotate_left(42);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    rand::rngs::StdRng::seed_from_u64(z ^ (z >> 31))
-}
-
-/// Brings the other boxes of a vessel visit forward: what one box revealed (the vessel
-/// started working, its departure moved, a sibling was loaded) is news for all of them.
-async fn expedite_cohort(inner: &Arc<Inner>, provider: &str, cohort: &str, seen: DateTime<Utc>) {
-    let at = crate::clock::after_std(seen, inner.policy.cohort.delay);
-    match inner
-        .store
-        .expedite_cohort(provider, cohort, at, seen)
-        .await
-    {
-        Ok(0) => {}
-        Ok(moved) => {
-            tracing::debug!(
-                provider,
-                cohort,
-                moved,
-                "vessel visit news: boxes of the visit come due sooner"
-            );
-            inner.metrics.cohort_expedited(provider, moved);
-            let sleeps_until = inner.sleeps_until.load(Ordering::SeqCst);
-            if at.timestamp_millis() < sleeps_until {
-                inner.wake.notify_one();
-            }
-        }
-        Err(e) => {
-            tracing::warn!(provider, cohort, error = %e, "bringing a vessel visit's boxes forward failed; they keep their schedule");
-        }
-    }
-}
-
 /// Logs a request's failures once, not once per box: a provider that is down fails every
 /// box of the batch the same way.
 fn log_failures(answers: &[Result<TraceResult, TraceError>], provider: &str) {
@@ -376,12 +285,14 @@ fn log_failures(answers: &[Result<TraceResult, TraceError>], provider: &str) {
     let failures = failed.len();
     match first {
         TraceError::NotFound => {}
+        // The circuit breaker logs a rejection of the credentials, once per opening.
+        error @ TraceError::Permanent { .. } if health::rejection(error).is_some() => {}
         TraceError::Permanent { reason, message } => tracing::error!(
             reason = reason.as_str(),
             %message,
             failures,
             boxes,
-            "provider '{provider}' refused the trace for good; tracking stops with TRACE_ERROR (check the provider's credentials and configuration)"
+            "provider '{provider}' refused the trace for good; tracking stops with TRACE_ERROR (check the request and the provider's configuration)"
         ),
         TraceError::RateLimited { retry_after } => {
             tracing::warn!(

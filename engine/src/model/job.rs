@@ -158,7 +158,8 @@ pub struct Lease {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TraceFailure {
-    /// `transient`, `rate_limited` or `permanent`.
+    /// `transient`, `rate_limited`, `permanent`, or `suspended` (the provider rejected
+    /// the operator's credentials; tracking waits, see [`TraceFailure::SUSPENDED`]).
     pub class: String,
     /// A machine-readable reason, e.g. `credentials_rejected`.
     pub reason: String,
@@ -166,6 +167,16 @@ pub struct TraceFailure {
     pub message: String,
     /// When it failed.
     pub at: DateTime<Utc>,
+}
+
+impl TraceFailure {
+    /// The class of a failure that suspends tracking instead of ending it.
+    pub const SUSPENDED: &'static str = "suspended";
+
+    /// Whether this failure suspended tracking (and its client was told).
+    pub fn is_suspension(&self) -> bool {
+        self.class == Self::SUSPENDED
+    }
 }
 
 /// Forced-trace bookkeeping: a forced trace is pending while `requested > handled`.

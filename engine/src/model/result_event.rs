@@ -17,7 +17,8 @@ pub const RESULT_ORIGIN: &str = "boxtrace";
 pub enum ResultAction {
     /// A new or changed result, a forced trace's result, or the end of tracking.
     TraceResult,
-    /// A trace failed for good (credentials, the provider refused the request).
+    /// A trace failed for good (the provider refused the request), or tracing is
+    /// suspended until an operator fixes the provider's credentials.
     TraceError,
 }
 
@@ -45,6 +46,19 @@ pub enum EmitReason {
     TrackingStopped,
     /// The provider refused the trace for good.
     Failed,
+    /// `TRACE_ERROR` while tracking stays active: the provider rejected the operator's
+    /// credentials, and the job waits until they are fixed. Sent once per job and
+    /// suspension.
+    Suspended,
+    /// Tracing resumed after a suspension: the first result since.
+    Resumed,
+}
+
+impl EmitReason {
+    /// Whether the event reports a failure (`TRACE_ERROR`).
+    pub fn is_error(self) -> bool {
+        matches!(self, Self::Failed | Self::Suspended)
+    }
 }
 
 /// A result event, in the same envelope as requests.
@@ -196,7 +210,8 @@ impl ResultEvent {
     /// The id is empty until the store appends the event to the outbox.
     pub fn for_job(job: &Job, reason: EmitReason, at: DateTime<Utc>) -> Self {
         let result = job.last_result.as_ref();
-        let error = (reason == EmitReason::Failed)
+        let error = reason
+            .is_error()
             .then(|| job.last_error.as_ref().map(error_info))
             .flatten();
         let payload = ResultPayload {
@@ -247,7 +262,7 @@ impl ResultEvent {
             org_id: job.request.key.tenant.org_id.clone(),
             svc_id: job.request.key.tenant.svc_id.clone(),
             entity_type: ENTITY_CONTAINER.to_owned(),
-            action: if reason == EmitReason::Failed {
+            action: if reason.is_error() {
                 ResultAction::TraceError
             } else {
                 ResultAction::TraceResult
@@ -274,6 +289,8 @@ impl ResultEvent {
             EmitReason::Forced => "forced",
             EmitReason::TrackingStopped => "stopped",
             EmitReason::Failed => "failed",
+            EmitReason::Suspended => "suspended",
+            EmitReason::Resumed => "resumed",
         };
         let vessel = p
             .carrier

@@ -65,6 +65,65 @@ pub struct ProviderLimits {
     /// (the default) takes only jobs that are due.
     #[serde(with = "humantime_serde")]
     pub batch_window: Duration,
+    /// When the provider is suspended for everyone: after repeated failed requests, or at
+    /// once when it rejects the operator's credentials.
+    pub breaker: BreakerConfig,
+}
+
+/// The provider's circuit breaker (`[provider.<id>.limits.breaker]`).
+///
+/// After `failures` provider requests in a row fail transiently (5xx, timeouts, 429), or
+/// at once when the provider rejects the credentials, no request goes to the provider
+/// (under those credentials) for `cool_off`; then one probe request goes, and its success
+/// closes the circuit. A failed probe opens it again for twice as long, up to
+/// `max_cool_off`. Jobs wait meanwhile; they are not traced and do not use up their
+/// retries. Times are engine clock time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerConfig {
+    /// Failed provider requests in a row that open the circuit; 0 never opens it for
+    /// transient failures (a credential rejection still does). A request fails when no
+    /// box in it got an answer from the provider.
+    pub failures: u32,
+    /// How long the first opening lasts.
+    #[serde(with = "humantime_serde")]
+    pub cool_off: Duration,
+    /// The longest opening, however many probes failed in a row.
+    #[serde(with = "humantime_serde")]
+    pub max_cool_off: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            // Five requests in a row: one unlucky box or a single 502 never suspends a
+            // provider, and a real outage is noticed within seconds at the default rate.
+            failures: 5,
+            // Long enough for a gateway or a restarting backend to recover, short enough
+            // that the first probe comes well within the delay a TMS tolerates.
+            cool_off: Duration::from_secs(30),
+            // A provider that stays down is probed every five minutes at most, so tracing
+            // resumes within five minutes of its recovery (or of fixed credentials).
+            max_cool_off: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// Sets the failed requests in a row that open the circuit (0: only credential
+    /// rejections open it).
+    pub fn with_failures(mut self, failures: u32) -> Self {
+        self.failures = failures;
+        self
+    }
+
+    /// Sets the first and the longest cool-off.
+    pub fn with_cool_off(mut self, first: Duration, max: Duration) -> Self {
+        self.cool_off = first;
+        self.max_cool_off = max;
+        self
+    }
 }
 
 impl Default for ProviderLimits {
@@ -76,6 +135,7 @@ impl Default for ProviderLimits {
             trace_timeout: Duration::from_secs(30),
             batch_size: 1,
             batch_window: Duration::ZERO,
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -105,6 +165,12 @@ impl ProviderLimits {
     pub fn with_batch(mut self, size: usize, window: Duration) -> Self {
         self.batch_size = size;
         self.batch_window = window;
+        self
+    }
+
+    /// Sets the circuit breaker.
+    pub fn with_breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = breaker;
         self
     }
 }

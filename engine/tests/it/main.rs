@@ -3,6 +3,7 @@
 //! PostgreSQL store against a real server (`BOXTRACE_TEST_DATABASE_URL`).
 
 mod batching;
+mod breaker;
 mod conformance;
 mod contract;
 mod crash;

@@ -469,12 +469,13 @@ async fn transient_errors_back_off_and_permanent_ones_fail_with_trace_error() {
         "errors emit nothing; the result does"
     );
 
+    // (A rejection of the operator's credentials suspends instead: see `breaker`.)
     let h = harness();
     h.tracer.push(
         BOX,
         Err(TraceError::Permanent {
-            reason: PermanentReason::CredentialsRejected,
-            message: "401 from the provider".into(),
+            reason: PermanentReason::RequestRejected,
+            message: "the provider does not know this terminal".into(),
         }),
     );
     h.engine.handle_event(&export(BOX)).await.unwrap();
@@ -489,7 +490,7 @@ async fn transient_errors_back_off_and_permanent_ones_fail_with_trace_error() {
     assert_eq!(event.payload.tracking_state, TrackingState::Failed);
     assert_eq!(
         event.payload.error.as_ref().map(|e| e.reason.as_str()),
-        Some("credentials_rejected")
+        Some("request_rejected")
     );
     for _ in 0..48 {
         step(&h, Span::hours(1)).await;

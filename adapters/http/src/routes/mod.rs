@@ -32,6 +32,7 @@ use crate::state::AppState;
         crate::webhooks::Trigger, webhooks::CreateWebhook, webhooks::CreatedWebhook, webhooks::WebhookView,
         webhooks::PingResult, webhooks::ReplayResult,
         containers::TraceView, containers::TracePage, containers::TraceDetail,
+        ops::Readiness, ops::ProviderCircuit,
     )),
     modifiers(&BearerAuth),
 )]

@@ -7,8 +7,10 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use boxtrace::RESULTS_QUEUE;
-use utoipa::OpenApi as _;
+use boxtrace::{CircuitState, ProviderHealthStatus, RESULTS_QUEUE};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{OpenApi as _, ToSchema};
 
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -23,9 +25,60 @@ pub async fn healthz() -> &'static str {
 /// not ready, whatever its own deadlines are.
 const READY_DEADLINE: Duration = Duration::from_secs(2);
 
-/// Readiness: started, not stopping, the store can write, and it answers in time.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready: starting, stopping, the store cannot write, or it does not answer", body = Problem, content_type = "application/problem+json")))]
-pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+/// What `/readyz` answers when ready: the checks, and each provider's circuit breaker.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    /// `ready`.
+    pub status: &'static str,
+    /// `ok`: the store answers.
+    pub store: &'static str,
+    /// Each provider's circuit breaker. A suspended provider does not make the server
+    /// unready: it still accepts publishes, and their jobs wait for the provider.
+    pub providers: Vec<ProviderCircuit>,
+}
+
+/// One provider's circuit breaker, as `/readyz` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderCircuit {
+    /// The provider id.
+    pub provider: String,
+    /// `closed` (tracing as usual), `halfOpen` (one probe request decides) or `open`
+    /// (suspended until `retryAt`).
+    pub circuit: &'static str,
+    /// Why it is not closed: `failures`, `credentials_rejected` or `credentials_missing`
+    /// (the last two need an operator: fix the provider's credentials, then restart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Since when it has not been closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// When the next probe request may go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl From<ProviderHealthStatus> for ProviderCircuit {
+    fn from(status: ProviderHealthStatus) -> Self {
+        Self {
+            provider: status.provider,
+            circuit: match status.circuit {
+                CircuitState::Closed => "closed",
+                CircuitState::HalfOpen => "halfOpen",
+                CircuitState::Open => "open",
+            },
+            cause: status.cause,
+            since: status.since,
+            retry_at: status.retry_at,
+        }
+    }
+}
+
+/// Readiness: started, not stopping, the store can write, and it answers in time. The body
+/// lists each provider's circuit breaker; a suspended provider leaves the server ready.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready, with each provider's circuit breaker", body = Readiness), (status = 503, description = "Not ready: starting, stopping, the store cannot write, or it does not answer", body = Problem, content_type = "application/problem+json")))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     if !state.is_ready() {
         return Err(ApiError::unavailable("the server is starting or stopping"));
     }
@@ -35,7 +88,16 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
         return Err(ApiError::unavailable(format!("not ready: {e}")));
     }
     match tokio::time::timeout(READY_DEADLINE, store.outbox_stats(RESULTS_QUEUE)).await {
-        Ok(Ok(_)) => Ok("ready"),
+        Ok(Ok(_)) => Ok(Json(Readiness {
+            status: "ready",
+            store: "ok",
+            providers: state
+                .engine
+                .provider_health()
+                .into_iter()
+                .map(ProviderCircuit::from)
+                .collect(),
+        })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
             Err(ApiError::unavailable("the store does not answer"))

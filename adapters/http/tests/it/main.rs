@@ -7,6 +7,7 @@ mod api;
 mod cluster;
 mod delivery;
 mod faults;
+mod health;
 mod process;
 mod replay;
 mod support;

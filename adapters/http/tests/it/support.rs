@@ -47,9 +47,13 @@ pub fn config(dir: &std::path::Path, allow_private: bool) -> ServerConfig {
 
 pub async fn server(allow_private: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::build(config(dir.path(), allow_private), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let config = config(dir.path(), allow_private);
+    server_with(config, dir).await
+}
+
+/// A server with `config`, whose data directory is in `dir`.
+pub async fn server_with(config: ServerConfig, dir: tempfile::TempDir) -> Server {
+    let app = App::build(config, Arc::new(SystemClock)).await.unwrap();
     let state = app.state().clone();
     let listener = app.bind().await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use boxtrace::{
-    Clock, ManualClock, PermanentReason, Policy, ProviderCredentials, ResultAction, TraceError,
-    TraceKind, TrackingState,
+    CircuitState, Clock, EmitReason, ManualClock, PermanentReason, Policy, ProviderCredentials,
+    ResultAction, TraceError, TraceKind, TrackingState,
 };
 use serde_json::json;
 
@@ -76,7 +76,7 @@ async fn rejected_credentials_are_permanent_and_tell_the_operator_what_to_fix() 
 }
 
 #[tokio::test]
-async fn the_engine_stops_with_a_trace_error_on_rejected_credentials() -> anyhow::Result<()> {
+async fn the_engine_suspends_with_one_trace_error_on_rejected_credentials() -> anyhow::Result<()> {
     let fake = FakeIctsi::start().await;
     fake.fail(DETAILS, Fault::status(401));
     let dir = tempfile::tempdir()?;
@@ -92,8 +92,11 @@ async fn the_engine_stops_with_a_trace_error_on_rejected_credentials() -> anyhow
     assert_eq!(events[0].action, ResultAction::TraceError);
     let error = events[0].payload.error.as_ref().context("an error")?;
     assert_eq!(error.reason, "credentials_rejected");
+    assert_eq!(events[0].payload.reason, EmitReason::Suspended);
+    // Suspended, not stopped: the provider's circuit is open until the credentials work.
     let job = engine.get(&key).await?.context("the job")?;
-    assert_eq!(job.state, TrackingState::Failed);
+    assert_eq!(job.state, TrackingState::Active);
+    assert_eq!(engine.provider_health()[0].circuit, CircuitState::Open);
     Ok(())
 }
 
