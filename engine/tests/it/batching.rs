@@ -366,7 +366,11 @@ async fn news_about_a_visit_brings_its_other_boxes_forward() {
     let b = batching(
         10,
         Duration::ZERO,
-        Policy::fixed(Duration::from_secs(4 * 3600)),
+        // Fixed polling consults no cohort: turn it on to see only the cohort at work.
+        Policy {
+            cohort: boxtrace::CohortPolicy::default(),
+            ..Policy::fixed(Duration::from_secs(4 * 3600))
+        },
     );
     let [first, sibling, elsewhere] = <[String; 3]>::try_from(boxes(3)).unwrap();
     b.tracer.push(&first, on_visit(VisitPhase::Inbound));

@@ -389,7 +389,12 @@ async fn not_found_is_retried_slowly_then_given_up() {
     let h = harness();
     h.tracer.push(BOX, Err(TraceError::NotFound));
     h.engine
-        .handle_event(&event("org-a", "TRACE_EMPTY_REQUESTED", BOX, json!({})))
+        .handle_event(&event(
+            "org-a",
+            "TRACE_EXPORT_REQUESTED",
+            BOX,
+            json!({"bookingNumber": "TASF883714"}),
+        ))
         .await
         .unwrap();
     h.engine.run_due().await.unwrap();
@@ -398,7 +403,7 @@ async fn not_found_is_retried_slowly_then_given_up() {
     }
     let job = h
         .engine
-        .get(&key(TraceKind::Empty, BOX))
+        .get(&key(TraceKind::Export, BOX))
         .await
         .unwrap()
         .unwrap();
@@ -421,6 +426,44 @@ async fn not_found_is_retried_slowly_then_given_up() {
                 TrackingState::Expired
             ),
         ]
+    );
+}
+
+#[tokio::test]
+async fn an_empty_not_yet_returned_is_traced_for_weeks_not_days() {
+    let h = harness();
+    h.tracer.push(BOX, Err(TraceError::NotFound));
+    h.engine
+        .handle_event(&event("org-a", "TRACE_EMPTY_REQUESTED", BOX, json!({})))
+        .await
+        .unwrap();
+    h.engine.run_due().await.unwrap();
+    let policy = boxtrace::Policy::default();
+    let give_up = Span::from_std(policy.empty.not_returned_give_up).unwrap();
+    let mut waited = Span::zero();
+    while waited < Span::days(9) {
+        step(&h, Span::hours(1)).await;
+        waited += Span::hours(1);
+    }
+    let key = key(TraceKind::Empty, BOX);
+    let job = h.engine.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        job.state,
+        TrackingState::Active,
+        "a quarter of empties come back after more than a week"
+    );
+    while waited <= give_up + Span::hours(4) {
+        step(&h, Span::hours(1)).await;
+        waited += Span::hours(1);
+    }
+    let job = h.engine.get(&key).await.unwrap().unwrap();
+    assert_eq!(job.state, TrackingState::Expired);
+    let calls = h.tracer.calls(BOX) as i64;
+    let every = Span::from_std(policy.empty.not_returned).unwrap();
+    let expected = give_up.num_minutes() / every.num_minutes();
+    assert!(
+        (expected..=expected * 12 / 10 + 2).contains(&calls),
+        "{calls} traces, about one every {every} for {give_up}"
     );
 }
 
