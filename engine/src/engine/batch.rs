@@ -90,6 +90,19 @@ impl Pool {
         self.waiting.keys().next().map(|(due, _)| *due)
     }
 
+    /// Free slots in the requests the waiting jobs would make: for each group, its batch
+    /// size less its jobs (at least none). A claim ahead larger than this only takes jobs
+    /// that have to be handed back.
+    pub(crate) fn room(&self, limits: impl Fn(&str) -> (usize, Duration)) -> usize {
+        self.groups
+            .iter()
+            .map(|(group, members)| {
+                let (size, _) = limits(&group.provider);
+                size.max(1).saturating_sub(members.len())
+            })
+            .sum()
+    }
+
     /// Adds a claimed job.
     pub(crate) fn insert(&mut self, waiting: Waiting) {
         let entry = (waiting.due, waiting.claimed.job.id);

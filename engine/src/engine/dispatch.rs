@@ -295,9 +295,10 @@ pub(super) async fn run_due(inner: &Arc<Inner>) -> Result<usize> {
             rides |= !batching(inner, &w.group.provider).1.is_zero();
             pool.insert(w);
         }
-        if rides {
+        let room = pool.room(|p| batching(inner, p));
+        if rides && room > 0 {
             let horizon = after_std(now, inner.lookahead);
-            let ahead = claim(inner, now, horizon, inner.config.claim_batch).await?;
+            let ahead = claim(inner, now, horizon, room.min(inner.config.claim_batch)).await?;
             for job in ahead {
                 pool.insert(waiting(inner, job, now));
             }
