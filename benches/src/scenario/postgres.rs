@@ -822,7 +822,7 @@ struct Bare {
 
 /// The bare loop's rows: a copy of the jobs table, columns, indexes and rows alike.
 const BARE_TABLE: &str = "
-    CREATE TABLE {s}.bare_jobs (LIKE {s}.jobs INCLUDING ALL)
+    CREATE TABLE {s}.bare_jobs (LIKE {s}.jobs INCLUDING ALL EXCLUDING GENERATED)
         WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05);
     INSERT INTO {s}.bare_jobs SELECT * FROM {s}.jobs;";
 

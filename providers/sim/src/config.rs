@@ -26,7 +26,7 @@ pub enum SimModel {
 ///
 /// ```json
 /// { "model": "vessels", "seed": 7, "epoch": "2026-03-02T06:00:00Z", "latency": "20ms",
-///   "lag": "2m", "batchSize": 20, "visitTtl": "15m",
+///   "lag": "2m", "batchSize": 20, "visitTtl": "1h",
 ///   "faults": { "transient": 0.05, "rateLimited": 0.01, "retryAfter": "30s" },
 ///   "workflow": "realTime", "limits": { "concurrency": 64, "ratePerSecond": 500 } }
 /// ```
@@ -47,7 +47,7 @@ pub struct SimConfig {
     /// Containers one container lookup takes (1 allowed). Default 20.
     pub batch_size: usize,
     /// How long a vessel-visit answer is reused for the other boxes of the visit
-    /// (engine clock; 0 asks every time). Default 15 min.
+    /// (engine clock; 0 asks every time). Default 1 h.
     #[serde(with = "humantime_serde")]
     pub visit_ttl: Duration,
     /// The terminal of a box whose `data.locationCode` names none. Default `SIM`.
@@ -78,7 +78,7 @@ impl Default for SimConfig {
             vessels: crate::VesselModel::default(),
             lag: Duration::from_secs(120),
             batch_size: 20,
-            visit_ttl: Duration::from_secs(15 * 60),
+            visit_ttl: Duration::from_secs(60 * 60),
             default_terminal: "SIM".to_owned(),
             seed: 42,
             epoch: None,

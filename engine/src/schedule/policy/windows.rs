@@ -48,7 +48,7 @@ impl Default for AppointmentPolicy {
         Self {
             enabled: true,
             before: mins(60),
-            interval: mins(10),
+            interval: mins(15),
             after: hours(3),
             late_interval: mins(20),
             recheck: hours(12),
