@@ -343,3 +343,28 @@ fn unknown_policy_keys_in_the_new_sections_are_refused() {
     let policy: Policy = toml::from_str("[visit]\nworkingInterval = \"20m\"\n").unwrap();
     assert_eq!(policy.visit.working_interval, mins(20));
 }
+
+#[test]
+fn the_readme_policy_sections_parse_to_the_defaults() {
+    let policy: Policy = toml::from_str(
+        r#"
+        [appointment]
+        before = "1h"
+        interval = "15m"
+        after = "3h"
+        lateInterval = "20m"
+        recheck = "12h"
+        [visit]
+        workingInterval = "15m"
+        quietMax = "24h"
+        [cohort]
+        delay = "1m"
+        departureMoved = "2h"
+        [empty]
+        notReturned = "3h"
+        notReturnedGiveUp = "21d"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(policy, Policy::default());
+}
