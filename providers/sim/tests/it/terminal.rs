@@ -209,7 +209,8 @@ async fn a_batch_is_one_lookup_and_a_visit_is_asked_once_per_ttl() {
         visits.len() as u64,
         "answered within the TTL"
     );
-    clock.set(t0() + Duration::days(3) + Duration::minutes(16));
+    let ttl = Duration::from_std(boxtrace_sim::SimConfig::default().visit_ttl).unwrap();
+    clock.set(t0() + Duration::days(3) + ttl + Duration::minutes(1));
     sim.trace_batch(&requests[..1], &none).await;
     assert_eq!(sim.requests().container_lookups, 5);
     assert!(
