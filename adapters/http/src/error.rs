@@ -248,7 +248,7 @@ pub fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> Api
 }
 
 /// Gives problem details to responses that left the handlers without a body: unknown
-/// routes (404), wrong methods (405), timeouts (408), and rejections of extractors that
+/// routes (404), wrong methods (405), timeouts (503), and rejections of extractors that
 /// answer in plain text (bad query strings, oversized bodies).
 pub async fn problem_fallback(
     request: axum::extract::Request,
@@ -274,11 +274,20 @@ pub async fn problem_fallback(
             "Method not allowed",
             "this endpoint does not take this method",
         ),
-        StatusCode::REQUEST_TIMEOUT => (
-            "timeout",
-            "Request timeout",
-            "the request took too long; if it was an event, retry it: publishing again is safe",
-        ),
+        // The timeout layer's answer: the server (its store, mostly) did not finish in time,
+        // which is the server's fault, not the client's, so 503 with `Retry-After` rather
+        // than 408.
+        StatusCode::SERVICE_UNAVAILABLE => {
+            let mut error = ApiError::new(
+                status,
+                "timeout",
+                "Timed out",
+                "the server did not finish the request in time; nothing acknowledged was lost; \
+                 retry it (publishing again is safe)",
+            );
+            error.retry_after = Some(1);
+            return error.into_response();
+        }
         StatusCode::PAYLOAD_TOO_LARGE => (
             "body-too-large",
             "Request body too large",

@@ -106,7 +106,8 @@ impl std::fmt::Debug for ProviderSection {
 pub struct HttpLimits {
     /// Largest request body, in bytes; larger ones get 413.
     pub body_limit: usize,
-    /// A request that takes longer gets 408.
+    /// A request that takes longer gets 503 with `Retry-After` (the server, not the
+    /// client, was slow).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
 }

@@ -86,7 +86,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(axum::middleware::from_fn(crate::error::problem_fallback))
         .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
         .with_state(state)
