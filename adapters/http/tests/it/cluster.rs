@@ -180,22 +180,9 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
         "{}",
         std::fs::read_to_string(dir.path().join("clients.log")).unwrap_or_default()
     );
-    let client: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let client = crate::process::client_of(&serde_json::from_slice(&created.stdout).unwrap());
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/oauth/token", bases[0]))
-        .basic_auth(
-            client["client_id"].as_str().unwrap(),
-            client["client_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = crate::process::access_token(&http, &bases[0], &client).await;
     let receiver = Receiver::start().await;
     let hook: Value = http
         .post(format!("{}/api/webhooks", bases[1]))

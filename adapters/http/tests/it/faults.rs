@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::process::Command;
 
-use crate::process::{free_port, terminate, wait_ready, BIN};
+use crate::process::{access_token, client_of, free_port, terminate, wait_ready, BIN};
 use crate::support::TOKEN_KEY;
 
 /// Whether this machine lets the test mount a tmpfs in a namespace of its own.
@@ -102,24 +102,12 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
     let _first = KillOnDrop(out.join("pid"));
     wait_ready(port).await;
 
-    let client: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("client.json")).unwrap()).unwrap();
+    let client = client_of(
+        &serde_json::from_str(&std::fs::read_to_string(out.join("client.json")).unwrap()).unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(
-            client["client_id"].as_str().unwrap(),
-            client["client_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = access_token(&http, &base, &client).await;
 
     // Publish boxes with a large `data` until the file system is full.
     let padding = "x".repeat(16 * 1024);
@@ -174,20 +162,7 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
     // is there.
     std::fs::write(out.join("grow"), "").unwrap();
     wait_ready(port).await;
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(
-            client["client_id"].as_str().unwrap(),
-            client["client_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = access_token(&http, &base, &client).await;
     let event = json!({
         "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
         "origin": "disk-full", "payload": { "id": "CSQU3054383", "providerId": "sim", "data": {} }

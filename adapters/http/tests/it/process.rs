@@ -55,6 +55,45 @@ async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
     child
 }
 
+/// Makes an API client of `org-a` with the binary (sled allows one process per data
+/// directory, so before the server starts); returns its id and secret.
+pub async fn create_client(data: &Path, port: u16, log: &Path) -> (String, String) {
+    let created = boxtrace(data, port, log)
+        .args(["clients", "create", "--org", "org-a", "--svc", "svc-1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    client_of(&serde_json::from_slice(&created.stdout).unwrap())
+}
+
+/// The id and secret of a client as `boxtrace clients create` prints it.
+pub fn client_of(created: &Value) -> (String, String) {
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// An access token for the client, from the server at `base` (client credentials grant).
+pub async fn access_token(http: &reqwest::Client, base: &str, client: &(String, String)) -> String {
+    let token: Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Waits (up to 20 s) until the server on `port` answers `/readyz` with 200.
 pub async fn wait_ready(port: u16) {
     let http = reqwest::Client::new();
@@ -93,36 +132,13 @@ async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
     let log = dir.path().join("boxtrace.log");
     let port = free_port();
 
-    let created = boxtrace(&data, port, &log)
-        .args(["clients", "create", "--org", "org-a", "--svc", "svc-1"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let client: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (client_id, client_secret) = (
-        client["client_id"].as_str().unwrap(),
-        client["client_secret"].as_str().unwrap(),
-    );
+    let client = create_client(&data, port, &log).await;
+    let client_secret = client.1.as_str();
 
     let mut server = serve(&data, port, &log).await;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(client_id, Some(client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = access_token(&http, &base, &client).await;
     let receiver = Receiver::start().await;
     let hook: Value = http
         .post(format!("{base}/api/webhooks"))

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
-use crate::process::{boxtrace, free_port, terminate, wait_ready};
+use crate::process::{access_token, boxtrace, create_client, free_port, terminate, wait_ready};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
@@ -51,28 +51,18 @@ fn config_file(dir: &Path, lifecycles: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Makes an API client of `org-a` with the binary (sled allows one process per data
-/// directory, so before the server starts); returns its id and secret.
-async fn client(data: &Path, port: u16, log: &Path) -> (String, String) {
-    let created = boxtrace(data, port, log)
-        .args(["clients", "create", "--org", "org-a", "--svc", "svc-1"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let client: Value = serde_json::from_slice(&created.stdout).unwrap();
-    (
-        client["client_id"].as_str().unwrap().to_owned(),
-        client["client_secret"].as_str().unwrap().to_owned(),
-    )
+/// Whether a trace detail carries a result.
+fn has_result(detail: &Value) -> bool {
+    detail["trace"]["result"].is_object()
 }
 
-/// Polls a trace until it has a result (or panics after 30 s) and returns it.
-async fn traced(http: &reqwest::Client, url: &str, token: &str) -> Value {
+/// Polls a trace until `done` holds for its detail (or panics after 30 s) and returns it.
+async fn traced(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let detail: Value = http
@@ -84,7 +74,7 @@ async fn traced(http: &reqwest::Client, url: &str, token: &str) -> Value {
             .json()
             .await
             .unwrap();
-        if detail["trace"]["result"].is_object() {
+        if done(&detail) {
             return detail;
         }
         assert!(
@@ -103,7 +93,7 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
     std::fs::write(&history, history_around(Utc::now())).unwrap();
     let config = config_file(dir.path(), &history);
     let port = free_port();
-    let (client_id, client_secret) = client(&data, port, &log).await;
+    let client = create_client(&data, port, &log).await;
     let mut server = boxtrace(&data, port, &log)
         .args(["serve", "--config"])
         .arg(&config)
@@ -114,17 +104,7 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
 
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&client_id, Some(&client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = access_token(&http, &base, &client).await;
     for (action, container, data) in [
         (
             "TRACE_EXPORT_REQUESTED",
@@ -160,6 +140,7 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
         &http,
         &format!("{base}/api/containers/export/sim/CSQU3054383"),
         &token,
+        has_result,
     )
     .await;
     assert_eq!(
@@ -173,14 +154,17 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
         &http,
         &format!("{base}/api/containers/empty/sim/MSKU7750846"),
         &token,
+        has_result,
     )
     .await;
     assert_eq!(empty["trace"]["status"], "RETURNED", "{empty}");
     // A box the file does not hold is unknown to the replayed terminal.
-    let stranger = traced_or_error(
+    // Traced once, with a result or an error.
+    let stranger = traced(
         &http,
         &format!("{base}/api/containers/export/sim/MSCU1234566"),
         &token,
+        |d| d["trace"]["traceCount"].as_u64().unwrap_or(0) > 0,
     )
     .await;
     assert_eq!(stranger["trace"]["status"], "NOT_FOUND", "{stranger}");
@@ -192,30 +176,6 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
         logs.contains("the simulated terminal replays a lifecycle file"),
         "the start-up log names the replay"
     );
-}
-
-/// Polls a trace until it was traced once, with a result or an error.
-async fn traced_or_error(http: &reqwest::Client, url: &str, token: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let detail: Value = http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if detail["trace"]["traceCount"].as_u64().unwrap_or(0) > 0 {
-            return detail;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never traced: {detail}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -24,17 +24,7 @@ pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: Store>(
         .into_iter()
         .zip([0, 10, 30])
     {
-        let mut next = c.job.clone();
-        next.due_at = Some(now + mins(due));
-        store
-            .complete(crate::store::TraceCommit {
-                token: c.token,
-                job: next,
-                emit: None,
-                now,
-            })
-            .await
-            .unwrap();
+        reschedule(&store, c, now, now + mins(due)).await;
     }
     let claim = DueClaim {
         now,
@@ -91,17 +81,7 @@ pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: Store>(store: S
         .unwrap()
         .pop()
         .unwrap();
-    let mut next = first.job.clone();
-    next.due_at = Some(now + mins(10));
-    store
-        .complete(crate::store::TraceCommit {
-            token: first.token,
-            job: next,
-            emit: None,
-            now,
-        })
-        .await
-        .unwrap();
+    reschedule(&store, first, now, now + mins(10)).await;
     let claim = DueClaim {
         now,
         due_by: now + mins(15),
@@ -150,4 +130,24 @@ pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: Store>(store: S
         ),
         "a stale token cannot hand it back"
     );
+}
+
+/// Commits a trace of `claimed` at `now` that found nothing new and makes it due at `due`.
+async fn reschedule<S: Store>(
+    store: &S,
+    claimed: crate::store::Claimed,
+    now: chrono::DateTime<chrono::Utc>,
+    due: chrono::DateTime<chrono::Utc>,
+) {
+    let mut next = claimed.job;
+    next.due_at = Some(due);
+    store
+        .complete(crate::store::TraceCommit {
+            token: claimed.token,
+            job: next,
+            emit: None,
+            now,
+        })
+        .await
+        .unwrap();
 }
