@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
-use crate::auth::{Clients, Tokens};
+use crate::auth::{Clients, OperatorToken, Tokens};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -148,6 +148,7 @@ impl App {
     /// or an accelerated one for the demo).
     pub async fn build(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
         config.checked_token_key()?;
+        config.checked_operator_token()?;
         let store = open_store(&config).await?;
         Self::with_store(config, clock, store)
     }
@@ -158,6 +159,7 @@ impl App {
         store: Arc<dyn Store>,
     ) -> Result<Self, ServerError> {
         let key = config.checked_token_key()?.clone();
+        let operator = config.checked_operator_token()?.map(OperatorToken::new);
         let mut builder = Engine::builder()
             .shared_store(store.clone())
             .credentials(ConfiguredCredentials::new(&config))
@@ -186,6 +188,7 @@ impl App {
         let state = AppState {
             clients: Clients::new(store),
             tokens: Tokens::new(&key, config.token_ttl),
+            operator,
             engine,
             webhooks,
             deliverer,

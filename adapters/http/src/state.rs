@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use boxtrace::Engine;
 
-use crate::auth::{Clients, Tokens};
+use crate::auth::{Clients, OperatorToken, Tokens};
 use crate::metrics::Metrics;
 use crate::webhooks::{ssrf::Guard, Deliverer, Webhooks};
 
@@ -18,6 +18,8 @@ pub struct AppState {
     pub clients: Clients,
     /// Access tokens.
     pub tokens: Tokens,
+    /// The operator token (`None`: the operator API and the console are off).
+    pub operator: Option<OperatorToken>,
     /// Web-hook registrations.
     pub webhooks: Webhooks,
     /// The deliverer (pings, wake-ups).

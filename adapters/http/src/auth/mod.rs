@@ -2,6 +2,7 @@
 //! extractor that turns a bearer token into the caller's tenant.
 
 mod clients;
+mod operator;
 mod token;
 
 use axum::body::Bytes;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use clients::{ApiClient, Clients, NewClient};
+pub use operator::{Operator, OperatorToken, MIN_OPERATOR_TOKEN_LEN};
 pub use token::{Claims, TokenError, Tokens};
 
 use crate::error::ApiError;

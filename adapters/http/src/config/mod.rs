@@ -56,6 +56,10 @@ pub struct ServerConfig {
     /// Lifetime of an access token.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// The operator's token, at least 32 bytes (`BOXTRACE_OPERATOR_TOKEN`): it opens the
+    /// operator API (`/admin`) and the console. Unset, both are off.
+    #[serde(deserialize_with = "secret")]
+    pub operator_token: Option<Secret>,
     /// Allow web-hooks to loopback, private, link-local and unique-local addresses
     /// (`BOXTRACE_ALLOW_PRIVATE_WEBHOOKS`). Off by default: on, a client can make the
     /// server call into its own network.
@@ -177,6 +181,7 @@ impl Default for ServerConfig {
             store_stall_limit: boxtrace::SledConfig::default().stall_limit,
             token_key: None,
             token_ttl: Duration::from_secs(15 * 60),
+            operator_token: None,
             allow_private_webhooks: false,
             providers: vec!["sim".to_owned()],
             provider: BTreeMap::new(),
@@ -347,6 +352,9 @@ impl ServerConfig {
         if let Some(key) = var("BOXTRACE_TOKEN_KEY") {
             self.token_key = Some(Secret::new(key));
         }
+        if let Some(token) = var("BOXTRACE_OPERATOR_TOKEN").filter(|t| !t.trim().is_empty()) {
+            self.operator_token = Some(Secret::new(token.trim()));
+        }
         if let Some(providers) = var("BOXTRACE_PROVIDERS") {
             self.providers = providers
                 .split(',')
@@ -392,6 +400,18 @@ impl ServerConfig {
             ))
         })?;
         Ok(Some(pg))
+    }
+
+    /// The operator token, checked: `None` when unset, an error when shorter than 32 bytes.
+    pub fn checked_operator_token(&self) -> Result<Option<&Secret>, ConfigError> {
+        match &self.operator_token {
+            Some(token) if token.expose().len() < crate::auth::MIN_OPERATOR_TOKEN_LEN => {
+                Err(ConfigError::Invalid(
+                    "the operator token (BOXTRACE_OPERATOR_TOKEN or operatorToken) is shorter than 32 bytes; use at least 32 random bytes, e.g. `openssl rand -base64 32`".into(),
+                ))
+            }
+            token => Ok(token.as_ref()),
+        }
     }
 
     /// The token key, checked: present and at least 32 bytes.
