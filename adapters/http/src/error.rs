@@ -14,21 +14,25 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct Problem {
     /// A URI naming the problem type, e.g. `urn:boxtrace:problem:invalid-container-number`.
     #[serde(rename = "type")]
+    #[schema(format = "uri", pattern = "^urn:boxtrace:problem:[a-z0-9-]+$")]
     pub problem_type: String,
     /// A short, human-readable summary of the problem type.
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong in this request.
     pub detail: String,
     /// The JSON path of the offending field, when one is to blame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// For malformed JSON: where the parser stopped.
+    /// For malformed JSON: where the parser stopped (1-based).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub line: Option<usize>,
-    /// For malformed JSON: where the parser stopped.
+    /// For malformed JSON: where the parser stopped (1-based).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
     pub column: Option<usize>,
 }
 
@@ -225,6 +229,37 @@ pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> Ap
     }
 }
 
+/// 415 for a body that is not declared `application/json`.
+pub fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        "send the body as application/json",
+    )
+}
+
+/// Whether the request's `Content-Type` is JSON, by axum's rule for `Json` bodies:
+/// `application/json`, or `application/<anything>+json`, with any parameters.
+pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some(subtype) = essence.strip_prefix("application/") else {
+        return false;
+    };
+    subtype == "json" || subtype.ends_with("+json")
+}
+
 /// Maps axum's JSON rejections to problem details, with line and column when the
 /// body is not JSON.
 pub fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
@@ -232,12 +267,7 @@ pub fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> Api
     match rejection {
         JsonRejection::BytesRejection(b) => body_rejection(b),
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed-json", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the body as application/json",
-        ),
+        JsonRejection::MissingJsonContentType(_) => unsupported_media_type(),
         other => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-body",

@@ -24,7 +24,7 @@ pub mod state;
 pub mod webhooks;
 
 pub use config::ServerConfig;
-pub use routes::{router, ApiDoc};
+pub use routes::{openapi_document, router, ApiDoc};
 pub use server::{App, ServerError};
 
 /// Provider crates this server ships. Naming them keeps the linker from dropping them,

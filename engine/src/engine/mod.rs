@@ -72,6 +72,7 @@ pub(crate) struct Inner {
 
 /// What an accepted event did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     /// The event's action.

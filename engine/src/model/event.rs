@@ -18,6 +18,7 @@ const MAX_REFERENCE_LEN: usize = 64;
 
 /// The action of an inbound event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Action {
     /// Start (or force) an export trace.

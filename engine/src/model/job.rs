@@ -15,6 +15,7 @@ use super::{ContainerId, TraceResult};
 /// The client application a job belongs to: an organization and one of its service
 /// instances. Tenants never see each other's jobs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     /// Organization id (`orgId`).
@@ -36,6 +37,7 @@ impl Tenant {
 /// Which trace: an export box on its way to the vessel, or an empty on its way back.
 /// Export and empty traces of one box are independent jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TraceKind {
     /// Export trace (`TRACE_EXPORT_*`).
@@ -62,6 +64,7 @@ impl std::fmt::Display for TraceKind {
 
 /// The identity of a job: tenant, trace kind, provider and container id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobKey {
     /// Whose trace.
@@ -113,6 +116,7 @@ impl TraceRequest {
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TrackingState {
     /// Being traced at intervals.
@@ -156,6 +160,7 @@ pub struct Lease {
 
 /// The last failed trace, classified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TraceFailure {
     /// `transient`, `rate_limited`, `permanent`, or `suspended` (the provider rejected
@@ -246,6 +251,7 @@ pub struct Job {
 
 /// What a publish did to the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PublishOutcome {
     /// A new job; its initial trace is due now.
@@ -261,6 +267,7 @@ pub enum PublishOutcome {
 
 /// What a cancel did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CancelOutcome {
     /// The trace was active and is now cancelled; a final event was written.

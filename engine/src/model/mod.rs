@@ -2,6 +2,7 @@
 
 mod change;
 mod container;
+mod dcsa;
 pub(crate) mod event;
 mod job;
 mod result;
@@ -11,6 +12,10 @@ mod visit;
 pub use change::ChangeKind;
 pub use container::{
     canonical_id, check_value, ContainerId, ContainerNumber, ContainerNumberError,
+};
+pub use dcsa::{
+    DcsaEquipmentEvent, DcsaEventType, DcsaLocation, DcsaTransportCall, DcsaVessel,
+    EmptyIndicatorCode, ModeOfTransport,
 };
 pub use event::{
     Action, Command, Event, EventError, EventErrorKind, EventPayload, ENTITY_CONTAINER,

@@ -11,6 +11,7 @@ use super::{Appointment, TraceKind, VesselVisit};
 /// `GatedIn`, `OnHold`, `Loaded` and `Departed`; empty traces use `NotFound`,
 /// `NotReceivable`, `Receivable` and `Returned`. [`Status::applies_to`] says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum Status {
@@ -80,6 +81,7 @@ impl std::fmt::Display for Status {
 
 /// DCSA equipment event type codes (Track & Trace 2.2, `equipmentEventTypeCode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EquipmentEventCode {
     /// Gated in.
@@ -127,6 +129,7 @@ impl EquipmentEventCode {
 
 /// DCSA event classifier: planned, estimated or actual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventClassifier {
     /// Planned.
@@ -139,6 +142,7 @@ pub enum EventClassifier {
 
 /// DCSA empty/laden indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EmptyIndicator {
     /// Laden.
@@ -149,6 +153,7 @@ pub enum EmptyIndicator {
 
 /// A place: UN/LOCODE, facility code and a readable name, each optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
     /// UN/LOCODE, e.g. `PHMNL`.
@@ -164,6 +169,7 @@ pub struct Location {
 
 /// One equipment event, as DCSA Track & Trace describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EquipmentEvent {
     /// What happened.
@@ -185,6 +191,7 @@ pub struct EquipmentEvent {
 
 /// The vessel and voyage the container is booked on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Vessel {
     /// Vessel name.
@@ -203,6 +210,7 @@ pub struct Vessel {
 
 /// A hold or impediment that stops the container from moving.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Hold {
     /// The provider's hold code or type, e.g. `CUSTOMS`.
@@ -217,6 +225,7 @@ pub struct Hold {
 
 /// Dates a drayage planner acts on, where the provider gives them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct KeyDates {
     /// Earliest date the terminal receives export boxes for the vessel.
@@ -246,6 +255,7 @@ impl KeyDates {
 /// that comparison ignores when the provider observed the data and when we traced it, and
 /// the provider's raw answer, so that a re-trace that finds nothing new is not a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TraceResult {
     /// The normalized status for the trace kind.

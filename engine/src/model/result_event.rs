@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    EmptyIndicator, Job, Location, Status, TraceFailure, TraceKind, TraceResult, TrackingState,
+    DcsaEquipmentEvent, EmptyIndicator, Job, Location, Status, TraceFailure, TraceKind, TraceResult, TrackingState,
 };
 use crate::model::event::ENTITY_CONTAINER;
 
@@ -13,6 +13,7 @@ pub const RESULT_ORIGIN: &str = "boxtrace";
 
 /// The action of a result event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ResultAction {
     /// A new or changed result, a forced trace's result, or the end of tracking.
@@ -34,6 +35,7 @@ impl ResultAction {
 
 /// Why a result event was emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EmitReason {
     /// The first result of a tracking period.
@@ -68,6 +70,7 @@ impl EmitReason {
 /// `destination`, `events`) and boxtrace's own: trace kind, normalized status, tracking
 /// state, the full normalized result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ResultEvent {
     /// Unique, stable id (store-assigned), used as the web-hook message id.
@@ -78,6 +81,7 @@ pub struct ResultEvent {
     pub svc_id: String,
     /// `CONTAINER`.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "utoipa", schema(pattern = "^CONTAINER$"))]
     pub entity_type: String,
     /// `TRACE_RESULT` or `TRACE_ERROR`.
     pub action: ResultAction,
@@ -91,6 +95,7 @@ pub struct ResultEvent {
 
 /// `carrier` as existing integrations read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Carrier {
     /// `VESSEL`.
@@ -109,6 +114,7 @@ pub struct Carrier {
 
 /// A place as existing integrations read it (`destination`, event locations).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Place {
     /// `PORT` (UN/LOCODE known) or `TERMINAL`.
@@ -141,6 +147,7 @@ impl Place {
 
 /// An event as existing integrations read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct LegacyEvent {
     /// DCSA equipment event code, e.g. `GTIN`.
     pub code: String,
@@ -153,6 +160,7 @@ pub struct LegacyEvent {
 
 /// The failure reported by a `TRACE_ERROR`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorInfo {
     /// Machine-readable reason, e.g. `credentials_rejected`.
@@ -163,6 +171,7 @@ pub struct ErrorInfo {
 
 /// The payload of a result event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ResultPayload {
     /// The container id as traced.
@@ -194,9 +203,14 @@ pub struct ResultPayload {
     /// Port of discharge or destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Place>,
-    /// Equipment events (DCSA codes), oldest first.
+    /// Equipment events (DCSA codes), oldest first, in the shape existing integrations
+    /// read.
     #[serde(default)]
     pub events: Vec<LegacyEvent>,
+    /// The same equipment events as DCSA Track & Trace 2.2 `equipmentEvent`s (field names,
+    /// codes and casing as the specification writes them), oldest first.
+    #[serde(default)]
+    pub equipment_events: Vec<DcsaEquipmentEvent>,
     /// The full normalized result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<TraceResult>,
@@ -248,6 +262,15 @@ impl ResultEvent {
                             location: e.location.as_ref().map(Place::from_location),
                         })
                         .collect()
+                })
+                .unwrap_or_default(),
+            equipment_events: result
+                .map(|r| {
+                    DcsaEquipmentEvent::all_of(
+                        r,
+                        job.request.key.kind,
+                        &job.request.key.container,
+                    )
                 })
                 .unwrap_or_default(),
             result: result.cloned().map(|mut r| {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Where a vessel visit is in its call at the terminal (Navis N4's visit phases, the ones
 /// a tracer can act on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum VisitPhase {
@@ -64,6 +65,7 @@ impl std::fmt::Display for VisitPhase {
 /// The vessel visit (one call of one vessel at the terminal) a box is booked on, as the
 /// terminal reports it now. Times are estimates until the actual ones are known.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VesselVisit {
     /// The terminal's id of the visit, e.g. `ONEAPU042E`. Boxes with the same id (at the
@@ -112,6 +114,7 @@ impl VesselVisit {
 
 /// A booked truck slot at the terminal gate: an export gate-in or an empty return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Appointment {
     /// Start of the slot.

@@ -87,6 +87,7 @@ pub struct TokenResponse {
     /// The bearer token.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(pattern = "^Bearer$")]
     pub token_type: &'static str,
     /// Seconds until the token expires.
     pub expires_in: u64,
@@ -95,7 +96,9 @@ pub struct TokenResponse {
 /// A token error response (RFC 6749 §5.2).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthError {
-    /// `invalid_request`, `invalid_client`, `unsupported_grant_type`, ...
+    /// `invalid_request`, `invalid_client`, `unsupported_grant_type`,
+    /// `temporarily_unavailable` or `server_error`.
+    #[schema(pattern = "^(invalid_request|invalid_client|unsupported_grant_type|temporarily_unavailable|server_error)$")]
     pub error: &'static str,
     /// What was wrong.
     pub error_description: String,
@@ -140,11 +143,15 @@ impl IntoResponse for OAuthRejection {
     post,
     path = "/oauth/token",
     tag = "auth",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, and client_id/client_secret unless sent with HTTP Basic"),
+    operation_id = "issueToken",
+    request_body(content = crate::routes::TokenRequest, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=client_credentials, and client_id/client_secret unless sent with HTTP Basic"),
     responses(
         (status = 200, description = "An access token", body = TokenResponse),
         (status = 400, description = "invalid_request or unsupported_grant_type", body = OAuthError),
         (status = 401, description = "invalid_client", body = OAuthError),
+        (status = 500, description = "server_error: no token could be signed", body = OAuthError),
+        (status = 503, description = "temporarily_unavailable: the store did not answer; retry", body = OAuthError),
     )
 )]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

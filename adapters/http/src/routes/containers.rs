@@ -2,7 +2,9 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use boxtrace::{Job, JobKey, ListQuery, ResultEvent, TraceFailure, TraceKind, TrackingState};
+use boxtrace::{
+    Job, JobKey, ListQuery, ResultEvent, Status, TraceFailure, TraceKind, TraceResult, TrackingState,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,15 +23,14 @@ pub struct TraceView {
     /// Container id.
     pub container_number: String,
     /// `EXPORT` or `EMPTY`.
-    #[schema(value_type = String)]
     pub trace_kind: TraceKind,
     /// Provider id.
     pub provider_id: String,
     /// `ACTIVE`, `COMPLETED`, `EXPIRED`, `CANCELLED` or `FAILED`.
-    #[schema(value_type = String)]
     pub tracking_state: TrackingState,
     /// Normalized status of the latest result.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Status>)]
     pub status: Option<String>,
     /// When the next trace is due.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,11 +44,10 @@ pub struct TraceView {
     pub created_at: DateTime<Utc>,
     /// The latest normalized result.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<TraceResult>)]
     pub result: Option<serde_json::Value>,
     /// The last failure, if the last trace failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub last_error: Option<TraceFailure>,
 }
 
@@ -75,14 +75,18 @@ impl From<Job> for TraceView {
 /// Filters and paging.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `ACTIVE`, `COMPLETED`, `EXPIRED`, `CANCELLED` or `FAILED`.
+    /// `ACTIVE`, `COMPLETED`, `EXPIRED`, `CANCELLED` or `FAILED` (any case).
+    #[param(value_type = Option<TrackingState>)]
     pub state: Option<String>,
-    /// `EXPORT` or `EMPTY`.
+    /// `EXPORT` or `EMPTY` (any case).
+    #[param(value_type = Option<TraceKind>)]
     pub kind: Option<String>,
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size, 1 to 1000 (default 100); larger values are clamped.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<usize>,
 }
 
@@ -111,9 +115,13 @@ fn parse_upper<T: serde::de::DeserializeOwned>(
 }
 
 /// List the caller's traces.
-#[utoipa::path(get, path = "/api/containers", tag = "containers", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/containers", tag = "containers", operation_id = "listContainers",
+    security(("bearer" = [])),
     params(ListParams),
-    responses((status = 200, body = TracePage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses(
+        (status = 200, description = "A page of traces", body = TracePage),
+        (status = 400, description = "A filter value or cursor that is not accepted (field named), or a malformed query", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,20 +148,39 @@ pub async fn list(
     }))
 }
 
+/// The trace kind in a path, lower case as links write it.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Documents the path parameter; the handler parses the kind itself.
+pub enum PathKind {
+    /// An export trace.
+    Export,
+    /// An empty trace.
+    Empty,
+}
+
 /// One trace with its history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TraceDetail {
     /// The trace.
     pub trace: TraceView,
     /// Its result events, oldest first (the newest 100).
-    #[schema(value_type = Vec<Object>)]
     pub history: Vec<ResultEvent>,
 }
 
 /// A trace's current result and history.
-#[utoipa::path(get, path = "/api/containers/{kind}/{providerId}/{containerId}", tag = "containers", security(("bearer" = [])),
-    params(("kind" = String, Path, description = "export or empty"), ("providerId" = String, Path), ("containerId" = String, Path)),
-    responses((status = 200, body = TraceDetail), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/containers/{kind}/{providerId}/{containerId}", tag = "containers",
+    operation_id = "getContainer", security(("bearer" = [])),
+    params(
+        ("kind" = PathKind, Path, description = "`export` or `empty` (any case)"),
+        ("providerId" = String, Path, description = "Provider id, e.g. `sim` (any case)"),
+        ("containerId" = String, Path, description = "Container id as published; ISO 6346 numbers in any case and with separators"),
+    ),
+    responses(
+        (status = 200, description = "The trace and its newest 100 result events", body = TraceDetail),
+        (status = 400, description = "A `kind` that is neither export nor empty, or a path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trace of the caller", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,13 +3,14 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use boxtrace::Command;
+use boxtrace::{Accepted, Command};
 
 use crate::auth::Caller;
-use crate::error::{body_rejection, ApiError, Problem};
+use super::openapi::EventEnvelope;
+use crate::error::{body_rejection, is_json, unsupported_media_type, ApiError, Problem};
 use crate::state::AppState;
 
 /// Publish or cancel a container trace. Answered once the event is durable.
@@ -17,23 +18,29 @@ use crate::state::AppState;
     post,
     path = "/api/events",
     tag = "events",
+    operation_id = "publishEvent",
     security(("bearer" = [])),
-    request_body(content = Object, description = "An event: orgId, svcId, type CONTAINER, action (TRACE_EXPORT_REQUESTED, TRACE_EMPTY_REQUESTED, TRACE_EXPORT_CANCELLED, TRACE_EMPTY_CANCELLED), origin, payload {id, providerId, siteId, data}"),
+    request_body(content = EventEnvelope, content_type = "application/json",
+        description = "An event of the contract: one envelope per action"),
     responses(
-        (status = 202, description = "Accepted and durable", body = Object),
+        (status = 202, description = "Accepted and durable", body = Accepted),
         (status = 400, description = "Malformed JSON (with line and column)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The event's orgId/svcId is not the token's", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The event breaks a rule of the contract (field named)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable; nothing stored; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // As `/api/webhooks` does: a body that is not declared JSON is refused before it is
+    // read, so that a form or a text body is never taken for an event.
+    if !is_json(&headers) {
+        state.metrics.event("unknown", "rejected");
+        return Err(unsupported_media_type());
+    }
     let body = body.map_err(body_rejection)?;
     let command = Command::from_json(&body).inspect_err(|e| {
         state.metrics.event("unknown", "rejected");

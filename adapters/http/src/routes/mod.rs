@@ -3,8 +3,12 @@
 
 mod containers;
 mod events;
+mod openapi;
 mod ops;
 mod webhooks;
+
+pub use openapi::document as openapi_document;
+pub(crate) use openapi::TokenRequest;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -16,7 +20,8 @@ use utoipa::{Modify, OpenApi};
 use crate::config::HttpLimits;
 use crate::state::AppState;
 
-/// The OpenAPI document of the server.
+/// The OpenAPI document of the server, as utoipa generates it from the annotations;
+/// [`openapi_document`] completes it and is what `/openapi.json` serves.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "boxtrace", description = "Container tracing: publish containers, receive results through signed web-hooks."),
@@ -33,6 +38,7 @@ use crate::state::AppState;
         webhooks::PingResult, webhooks::ReplayResult,
         containers::TraceView, containers::TracePage, containers::TraceDetail,
         ops::Readiness, ops::ProviderCircuit,
+        boxtrace::ResultEvent, boxtrace::DcsaEquipmentEvent,
     )),
     modifiers(&BearerAuth),
 )]

@@ -10,13 +10,14 @@ use axum::Json;
 use boxtrace::{CircuitState, ProviderHealthStatus, RESULTS_QUEUE};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::{OpenApi as _, ToSchema};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "Alive: `ok`", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
@@ -30,8 +31,10 @@ const READY_DEADLINE: Duration = Duration::from_secs(2);
 #[serde(rename_all = "camelCase")]
 pub struct Readiness {
     /// `ready`.
+    #[schema(pattern = "^ready$")]
     pub status: &'static str,
     /// `ok`: the store answers.
+    #[schema(pattern = "^ok$")]
     pub store: &'static str,
     /// Each provider's circuit breaker. A suspended provider does not make the server
     /// unready: it still accepts publishes, and their jobs wait for the provider.
@@ -46,6 +49,7 @@ pub struct ProviderCircuit {
     pub provider: String,
     /// `closed` (tracing as usual), `halfOpen` (one probe request decides) or `open`
     /// (suspended until `retryAt`).
+    #[schema(pattern = "^(closed|halfOpen|open)$")]
     pub circuit: &'static str,
     /// Why it is not closed: `failures`, `credentials_rejected` or `credentials_missing`
     /// (the last two need an operator: fix the provider's credentials, then restart).
@@ -77,7 +81,7 @@ impl From<ProviderHealthStatus> for ProviderCircuit {
 
 /// Readiness: started, not stopping, the store can write, and it answers in time. The body
 /// lists each provider's circuit breaker; a suspended provider leaves the server ready.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready, with each provider's circuit breaker", body = Readiness), (status = 503, description = "Not ready: starting, stopping, the store cannot write, or it does not answer", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", responses((status = 200, description = "Ready, with each provider's circuit breaker", body = Readiness), (status = 503, description = "Not ready: starting, stopping, the store cannot write, or it does not answer", body = Problem, content_type = "application/problem+json")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     if !state.is_ready() {
         return Err(ApiError::unavailable("the server is starting or stopping"));
@@ -117,7 +121,8 @@ pub async fn starting() -> ApiError {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     state.metrics.render(&mut out);
@@ -156,7 +161,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// This API's OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
-    Json(super::ApiDoc::openapi())
+    Json(super::openapi::document())
 }

@@ -20,11 +20,14 @@ use crate::webhooks::{DeliveryOutcome, Trigger, Webhook};
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhook {
     /// Where to POST events (http or https, a public address).
+    #[schema(format = "uri")]
     pub url: String,
-    /// `TRACE_RESULT` and/or `TRACE_ERROR`.
+    /// `TRACE_RESULT` and/or `TRACE_ERROR`: at least one.
+    #[schema(min_items = 1)]
     pub triggers: Vec<Trigger>,
     /// `CONTAINER` (the default).
     #[serde(default)]
+    #[schema(pattern = "^CONTAINER$")]
     pub entity_type: Option<String>,
 }
 
@@ -91,11 +94,12 @@ pub struct ReplayResult {
 }
 
 /// Register a web-hook endpoint.
-#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", operation_id = "createWebhook",
+    security(("bearer" = [])),
     request_body = CreateWebhook,
     responses(
         (status = 201, description = "Registered; the secret is shown once", body = CreatedWebhook),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL or triggers, or a URL that resolves to a non-public address", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
@@ -157,8 +161,9 @@ pub async fn create(
 }
 
 /// List the caller's web-hook endpoints.
-#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = [WebhookView]), (status = 401, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", operation_id = "listWebhooks",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's endpoints, without secrets", body = [WebhookView])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,9 +195,10 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Webhook, A
 }
 
 /// Remove a web-hook endpoint and its pending deliveries.
-#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "deleteWebhook",
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Web-hook id")),
-    responses((status = 204, description = "Removed"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such web-hook of the caller", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -204,9 +210,10 @@ pub async fn delete(
 }
 
 /// Send a signed test event to the endpoint now.
-#[utoipa::path(post, path = "/api/webhooks/{id}/ping", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/webhooks/{id}/ping", tag = "webhooks", operation_id = "pingWebhook",
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Web-hook id")),
-    responses((status = 200, body = PingResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "What the endpoint answered", body = PingResult), (status = 404, description = "No such web-hook of the caller", body = Problem, content_type = "application/problem+json")))]
 pub async fn ping(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,9 +243,10 @@ pub async fn ping(
 }
 
 /// Queue the endpoint's dead events again (and re-enable it if it was disabled).
-#[utoipa::path(post, path = "/api/webhooks/{id}/replay", tag = "webhooks", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/webhooks/{id}/replay", tag = "webhooks", operation_id = "replayWebhook",
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Web-hook id")),
-    responses((status = 200, body = ReplayResult), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "How many dead events were queued again", body = ReplayResult), (status = 404, description = "No such web-hook of the caller", body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(
     State(state): State<AppState>,
     caller: Caller,

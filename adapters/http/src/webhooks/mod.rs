@@ -230,6 +230,7 @@ pub fn ping_event(hook: &Webhook, now: DateTime<Utc>) -> boxtrace::ResultEvent {
             carrier: None,
             destination: None,
             events: Vec::new(),
+            equipment_events: Vec::new(),
             result: None,
             error: None,
         },

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 use crate::process::{free_port, terminate, wait_ready};
-use crate::support::{Receiver, TOKEN_KEY};
+use crate::support::{send, Receiver, TOKEN_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
@@ -184,11 +184,11 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
     let http = reqwest::Client::new();
     let token = crate::process::access_token(&http, &bases[0], &client).await;
     let receiver = Receiver::start().await;
-    let hook: Value = http
+    let hook: Value = send(http
         .post(format!("{}/api/webhooks", bases[1]))
         .bearer_auth(&token)
         .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT", "TRACE_ERROR"] }))
-        .send()
+        )
         .await
         .unwrap()
         .json()
@@ -219,11 +219,11 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
                     "action": "TRACE_EMPTY_REQUESTED", "origin": "cluster-test",
                     "payload": { "id": container, "providerId": "sim", "data": {} }
                 });
-                match http
+                match send(http
                     .post(format!("{base}/api/events"))
                     .bearer_auth(&token)
                     .json(&event)
-                    .send()
+                    )
                     .await
                 {
                     Ok(r) if r.status() == 202 => {
@@ -309,10 +309,10 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
 
     // The store agrees: one trace committed per job, one history entry, the one delivered.
     for container in &all_acked {
-        let detail: Value = http
+        let detail: Value = send(http
             .get(format!("{}/api/containers/empty/sim/{container}", bases[1]))
             .bearer_auth(&token)
-            .send()
+            )
             .await
             .unwrap()
             .json()

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::process::Command;
 
 use crate::process::{access_token, client_of, free_port, terminate, wait_ready, BIN};
-use crate::support::TOKEN_KEY;
+use crate::support::{send, TOKEN_KEY};
 
 /// Whether this machine lets the test mount a tmpfs in a namespace of its own.
 async fn can_mount_tmpfs() -> bool {
@@ -119,11 +119,11 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
             "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
             "origin": "disk-full", "payload": { "id": container, "providerId": "sim", "data": { "note": padding } }
         });
-        match http
+        match send(http
             .post(format!("{base}/api/events"))
             .bearer_auth(&token)
             .json(&event)
-            .send()
+            )
             .await
         {
             Ok(r) if r.status() == 202 => acknowledged.push(container),
@@ -167,19 +167,19 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
         "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
         "origin": "disk-full", "payload": { "id": "CSQU3054383", "providerId": "sim", "data": {} }
     });
-    let after = http
+    let after = send(http
         .post(format!("{base}/api/events"))
         .bearer_auth(&token)
         .json(&event)
-        .send()
+        )
         .await
         .unwrap();
     assert_eq!(after.status(), 202, "the restarted server writes again");
     for container in &acknowledged {
-        let r = http
+        let r = send(http
             .get(format!("{base}/api/containers/empty/sim/{container}"))
             .bearer_auth(&token)
-            .send()
+            )
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "acknowledged {container} was lost");

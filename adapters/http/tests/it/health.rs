@@ -7,7 +7,7 @@ use std::time::Duration;
 use boxtrace_http::ServerConfig;
 use serde_json::{json, Value};
 
-use crate::support::{config, server_with};
+use crate::support::{config, send, server_with};
 
 const BOX: &str = "CSQU3054383";
 
@@ -51,7 +51,7 @@ async fn a_suspended_provider_shows_in_readyz_and_metrics() {
     let config = failing_sim(dir.path());
     let server = server_with(config, dir).await;
     let http = reqwest::Client::new();
-    let get = |path: &str| http.get(format!("{}{path}", server.base)).send();
+    let get = |path: &str| send(http.get(format!("{}{path}", server.base)));
 
     let ready: Value = get("/readyz").await.unwrap().json().await.unwrap();
     assert_eq!(

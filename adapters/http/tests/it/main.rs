@@ -5,9 +5,12 @@
 
 mod api;
 mod cluster;
+mod conformance;
+mod dcsa;
 mod delivery;
 mod faults;
 mod health;
+mod openapi;
 mod process;
 mod replay;
 mod support;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::process::Command;
 
 use crate::process::{access_token, boxtrace, create_client, free_port, terminate, wait_ready};
+use crate::support::send;
 
 const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
@@ -65,10 +66,10 @@ async fn traced(
 ) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let detail: Value = http
+        let detail: Value = send(http
             .get(url)
             .bearer_auth(token)
-            .send()
+            )
             .await
             .unwrap()
             .json()
@@ -126,11 +127,11 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
             "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": action,
             "origin": "replay-test", "payload": { "id": container, "providerId": "sim", "data": data }
         });
-        let response = http
+        let response = send(http
             .post(format!("{base}/api/events"))
             .bearer_auth(&token)
             .json(&event)
-            .send()
+            )
             .await
             .unwrap();
         assert_eq!(response.status(), 202, "{container}");

@@ -15,6 +15,8 @@ use boxtrace_http::{App, ServerConfig};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::conformance::send;
+
 pub const TOKEN_KEY: &str = "test-token-key-0123456789-abcdefghijklmnop";
 
 pub struct Server {
@@ -88,17 +90,14 @@ impl Server {
             .await
             .unwrap();
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &created.client_id),
-                ("client_secret", &created.client_secret),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
+        let token: Value = send(http.post(format!("{}/oauth/token", self.base)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &created.client_id),
+            ("client_secret", &created.client_secret),
+        ]))
+        .await
+        .unwrap()
+        .json()
             .await
             .unwrap();
         Tms {
@@ -121,43 +120,59 @@ impl Tms {
         })
     }
 
+    // Every request goes through `conformance::send`: its answer is checked against the
+    // OpenAPI document.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body),
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        self.post_typed(path, "application/json", body).await
+    }
+
+    /// POSTs `body` declared as `content_type`.
+    pub async fn post_typed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
+        send(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token),
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.http
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
+        send(
+            self.http
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(&self.token),
+        )
+        .await
+        .unwrap()
     }
 
     /// Registers `url`; returns (id, secret).
@@ -204,6 +219,8 @@ impl Delivery {
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub deliveries: Arc<Mutex<Vec<Delivery>>>,
+    /// Deliveries whose body breaks the OpenAPI document's `webhooks` schema.
+    pub violations: Arc<Mutex<Vec<String>>>,
     pub attempts: Arc<AtomicU64>,
     pub status: Arc<AtomicU16>,
     pub delay_ms: Arc<AtomicU64>,
@@ -221,6 +238,12 @@ async fn record(
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
+    if let Err(e) = crate::conformance::check_webhook(&body) {
+        r.violations.lock().unwrap().push(format!(
+            "{e}\nbody: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
     if status.is_success() {
         let h = |n: &str| {
             headers
@@ -254,7 +277,13 @@ impl Receiver {
         receiver
     }
 
+    /// What arrived so far; panics if a delivery broke the document's web-hook schema.
     pub fn received(&self) -> Vec<Delivery> {
+        let violations = self.violations.lock().unwrap().clone();
+        assert!(
+            violations.is_empty(),
+            "web-hook bodies against the OpenAPI document: {violations:#?}"
+        );
         self.deliveries.lock().unwrap().clone()
     }
 

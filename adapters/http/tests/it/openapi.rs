@@ -1,0 +1,172 @@
+//! The OpenAPI document: valid for a standard validator, the one the conformance checks
+//! use, complete (operation ids, shared responses, webhooks), and a checker that fails
+//! on a wrong body.
+
+use std::collections::BTreeSet;
+
+use axum::http::{HeaderMap, HeaderValue, Method};
+use serde_json::{json, Value};
+
+use crate::conformance::{check_response, check_webhook, document};
+use crate::support::{send, server};
+
+#[tokio::test]
+async fn served_document_is_the_checked_one() {
+    let server = server(true).await;
+    let response = send(reqwest::Client::new().get(format!("{}/openapi.json", server.base)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let served: Value = response.json().await.unwrap();
+    assert_eq!(&served, document());
+}
+
+/// `openapi-spec-validator` (Python, installed by `.ci/run`) reports no error. Without it
+/// the test says "skipped", except on CI (`CI` set), where it fails.
+#[test]
+fn standard_validator_reports_no_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(document()).unwrap()).unwrap();
+    let output = match std::process::Command::new("openapi-spec-validator")
+        .arg(&path)
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::env::var_os("CI").is_none() => {
+            println!("skipped: openapi-spec-validator is not installed (pip install openapi-spec-validator)");
+            return;
+        }
+        Err(e) => panic!("openapi-spec-validator could not run: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("OK"),
+        "openapi-spec-validator: {}\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+#[test]
+fn the_document_is_complete() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            let responses = &operation["responses"];
+            assert!(responses.get("503").is_some(), "{method} {path}: no 503");
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            if secured {
+                assert_eq!(
+                    responses["401"]["headers"]["WWW-Authenticate"]["required"], true,
+                    "{method} {path}"
+                );
+            }
+            if let Some(content) = operation["requestBody"]["content"].as_object() {
+                assert!(responses.get("413").is_some(), "{method} {path}: no 413");
+                if content.contains_key("application/json") {
+                    assert!(responses.get("415").is_some(), "{method} {path}: no 415");
+                    assert!(responses.get("400").is_some(), "{method} {path}: no 400");
+                }
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                assert!(responses.get("400").is_some(), "{method} {path}: no 400");
+                if path == "/api/containers" {
+                    assert_eq!(parameter["in"], "query", "{parameter}");
+                }
+            }
+        }
+    }
+    let kind = doc["paths"]["/api/containers"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "kind")
+        .unwrap();
+    assert_eq!(kind["required"], false);
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["TraceKind"]["enum"], json!(["EXPORT", "EMPTY"]));
+    assert_eq!(schemas["CreateWebhook"]["properties"]["triggers"]["minItems"], 1);
+    assert!(schemas["TokenRequest"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("grant_type")));
+    for hook in ["TRACE_RESULT", "TRACE_ERROR"] {
+        assert!(
+            doc["webhooks"][hook]["post"]["requestBody"].is_object(),
+            "webhook {hook}"
+        );
+    }
+}
+
+fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(*name, HeaderValue::from_static(value));
+    }
+    map
+}
+
+/// The checker can fail: wrong bodies, undocumented statuses, missing required headers
+/// and undocumented media types are all reported.
+#[test]
+fn the_checker_refuses_wrong_answers() {
+    let json_type = headers(&[("content-type", "application/json")]);
+    let problem_type = headers(&[("content-type", "application/problem+json")]);
+    let get = Method::GET;
+    let post = Method::POST;
+    let good_list = br#"[{"id":"wh_1","url":"https://tms.example/hook","triggers":["TRACE_RESULT"],"entityType":"CONTAINER","createdAt":"2026-12-07T10:00:00Z","pending":0,"dead":0}]"#;
+    check_response(&get, "/api/webhooks", 200, &json_type, good_list).unwrap();
+    let cases: [(&Method, &str, u16, &HeaderMap, &[u8]); 7] = [
+        // Not an array.
+        (&get, "/api/webhooks", 200, &json_type, br#"{"id":"wh_1"}"#),
+        // A trigger that does not exist.
+        (&get, "/api/webhooks", 200, &json_type, br#"[{"id":"wh_1","url":"https://tms.example/hook","triggers":["TRACE_DONE"],"entityType":"CONTAINER","createdAt":"2026-12-07T10:00:00Z","pending":0,"dead":0}]"#),
+        // A status the operation does not document.
+        (&get, "/api/webhooks", 418, &problem_type, br#"{}"#),
+        // 401 without its WWW-Authenticate challenge.
+        (&get, "/api/containers", 401, &problem_type, br#"{"type":"urn:boxtrace:problem:unauthorized","title":"t","status":401,"detail":"d"}"#),
+        // A problem without its type.
+        (&post, "/api/events", 422, &problem_type, br#"{"title":"t","status":422,"detail":"d"}"#),
+        // An answer as text where JSON is documented.
+        (&get, "/api/containers/export/sim/CSQU3054383", 404, &headers(&[("content-type", "text/plain")]), b"not found"),
+        // A 202 whose action is not one of the four.
+        (&post, "/api/events", 202, &json_type, br#"{"action":"TRACE_SOMETHING","key":{"tenant":{"orgId":"o","svcId":"s"},"kind":"EXPORT","providerId":"sim","container":"CSQU3054383"}}"#),
+    ];
+    for (method, path, status, headers, body) in cases {
+        assert!(
+            check_response(method, path, status, headers, body).is_err(),
+            "{method} {path} {status} {} passed",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // A result event whose DCSA event uses the project's own casing.
+    let mut event = json!({
+        "id": "evt_1", "orgId": "o", "svcId": "s", "type": "CONTAINER", "action": "TRACE_RESULT",
+        "origin": "boxtrace", "createdAt": "2026-12-07T10:00:00Z",
+        "payload": {
+            "containerNumber": "CSQU3054383", "providerId": "sim", "traceKind": "EXPORT",
+            "tracedAt": "2026-12-07T10:00:00Z", "nextTraceAt": null, "trackingState": "ACTIVE",
+            "reason": "FIRST_RESULT", "events": [], "equipmentEvents": [{
+                "eventCreatedDateTime": "2026-12-07T10:00:00Z", "eventType": "EQUIPMENT",
+                "eventClassifierCode": "ACT", "eventDateTime": "2026-12-07T09:00:00Z",
+                "equipmentEventTypeCode": "GTIN", "emptyIndicatorCode": "LADEN"
+            }]
+        }
+    });
+    check_webhook(&serde_json::to_vec(&event).unwrap()).unwrap();
+    event["payload"]["equipmentEvents"][0]["emptyIndicatorCode"] = json!("laden");
+    assert!(check_webhook(&serde_json::to_vec(&event).unwrap()).is_err());
+    event["payload"]["equipmentEvents"][0]["emptyIndicatorCode"] = json!("LADEN");
+    event["payload"]["reason"] = json!("FAILED");
+    assert!(
+        check_webhook(&serde_json::to_vec(&event).unwrap()).is_err(),
+        "a TRACE_RESULT with an error's reason"
+    );
+}
