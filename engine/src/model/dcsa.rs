@@ -179,16 +179,13 @@ impl DcsaEquipmentEvent {
         kind: TraceKind,
         equipment: &str,
     ) -> Self {
-        let empty = event
-            .empty_indicator
-            .or(result.empty_indicator)
-            .map_or(
-                match kind {
-                    TraceKind::Export => EmptyIndicatorCode::Laden,
-                    TraceKind::Empty => EmptyIndicatorCode::Empty,
-                },
-                EmptyIndicatorCode::from,
-            );
+        let empty = event.empty_indicator.or(result.empty_indicator).map_or(
+            match kind {
+                TraceKind::Export => EmptyIndicatorCode::Laden,
+                TraceKind::Empty => EmptyIndicatorCode::Empty,
+            },
+            EmptyIndicatorCode::from,
+        );
         let location = event.location.as_ref().map(dcsa_location);
         let transport_call = matches!(
             event.code,
@@ -282,7 +279,7 @@ fn within(value: &str, max: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{VesselVisit, Vessel};
+    use crate::model::{Vessel, VesselVisit};
     use chrono::TimeZone;
 
     fn at(h: u32) -> DateTime<Utc> {

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DcsaEquipmentEvent, EmptyIndicator, Job, Location, Status, TraceFailure, TraceKind, TraceResult, TrackingState,
+    DcsaEquipmentEvent, EmptyIndicator, Job, Location, Status, TraceFailure, TraceKind,
+    TraceResult, TrackingState,
 };
 use crate::model::event::ENTITY_CONTAINER;
 
@@ -266,11 +267,7 @@ impl ResultEvent {
                 .unwrap_or_default(),
             equipment_events: result
                 .map(|r| {
-                    DcsaEquipmentEvent::all_of(
-                        r,
-                        job.request.key.kind,
-                        &job.request.key.container,
-                    )
+                    DcsaEquipmentEvent::all_of(r, job.request.key.kind, &job.request.key.container)
                 })
                 .unwrap_or_default(),
             result: result.cloned().map(|mut r| {

@@ -98,7 +98,9 @@ pub struct TokenResponse {
 pub struct OAuthError {
     /// `invalid_request`, `invalid_client`, `unsupported_grant_type`,
     /// `temporarily_unavailable` or `server_error`.
-    #[schema(pattern = "^(invalid_request|invalid_client|unsupported_grant_type|temporarily_unavailable|server_error)$")]
+    #[schema(
+        pattern = "^(invalid_request|invalid_client|unsupported_grant_type|temporarily_unavailable|server_error)$"
+    )]
     pub error: &'static str,
     /// What was wrong.
     pub error_description: String,

@@ -3,7 +3,8 @@
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use boxtrace::{
-    Job, JobKey, ListQuery, ResultEvent, Status, TraceFailure, TraceKind, TraceResult, TrackingState,
+    Job, JobKey, ListQuery, ResultEvent, Status, TraceFailure, TraceKind, TraceResult,
+    TrackingState,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

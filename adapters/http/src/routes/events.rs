@@ -8,8 +8,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use boxtrace::{Accepted, Command};
 
-use crate::auth::Caller;
 use super::openapi::EventEnvelope;
+use crate::auth::Caller;
 use crate::error::{body_rejection, is_json, unsupported_media_type, ApiError, Problem};
 use crate::state::AppState;
 

@@ -36,7 +36,7 @@ use crate::state::AppState;
         crate::error::Problem, crate::auth::TokenResponse, crate::auth::OAuthError,
         crate::webhooks::Trigger, webhooks::CreateWebhook, webhooks::CreatedWebhook, webhooks::WebhookView,
         webhooks::PingResult, webhooks::ReplayResult,
-        containers::TraceView, containers::TracePage, containers::TraceDetail,
+        containers::TraceView, containers::TracePage, containers::TraceDetail, containers::PathKind,
         ops::Readiness, ops::ProviderCircuit,
         boxtrace::ResultEvent, boxtrace::DcsaEquipmentEvent,
     )),

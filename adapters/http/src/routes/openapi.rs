@@ -164,9 +164,7 @@ fn shared_responses(operation: &mut Map<String, Value>) {
     // Every 503 problem carries `Retry-After`; an annotation's own 503 (e.g. the token
     // endpoint's OAuth error) also answers with problem details on a timeout.
     if let Some(unavailable) = responses.get_mut("503").and_then(Value::as_object_mut) {
-        let content = unavailable
-            .entry("content")
-            .or_insert_with(|| json!({}));
+        let content = unavailable.entry("content").or_insert_with(|| json!({}));
         if let Some(content) = content.as_object_mut() {
             content
                 .entry(PROBLEM_JSON)

@@ -140,20 +140,18 @@ async fn tenants_are_isolated_and_bad_tokens_refused() {
     forged.pop();
     forged.push(if a.token.ends_with('A') { 'B' } else { 'A' });
     for token in [expired, wrong_key, forged, "garbage".to_owned()] {
-        let response = send(a
-            .http
-            .get(format!("{}/api/containers", a.base))
-            .bearer_auth(token)
-            )
-            .await
-            .unwrap();
+        let response = send(
+            a.http
+                .get(format!("{}/api/containers", a.base))
+                .bearer_auth(token),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 401);
         assert!(response.headers().contains_key("www-authenticate"));
     }
     assert_eq!(
-        send(a.http
-            .get(format!("{}/api/containers", a.base))
-            )
+        send(a.http.get(format!("{}/api/containers", a.base)))
             .await
             .unwrap()
             .status(),
@@ -177,13 +175,13 @@ async fn oauth_errors_follow_rfc_6749() {
     let tms = server.tms("org-a").await;
     let http = &tms.http;
     let url = format!("{}/oauth/token", server.base);
-    let basic = send(http
-        .post(&url)
-        .basic_auth(&tms.client_id, Some(&tms.client_secret))
-        .form(&[("grant_type", "client_credentials")])
-        )
-        .await
-        .unwrap();
+    let basic = send(
+        http.post(&url)
+            .basic_auth(&tms.client_id, Some(&tms.client_secret))
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await
+    .unwrap();
     assert_eq!(basic.status(), 200, "HTTP Basic works too");
     assert_eq!(basic.headers()["cache-control"], "no-store");
     let body: Value = basic.json().await.unwrap();
@@ -215,37 +213,37 @@ async fn oauth_errors_follow_rfc_6749() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], error);
     }
-    let repeated = send(http
-        .post(&url)
-        .basic_auth(&tms.client_id, Some(&tms.client_secret))
-        .body("grant_type=client_credentials&grant_type=password")
-        .header("content-type", "application/x-www-form-urlencoded")
-        )
-        .await
-        .unwrap();
+    let repeated = send(
+        http.post(&url)
+            .basic_auth(&tms.client_id, Some(&tms.client_secret))
+            .body("grant_type=client_credentials&grant_type=password")
+            .header("content-type", "application/x-www-form-urlencoded"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         repeated.status(),
         400,
         "RFC 6749 §3.2: no repeated parameters"
     );
-    let lower = send(http
-        .get(format!("{}/api/containers", server.base))
-        .header("authorization", format!("bEaReR {}", tms.token))
-        )
-        .await
-        .unwrap();
+    let lower = send(
+        http.get(format!("{}/api/containers", server.base))
+            .header("authorization", format!("bEaReR {}", tms.token)),
+    )
+    .await
+    .unwrap();
     assert_eq!(lower.status(), 200, "the auth scheme is case-insensitive");
     for (method, path, status) in [
         ("GET", "/nope", 404),
         ("GET", "/api/events", 405),
         ("GET", "/api/containers?limit=abc", 400),
     ] {
-        let response = send(http
-            .request(method.parse().unwrap(), format!("{}{path}", server.base))
-            .bearer_auth(&tms.token)
-            )
-            .await
-            .unwrap();
+        let response = send(
+            http.request(method.parse().unwrap(), format!("{}{path}", server.base))
+                .bearer_auth(&tms.token),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), status, "{path}");
         assert_eq!(
             response.headers()["content-type"],
@@ -253,16 +251,13 @@ async fn oauth_errors_follow_rfc_6749() {
             "{path}"
         );
     }
-    let wrong_secret = send(http
-        .post(&url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", tms.client_id.as_str()),
-            ("client_secret", "bts_wrong"),
-        ])
-        )
-        .await
-        .unwrap();
+    let wrong_secret = send(http.post(&url).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", tms.client_id.as_str()),
+        ("client_secret", "bts_wrong"),
+    ]))
+    .await
+    .unwrap();
     assert_eq!(wrong_secret.status(), 401);
 }
 
@@ -385,13 +380,20 @@ async fn bad_inputs_get_problem_details_and_store_nothing() {
     // A body not declared as JSON is refused with 415, as `/api/webhooks` does, even
     // when it would parse: a form or text is never taken for an event.
     let valid = serde_json::to_vec(&tms.event("TRACE_EMPTY_REQUESTED", BOX, json!({}))).unwrap();
-    for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
         let refused = tms
             .post_typed("/api/events", content_type, valid.clone())
             .await;
         assert_eq!(refused.status(), 415, "{content_type}");
         let problem: Value = refused.json().await.unwrap();
-        assert_eq!(problem["type"], "urn:boxtrace:problem:unsupported-media-type");
+        assert_eq!(
+            problem["type"],
+            "urn:boxtrace:problem:unsupported-media-type"
+        );
     }
     let untyped = send(
         tms.http
@@ -407,7 +409,9 @@ async fn bad_inputs_get_problem_details_and_store_nothing() {
         .await;
     assert_eq!(with_charset.status(), 202, "parameters are fine");
     assert_eq!(
-        tms.delete(&format!("/api/containers/empty/sim/{BOX}")).await.status(),
+        tms.delete(&format!("/api/containers/empty/sim/{BOX}"))
+            .await
+            .status(),
         405,
         "(no deletes of traces: cancel them)"
     );

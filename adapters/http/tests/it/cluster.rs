@@ -184,16 +184,16 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
     let http = reqwest::Client::new();
     let token = crate::process::access_token(&http, &bases[0], &client).await;
     let receiver = Receiver::start().await;
-    let hook: Value = send(http
-        .post(format!("{}/api/webhooks", bases[1]))
-        .bearer_auth(&token)
-        .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT", "TRACE_ERROR"] }))
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook: Value = send(
+        http.post(format!("{}/api/webhooks", bases[1]))
+            .bearer_auth(&token)
+            .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT", "TRACE_ERROR"] })),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let secret = hook["secret"].as_str().unwrap().to_owned();
 
     // Eight publishers, four on each process; A is killed once it acknowledged enough,
@@ -219,12 +219,12 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
                     "action": "TRACE_EMPTY_REQUESTED", "origin": "cluster-test",
                     "payload": { "id": container, "providerId": "sim", "data": {} }
                 });
-                match send(http
-                    .post(format!("{base}/api/events"))
-                    .bearer_auth(&token)
-                    .json(&event)
-                    )
-                    .await
+                match send(
+                    http.post(format!("{base}/api/events"))
+                        .bearer_auth(&token)
+                        .json(&event),
+                )
+                .await
                 {
                     Ok(r) if r.status() == 202 => {
                         let _ = acked.send((node, container));
@@ -309,15 +309,15 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
 
     // The store agrees: one trace committed per job, one history entry, the one delivered.
     for container in &all_acked {
-        let detail: Value = send(http
-            .get(format!("{}/api/containers/empty/sim/{container}", bases[1]))
-            .bearer_auth(&token)
-            )
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let detail: Value = send(
+            http.get(format!("{}/api/containers/empty/sim/{container}", bases[1]))
+                .bearer_auth(&token),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
         assert_eq!(detail["trace"]["traceCount"], 1, "{container}: {detail}");
         let history = detail["history"].as_array().unwrap();
         assert_eq!(history.len(), 1, "{container}: {detail}");

@@ -118,10 +118,7 @@ pub fn check_response(
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
-    validate(
-        &format!("{pointer}/{}/schema", escape(&media_type)),
-        &value,
-    )
+    validate(&format!("{pointer}/{}/schema", escape(&media_type)), &value)
 }
 
 /// Checks a delivered web-hook body against the document's `webhooks` entry of its
@@ -202,9 +199,9 @@ fn rebase(value: &Value) -> Value {
                 .iter()
                 .map(|(key, value)| {
                     let value = match (key.as_str(), value.as_str()) {
-                        ("$ref", Some(target)) => Value::String(
-                            target.replace("#/components/schemas/", "#/$defs/"),
-                        ),
+                        ("$ref", Some(target)) => {
+                            Value::String(target.replace("#/components/schemas/", "#/$defs/"))
+                        }
                         _ => rebase(value),
                     };
                     (key.clone(), value)

@@ -119,12 +119,12 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
             "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
             "origin": "disk-full", "payload": { "id": container, "providerId": "sim", "data": { "note": padding } }
         });
-        match send(http
-            .post(format!("{base}/api/events"))
-            .bearer_auth(&token)
-            .json(&event)
-            )
-            .await
+        match send(
+            http.post(format!("{base}/api/events"))
+                .bearer_auth(&token)
+                .json(&event),
+        )
+        .await
         {
             Ok(r) if r.status() == 202 => acknowledged.push(container),
             Ok(r) => {
@@ -167,21 +167,21 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
         "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
         "origin": "disk-full", "payload": { "id": "CSQU3054383", "providerId": "sim", "data": {} }
     });
-    let after = send(http
-        .post(format!("{base}/api/events"))
-        .bearer_auth(&token)
-        .json(&event)
+    let after = send(
+        http.post(format!("{base}/api/events"))
+            .bearer_auth(&token)
+            .json(&event),
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.status(), 202, "the restarted server writes again");
+    for container in &acknowledged {
+        let r = send(
+            http.get(format!("{base}/api/containers/empty/sim/{container}"))
+                .bearer_auth(&token),
         )
         .await
         .unwrap();
-    assert_eq!(after.status(), 202, "the restarted server writes again");
-    for container in &acknowledged {
-        let r = send(http
-            .get(format!("{base}/api/containers/empty/sim/{container}"))
-            .bearer_auth(&token)
-            )
-            .await
-            .unwrap();
         assert_eq!(r.status(), 200, "acknowledged {container} was lost");
     }
     let status = terminate(&mut namespace, 30).await;

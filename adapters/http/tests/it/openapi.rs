@@ -39,8 +39,14 @@ fn standard_validator_reports_no_error() {
         }
         Err(e) => panic!("openapi-spec-validator could not run: {e}"),
     };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The validator quotes the whole document with an error: its start says enough.
+    let clip = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .take(3000)
+            .collect::<String>()
+    };
+    let (stdout, stderr) = (clip(&output.stdout), clip(&output.stderr));
     assert!(
         output.status.success() && stdout.contains("OK"),
         "openapi-spec-validator: {}\n{stdout}\n{stderr}",
@@ -92,7 +98,10 @@ fn the_document_is_complete() {
     assert_eq!(kind["required"], false);
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["TraceKind"]["enum"], json!(["EXPORT", "EMPTY"]));
-    assert_eq!(schemas["CreateWebhook"]["properties"]["triggers"]["minItems"], 1);
+    assert_eq!(
+        schemas["CreateWebhook"]["properties"]["triggers"]["minItems"],
+        1
+    );
     assert!(schemas["TokenRequest"]["required"]
         .as_array()
         .unwrap()

@@ -66,10 +66,7 @@ async fn traced(
 ) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let detail: Value = send(http
-            .get(url)
-            .bearer_auth(token)
-            )
+        let detail: Value = send(http.get(url).bearer_auth(token))
             .await
             .unwrap()
             .json()
@@ -127,13 +124,13 @@ async fn serve_replays_a_lifecycle_file_named_in_the_sim_config() {
             "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": action,
             "origin": "replay-test", "payload": { "id": container, "providerId": "sim", "data": data }
         });
-        let response = send(http
-            .post(format!("{base}/api/events"))
-            .bearer_auth(&token)
-            .json(&event)
-            )
-            .await
-            .unwrap();
+        let response = send(
+            http.post(format!("{base}/api/events"))
+                .bearer_auth(&token)
+                .json(&event),
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 202, "{container}");
     }
 

@@ -98,8 +98,8 @@ impl Server {
         .await
         .unwrap()
         .json()
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         Tms {
             http,
             base: self.base.clone(),
@@ -239,10 +239,10 @@ async fn record(
     }
     let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
     if let Err(e) = crate::conformance::check_webhook(&body) {
-        r.violations.lock().unwrap().push(format!(
-            "{e}\nbody: {}",
-            String::from_utf8_lossy(&body)
-        ));
+        r.violations
+            .lock()
+            .unwrap()
+            .push(format!("{e}\nbody: {}", String::from_utf8_lossy(&body)));
     }
     if status.is_success() {
         let h = |n: &str| {
