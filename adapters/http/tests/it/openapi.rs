@@ -29,6 +29,7 @@ fn standard_validator_reports_no_error() {
     let path = dir.path().join("openapi.json");
     std::fs::write(&path, serde_json::to_vec_pretty(document()).unwrap()).unwrap();
     let output = match std::process::Command::new("openapi-spec-validator")
+        .args(["--validation-errors", "all"])
         .arg(&path)
         .output()
     {

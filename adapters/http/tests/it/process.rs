@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::support::{Receiver, TOKEN_KEY};
+use crate::support::{send, Receiver, TOKEN_KEY};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
@@ -81,16 +81,16 @@ pub fn client_of(created: &Value) -> (String, String) {
 
 /// An access token for the client, from the server at `base` (client credentials grant).
 pub async fn access_token(http: &reqwest::Client, base: &str, client: &(String, String)) -> String {
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&client.0, Some(&client.1))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token: Value = send(
+        http.post(format!("{base}/oauth/token"))
+            .basic_auth(&client.0, Some(&client.1))
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     token["access_token"].as_str().unwrap().to_owned()
 }
 
@@ -99,11 +99,7 @@ pub async fn wait_ready(port: u16) {
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
+        if let Ok(r) = send(http.get(format!("http://127.0.0.1:{port}/readyz"))).await {
             if r.status() == 200 {
                 return;
             }
@@ -140,16 +136,16 @@ async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
     let http = reqwest::Client::new();
     let token = access_token(&http, &base, &client).await;
     let receiver = Receiver::start().await;
-    let hook: Value = http
-        .post(format!("{base}/api/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hook: Value = send(
+        http.post(format!("{base}/api/webhooks"))
+            .bearer_auth(&token)
+            .json(&json!({ "url": receiver.url, "triggers": ["TRACE_RESULT"] })),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let webhook_secret = hook["secret"].as_str().unwrap().to_owned();
 
     // Publish from 16 concurrent clients and kill the server while they are at it.
@@ -172,7 +168,7 @@ async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
                     "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": "TRACE_EMPTY_REQUESTED",
                     "origin": "kill-test", "payload": { "id": container, "providerId": "sim", "data": {} }
                 });
-                match http.post(format!("{base}/api/events")).bearer_auth(&token).json(&event).send().await {
+                match send(http.post(format!("{base}/api/events")).bearer_auth(&token).json(&event)).await {
                     Ok(r) if r.status() == 202 => {
                         let _ = acked.send(container);
                     }
@@ -281,8 +277,8 @@ async fn an_unreachable_database_leaves_it_alive_not_ready_until_sigterm() {
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let ready = loop {
-        let healthz = http.get(format!("{base}/healthz")).send().await;
-        let readyz = http.get(format!("{base}/readyz")).send().await;
+        let healthz = send(http.get(format!("{base}/healthz"))).await;
+        let readyz = send(http.get(format!("{base}/readyz"))).await;
         if let (Ok(healthz), Ok(readyz)) = (healthz, readyz) {
             assert_eq!(healthz.status(), 200, "alive while the store is not open");
             break readyz;
@@ -295,12 +291,10 @@ async fn an_unreachable_database_leaves_it_alive_not_ready_until_sigterm() {
     };
     for response in [
         ready,
-        http.post(format!("{base}/api/events"))
-            .json(&json!({}))
-            .send()
+        send(http.post(format!("{base}/api/events")).json(&json!({})))
             .await
             .unwrap(),
-        http.get(format!("{base}/metrics")).send().await.unwrap(),
+        send(http.get(format!("{base}/metrics"))).await.unwrap(),
     ] {
         assert_eq!(response.status(), 503);
         assert!(response.headers().contains_key("retry-after"));
