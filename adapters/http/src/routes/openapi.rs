@@ -40,14 +40,22 @@ impl ToSchema for EventEnvelope {
 #[allow(dead_code)] // Never built: it only describes the form.
 pub struct TokenRequest {
     /// `client_credentials`, the only grant.
-    #[schema(pattern = "^client_credentials$")]
-    grant_type: String,
+    grant_type: GrantType,
     /// The client id, unless sent with HTTP Basic.
     client_id: Option<String>,
     /// The client secret, unless sent with HTTP Basic.
     client_secret: Option<String>,
     /// Ignored: a token carries no scopes.
     scope: Option<String>,
+}
+
+/// The grants of `POST /oauth/token`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Never built: it only describes the form.
+pub enum GrantType {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
 }
 
 /// The document served at `/openapi.json`.
@@ -170,10 +178,16 @@ fn shared_responses(operation: &mut Map<String, Value>) {
                 .entry(PROBLEM_JSON)
                 .or_insert_with(|| json!({ "schema": schema_ref("Problem") }));
         }
+        // Problem details always carry it; the token endpoint's own OAuth answer does not.
+        let always = unavailable
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|content| content.len() == 1);
         unavailable.entry("headers").or_insert_with(|| {
             json!({
                 "Retry-After": {
                     "description": "Seconds to wait before retrying (problem-details answers)",
+                    "required": always,
                     "schema": { "type": "integer", "minimum": 0 }
                 }
             })

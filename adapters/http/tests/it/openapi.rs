@@ -66,6 +66,12 @@ fn the_document_is_complete() {
             assert!(ids.insert(id.to_owned()), "operationId {id} twice");
             let responses = &operation["responses"];
             assert!(responses.get("503").is_some(), "{method} {path}: no 503");
+            if path != "/oauth/token" {
+                assert_eq!(
+                    responses["503"]["headers"]["Retry-After"]["required"], true,
+                    "{method} {path}"
+                );
+            }
             let secured = operation["security"]
                 .as_array()
                 .is_some_and(|s| !s.is_empty());
@@ -107,6 +113,7 @@ fn the_document_is_complete() {
         .as_array()
         .unwrap()
         .contains(&json!("grant_type")));
+    assert_eq!(schemas["GrantType"]["enum"], json!(["client_credentials"]));
     for hook in ["TRACE_RESULT", "TRACE_ERROR"] {
         assert!(
             doc["webhooks"][hook]["post"]["requestBody"].is_object(),
@@ -133,7 +140,7 @@ fn the_checker_refuses_wrong_answers() {
     let post = Method::POST;
     let good_list = br#"[{"id":"wh_1","url":"https://tms.example/hook","triggers":["TRACE_RESULT"],"entityType":"CONTAINER","createdAt":"2026-12-07T10:00:00Z","pending":0,"dead":0}]"#;
     check_response(&get, "/api/webhooks", 200, &json_type, good_list).unwrap();
-    let cases: [(&Method, &str, u16, &HeaderMap, &[u8]); 7] = [
+    let cases: [(&Method, &str, u16, &HeaderMap, &[u8]); 8] = [
         // Not an array.
         (&get, "/api/webhooks", 200, &json_type, br#"{"id":"wh_1"}"#),
         // A trigger that does not exist.
@@ -142,6 +149,14 @@ fn the_checker_refuses_wrong_answers() {
         (&get, "/api/webhooks", 418, &problem_type, br#"{}"#),
         // 401 without its WWW-Authenticate challenge.
         (&get, "/api/containers", 401, &problem_type, br#"{"type":"urn:boxtrace:problem:unauthorized","title":"t","status":401,"detail":"d"}"#),
+        // 503 without Retry-After.
+        (
+            &get,
+            "/api/webhooks",
+            503,
+            &problem_type,
+            br#"{"type":"urn:boxtrace:problem:unavailable","title":"t","status":503,"detail":"d"}"#,
+        ),
         // A problem without its type.
         (&post, "/api/events", 422, &problem_type, br#"{"title":"t","status":422,"detail":"d"}"#),
         // An answer as text where JSON is documented.
