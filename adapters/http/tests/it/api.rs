@@ -377,50 +377,10 @@ async fn bad_inputs_get_problem_details_and_store_nothing() {
     assert_eq!(huge.status(), 413);
     assert_eq!(huge.headers()["content-type"], "application/problem+json");
 
-    // A body not declared as JSON is refused with 415, as `/api/webhooks` does, even
-    // when it would parse: a form or text is never taken for an event.
-    let valid = serde_json::to_vec(&tms.event("TRACE_EMPTY_REQUESTED", BOX, json!({}))).unwrap();
-    for content_type in [
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "application/jsonx",
-    ] {
-        let refused = tms
-            .post_typed("/api/events", content_type, valid.clone())
-            .await;
-        assert_eq!(refused.status(), 415, "{content_type}");
-        let problem: Value = refused.json().await.unwrap();
-        assert_eq!(
-            problem["type"],
-            "urn:boxtrace:problem:unsupported-media-type"
-        );
-    }
-    let untyped = send(
-        tms.http
-            .post(format!("{}/api/events", tms.base))
-            .bearer_auth(&tms.token)
-            .body(valid.clone()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(untyped.status(), 415, "no Content-Type");
-    let with_charset = tms
-        .post_typed("/api/events", "application/json; charset=utf-8", valid)
-        .await;
-    assert_eq!(with_charset.status(), 202, "parameters are fine");
-    assert_eq!(
-        tms.delete(&format!("/api/containers/empty/sim/{BOX}"))
-            .await
-            .status(),
-        405,
-        "(no deletes of traces: cancel them)"
-    );
-
     let listed: Value = tms.get("/api/containers").await.json().await.unwrap();
-    assert_eq!(
-        listed["items"].as_array().unwrap().len(),
-        1,
-        "nothing stored from rejected requests, only the accepted one: {listed}"
+    assert!(
+        listed["items"].as_array().unwrap().is_empty(),
+        "nothing stored from rejected requests"
     );
     let bad_filter = tms.get("/api/containers?state=SLEEPING").await;
     assert_eq!(bad_filter.status(), 400);

@@ -195,3 +195,52 @@ fn the_checker_refuses_wrong_answers() {
         "a TRACE_RESULT with an error's reason"
     );
 }
+
+/// `POST /api/events` takes JSON only: a body declared otherwise (or not declared) gets
+/// 415 problem details, as `/api/webhooks` does, even when it would parse, and nothing is
+/// stored.
+#[tokio::test]
+async fn publish_refuses_a_body_not_declared_json_with_415() {
+    let server = server(true).await;
+    let tms = server.tms("org-a").await;
+    let event = tms.event("TRACE_EMPTY_REQUESTED", "CSQU3054383", json!({}));
+    let valid = serde_json::to_vec(&event).unwrap();
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
+        let refused = tms
+            .post_typed("/api/events", content_type, valid.clone())
+            .await;
+        assert_eq!(refused.status(), 415, "{content_type}");
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            "urn:boxtrace:problem:unsupported-media-type"
+        );
+    }
+    let untyped = send(
+        tms.http
+            .post(format!("{}/api/events", tms.base))
+            .bearer_auth(&tms.token)
+            .body(valid.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(untyped.status(), 415, "no Content-Type");
+    let listed: Value = tms.get("/api/containers").await.json().await.unwrap();
+    assert!(
+        listed["items"].as_array().unwrap().is_empty(),
+        "nothing stored: {listed}"
+    );
+    for content_type in [
+        "application/json; charset=utf-8",
+        "application/cloudevents+json",
+    ] {
+        let accepted = tms
+            .post_typed("/api/events", content_type, valid.clone())
+            .await;
+        assert_eq!(accepted.status(), 202, "{content_type}");
+    }
+}
