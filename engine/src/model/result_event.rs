@@ -186,7 +186,8 @@ pub struct ResultPayload {
     pub booking_number: Option<String>,
     /// When the trace ran (for a cancellation: when it was cancelled).
     pub traced_at: DateTime<Utc>,
-    /// When the next trace is due; absent once tracking stopped.
+    /// When the next trace is due; `null` once tracking stopped.
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub next_trace_at: Option<DateTime<Utc>>,
     /// Tracking state after this event.
     pub tracking_state: TrackingState,
@@ -207,10 +208,12 @@ pub struct ResultPayload {
     /// Equipment events (DCSA codes), oldest first, in the shape existing integrations
     /// read.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub events: Vec<LegacyEvent>,
     /// The same equipment events as DCSA Track & Trace 2.2 `equipmentEvent`s (field names,
     /// codes and casing as the specification writes them), oldest first.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(required = true))]
     pub equipment_events: Vec<DcsaEquipmentEvent>,
     /// The full normalized result.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -122,6 +122,7 @@ fn parse_upper<T: serde::de::DeserializeOwned>(
     responses(
         (status = 200, description = "A page of traces", body = TracePage),
         (status = 400, description = "A filter value or cursor that is not accepted (field named), or a malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "An unexpected engine failure (logged)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -181,6 +182,7 @@ pub struct TraceDetail {
         (status = 200, description = "The trace and its newest 100 result events", body = TraceDetail),
         (status = 400, description = "A `kind` that is neither export nor empty, or a path that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such trace of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "An unexpected engine failure (logged)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,

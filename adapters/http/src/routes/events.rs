@@ -27,6 +27,7 @@ use crate::state::AppState;
         (status = 400, description = "Malformed JSON (with line and column)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The event's orgId/svcId is not the token's", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The event breaks a rule of the contract (field named)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "An unexpected engine failure (logged); nothing acknowledged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn publish(
