@@ -10,6 +10,9 @@
 //! - [`SledStore`]: the embedded store (group-committed, crash-safe). With the feature
 //!   `postgres`, `PostgresStore`: several processes on one PostgreSQL database.
 //! - [`Policy`]: the adaptive re-trace rules. [`Clock`]: injected time.
+//! - [`DcsaEquipmentEvent`]: result events carry their equipment events in DCSA Track &
+//!   Trace 2.2 form too. With the feature `utoipa`, the model types that cross an API
+//!   derive `utoipa::ToSchema`, for adapters that publish an OpenAPI document.
 //!
 //! # Example
 //!
