@@ -244,3 +244,87 @@ async fn publish_refuses_a_body_not_declared_json_with_415() {
         assert_eq!(accepted.status(), 202, "{content_type}");
     }
 }
+
+/// The typed envelope agrees with the engine's validation on what it can say (the check
+/// digit and credentials in `data` are the engine's alone).
+#[test]
+fn the_event_envelope_takes_what_the_engine_takes() {
+    let event = |action: &str, payload: Value| {
+        json!({
+            "orgId": "org-a", "svcId": "svc-1", "type": "CONTAINER", "action": action,
+            "origin": "test", "payload": payload
+        })
+    };
+    let export = |data: Value| {
+        event(
+            "TRACE_EXPORT_REQUESTED",
+            json!({ "id": "CSQU3054383", "providerId": "sim", "data": data }),
+        )
+    };
+    let mut cases = vec![
+        (export(json!({ "bookingNumber": "TASF883714" })), true),
+        (
+            event(
+                "TRACE_EMPTY_REQUESTED",
+                json!({ "id": "csqu 305438-3", "providerId": "SIM" }),
+            ),
+            true,
+        ),
+        (
+            event(
+                "TRACE_EXPORT_CANCELLED",
+                json!({ "id": "CSQU3054383", "providerId": "sim", "data": null }),
+            ),
+            true,
+        ),
+        (export(json!({})), false),
+        (export(json!({ "bookingNumber": "   " })), false),
+        (export(json!({ "bookingNumber": 42 })), false),
+        (
+            export(json!({ "bookingNumber": "B1", "normalize": "yes" })),
+            false,
+        ),
+        (
+            event(
+                "TRACE_DONE",
+                json!({ "id": "CSQU3054383", "providerId": "sim" }),
+            ),
+            false,
+        ),
+        (
+            event(
+                "TRACE_EMPTY_REQUESTED",
+                json!({ "id": "CSQU3054383", "siteId": "MICT" }),
+            ),
+            false,
+        ),
+        (
+            event(
+                "TRACE_EMPTY_REQUESTED",
+                json!({ "id": "CSQU3054383", "providerId": "sim", "data": [] }),
+            ),
+            false,
+        ),
+    ];
+    let valid = export(json!({ "bookingNumber": "B1" }));
+    for (field, wrong) in [
+        ("type", json!("BOX")),
+        ("orgId", json!("")),
+        ("orgId", json!("x".repeat(201))),
+        ("svcId", json!("tab\there")),
+        ("origin", json!(5)),
+    ] {
+        let mut bad = valid.clone();
+        bad[field] = wrong;
+        cases.push((bad, false));
+    }
+    let mut no_payload = valid.clone();
+    no_payload.as_object_mut().unwrap().remove("payload");
+    cases.push((no_payload, false));
+    for (event, accepted) in cases {
+        let engine = boxtrace::Command::from_value(event.clone());
+        assert_eq!(engine.is_ok(), accepted, "engine: {event} {engine:?}");
+        let schema = crate::conformance::validate("/components/schemas/EventEnvelope", &event);
+        assert_eq!(schema.is_ok(), accepted, "schema: {event} {schema:?}");
+    }
+}
