@@ -89,7 +89,7 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use schedule::{
     cohort_news, AppointmentPolicy, Backoff, CohortPolicy, Decision, EmptyIntervals,
-    ExportIntervals, Policy, PolicyInput, VisitPolicy,
+    ExportIntervals, Policy, PolicyInput, PolicyRule, VisitPolicy,
 };
 pub use store::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim,

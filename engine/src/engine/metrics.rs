@@ -158,6 +158,29 @@ impl EngineMetrics {
         self.inner().requests.values().sum()
     }
 
+    /// Traces so far by provider and outcome (`ok`, `not_found`, `transient`, `timeout`,
+    /// `rate_limited`, `permanent`).
+    pub fn traces_by_outcome(&self) -> Vec<(String, &'static str, u64)> {
+        self.inner()
+            .traces
+            .iter()
+            .map(|((provider, outcome), n)| (provider.clone(), *outcome, *n))
+            .collect()
+    }
+
+    /// Provider requests and the container lookups they carried so far, by provider.
+    pub fn requests_by_provider(&self) -> Vec<(String, u64, u64)> {
+        let inner = self.inner();
+        inner
+            .requests
+            .iter()
+            .map(|(provider, n)| {
+                let boxes = inner.boxes.get(provider).copied().unwrap_or(0);
+                (provider.clone(), *n, boxes)
+            })
+            .collect()
+    }
+
     /// Appends the counters in Prometheus text format.
     pub fn render_prometheus(&self, out: &mut String) {
         let inner = self.inner();

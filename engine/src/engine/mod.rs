@@ -216,6 +216,32 @@ impl Engine {
         Ok(self.inner.store.list(tenant, query).await?)
     }
 
+    /// Every tenant's jobs: the operator's view ([`Store::list_all`]).
+    pub async fn list_all(&self, query: &ListQuery) -> Result<JobPage> {
+        Ok(self.inner.store.list_all(query).await?)
+    }
+
+    /// The rule of the policy that chose the job's next trace time at its last trace
+    /// (`None` for a job never traced, or suspended: it waits for its provider's circuit).
+    /// A job may be due sooner than the rule says: news about its vessel visit, a forced
+    /// trace or the batch window can bring it forward.
+    pub fn next_trace_rule(&self, job: &Job) -> Option<crate::schedule::PolicyRule> {
+        let now = job.last_traced_at?;
+        if job.last_error.as_ref().is_some_and(|e| e.is_suspension()) {
+            return None;
+        }
+        Some(self.inner.policy.rule(&crate::schedule::PolicyInput {
+            kind: job.request.key.kind,
+            now,
+            tracking_since: job.tracking_since,
+            result: job.last_result.as_ref(),
+            last_changed_at: job.last_changed_at,
+            not_found_since: job.not_found_since,
+            consecutive_errors: job.consecutive_errors,
+            retry_after: None,
+        }))
+    }
+
     /// The job's result events, oldest first (at most the newest `limit`).
     pub async fn history(&self, key: &JobKey, limit: usize) -> Result<Vec<ResultEvent>> {
         Ok(self.inner.store.history(key, limit).await?)

@@ -6,5 +6,5 @@ mod policy;
 pub use cohort::{cohort_news, CohortPolicy};
 pub use policy::{
     AppointmentPolicy, Backoff, Decision, EmptyIntervals, ExportIntervals, Policy, PolicyInput,
-    VisitPolicy,
+    PolicyRule, VisitPolicy,
 };

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Status, TraceKind, TraceResult, TrackingState};
@@ -26,6 +26,51 @@ pub enum Decision {
     Next(DateTime<Utc>),
     /// Stop tracking in this state (`Completed` or `Expired`).
     Stop(TrackingState),
+}
+
+/// Which rule of the policy chose a [`Decision`]: what an operator reads as "why is this
+/// box traced next at that time" ([`Policy::rule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PolicyRule {
+    /// A stop status was reached (`stop_on`).
+    StopStatus,
+    /// The maximum tracking age passed.
+    MaxTrackingAge,
+    /// The provider has not found the box for too long.
+    NotFoundGiveUp,
+    /// The last traces failed: exponential backoff (or the provider's retry-after).
+    ErrorBackoff,
+    /// No result yet, or not found: the not-found (or empty's not-returned) interval.
+    NotFoundInterval,
+    /// Quiet until the box's appointment slot or its receiving window opens.
+    QuietUntilWindow,
+    /// Dense tracing across an appointment slot or while the vessel is working.
+    DenseWindow,
+    /// Right after a change: the after-change interval.
+    AfterChange,
+    /// Near the key date the next change hinges on (cut-off, departure).
+    NearKeyDate,
+    /// The status's own interval.
+    StatusInterval,
+}
+
+impl PolicyRule {
+    /// A short sentence for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::StopStatus => "stopped: a stop status was reached",
+            Self::MaxTrackingAge => "stopped: the maximum tracking age passed",
+            Self::NotFoundGiveUp => "stopped: not found for too long",
+            Self::ErrorBackoff => "backoff after failed traces (or the provider's retry-after)",
+            Self::NotFoundInterval => "not found yet: the not-found interval",
+            Self::QuietUntilWindow => "quiet until its appointment slot or receiving window opens",
+            Self::DenseWindow => "dense: inside its appointment slot, or its vessel is working",
+            Self::AfterChange => "changed recently: the after-change interval",
+            Self::NearKeyDate => "near its key date (cut-off or departure)",
+            Self::StatusInterval => "the interval of its status",
+        }
+    }
 }
 
 /// What the policy looks at after a trace.
@@ -291,14 +336,34 @@ impl Policy {
 
     /// Decides what follows a trace.
     pub fn decide<R: Rng + ?Sized>(&self, input: &PolicyInput<'_>, rng: &mut R) -> Decision {
+        self.decide_with_rule(input, rng).0
+    }
+
+    /// The rule [`Policy::decide`] follows for `input` (jitter never changes it).
+    pub fn rule(&self, input: &PolicyInput<'_>) -> PolicyRule {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0);
+        self.decide_with_rule(input, &mut rng).1
+    }
+
+    fn decide_with_rule<R: Rng + ?Sized>(
+        &self,
+        input: &PolicyInput<'_>,
+        rng: &mut R,
+    ) -> (Decision, PolicyRule) {
         let now = input.now;
         if let Some(result) = input.result.filter(|_| input.consecutive_errors == 0) {
             if self.stop_on.contains(&result.status) {
-                return Decision::Stop(TrackingState::Completed);
+                return (
+                    Decision::Stop(TrackingState::Completed),
+                    PolicyRule::StopStatus,
+                );
             }
         }
         if elapsed(input.tracking_since, now) >= self.max_tracking_age {
-            return Decision::Stop(TrackingState::Expired);
+            return (
+                Decision::Stop(TrackingState::Expired),
+                PolicyRule::MaxTrackingAge,
+            );
         }
         if input.consecutive_errors > 0 {
             let envelope = self.backoff.envelope(input.consecutive_errors);
@@ -307,7 +372,10 @@ impl Policy {
                 .retry_after
                 .unwrap_or_default()
                 .min(self.backoff.max_retry_after);
-            return Decision::Next(after(now, delay.max(hint)));
+            return (
+                Decision::Next(after(now, delay.max(hint))),
+                PolicyRule::ErrorBackoff,
+            );
         }
         let awaiting_empty = input.kind == TraceKind::Empty
             && input.result.is_none_or(|r| r.status == Status::NotFound);
@@ -317,7 +385,10 @@ impl Policy {
             } else {
                 self.not_found_interval
             };
-            return Decision::Next(after(now, interval));
+            return (
+                Decision::Next(after(now, interval)),
+                PolicyRule::NotFoundInterval,
+            );
         };
         if result.status == Status::NotFound {
             let since = input.not_found_since.unwrap_or(now);
@@ -327,9 +398,17 @@ impl Policy {
                 (self.not_found_give_up, since)
             };
             if elapsed(since, now) >= give_up {
-                return Decision::Stop(TrackingState::Expired);
+                return (
+                    Decision::Stop(TrackingState::Expired),
+                    PolicyRule::NotFoundGiveUp,
+                );
             }
         }
+        let mut rule = if awaiting_empty || result.status == Status::NotFound {
+            PolicyRule::NotFoundInterval
+        } else {
+            PolicyRule::StatusInterval
+        };
         let mut interval = if awaiting_empty {
             self.empty.not_returned
         } else {
@@ -339,27 +418,44 @@ impl Policy {
         if let Some(Window::QuietUntil(at)) = structured {
             // Nothing can happen before `at`: neither a recent change nor a key date is a
             // reason to look sooner.
-            return Decision::Next(at.max(after(now, Duration::from_secs(60))));
+            return (
+                Decision::Next(at.max(after(now, Duration::from_secs(60)))),
+                PolicyRule::QuietUntilWindow,
+            );
         }
         if input
             .last_changed_at
             .is_some_and(|changed| elapsed(changed, now) < self.after_change_window)
         {
+            if self.after_change_interval < interval {
+                rule = PolicyRule::AfterChange;
+            }
             interval = interval.min(self.after_change_interval);
         }
         match structured {
-            Some(Window::Dense(dense)) => interval = interval.min(dense),
+            Some(Window::Dense(dense)) => {
+                if dense < interval {
+                    rule = PolicyRule::DenseWindow;
+                }
+                interval = interval.min(dense);
+            }
             // The structure said nothing (no appointment, no visit in the result): fall
             // back on the key date the next change hinges on.
             _ => {
                 if let Some(date) = self.hinge_date(input.kind, result) {
                     if date > now && elapsed(now, date) <= self.near_key_date_window {
+                        if self.near_key_date_interval < interval {
+                            rule = PolicyRule::NearKeyDate;
+                        }
                         interval = interval.min(self.near_key_date_interval);
                     }
                 }
             }
         }
-        Decision::Next(after(now, spread(interval, self.interval_jitter, rng)))
+        (
+            Decision::Next(after(now, spread(interval, self.interval_jitter, rng))),
+            rule,
+        )
     }
 
     /// The base interval for a status.

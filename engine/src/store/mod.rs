@@ -232,6 +232,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A tenant's jobs, ordered by key, filtered and paged.
     async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage>;
 
+    /// Every tenant's jobs, ordered by tenant and then as [`Store::list`] orders them,
+    /// filtered and paged: the operator's view (the console). A page costs its size plus
+    /// the jobs its filters skip, never the whole store at once.
+    async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage>;
+
     /// The job's result events, oldest first, at most `limit` (the newest ones).
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>>;
 
@@ -364,6 +369,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// How many entries `queue` holds.
     async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats>;
+
+    /// The first `limit` entries of `queue`, oldest first, dead ones included: what an
+    /// operator looks at before replaying or purging a queue.
+    async fn outbox_entries(&self, queue: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
 
     /// Stores an adapter's record (web-hook registrations, API clients, ...) under
     /// `kind` and `key`, durably. The engine never reads these.

@@ -20,6 +20,7 @@
 
 mod ahead;
 mod cohort;
+mod operator;
 
 use std::future::Future;
 
@@ -102,6 +103,12 @@ where
         }),
         ("a_released_job_can_be_claimed_ahead_again", |s| {
             Box::pin(ahead::a_released_job_can_be_claimed_ahead_again(s))
+        }),
+        ("list_all_spans_tenants_and_pages", |s| {
+            Box::pin(operator::list_all_spans_tenants_and_pages(s))
+        }),
+        ("outbox_entries_show_live_and_dead", |s| {
+            Box::pin(operator::outbox_entries_show_live_and_dead(s))
         }),
     ];
     for (name, check) in checks {

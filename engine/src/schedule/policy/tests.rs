@@ -368,3 +368,52 @@ fn the_readme_policy_sections_parse_to_the_defaults() {
     .unwrap();
     assert_eq!(policy, Policy::default());
 }
+
+#[test]
+fn the_rule_names_what_chose_the_next_trace() {
+    let policy = Policy::default();
+    let now = t0() + chrono::Duration::hours(1);
+    let gated_in = TraceResult::new(Status::GatedIn, now);
+    let loaded = TraceResult::new(Status::Loaded, now);
+    let input = |result: Option<&'static TraceResult>, changed: Option<DateTime<Utc>>, errors| {
+        PolicyInput {
+            kind: TraceKind::Export,
+            now,
+            tracking_since: t0(),
+            result,
+            last_changed_at: changed,
+            not_found_since: None,
+            consecutive_errors: errors,
+            retry_after: None,
+        }
+    };
+    let gated_in: &'static TraceResult = Box::leak(Box::new(gated_in));
+    let loaded: &'static TraceResult = Box::leak(Box::new(loaded));
+    assert_eq!(
+        policy.rule(&input(Some(loaded), None, 0)),
+        PolicyRule::StopStatus
+    );
+    assert_eq!(
+        policy.rule(&input(Some(gated_in), None, 2)),
+        PolicyRule::ErrorBackoff
+    );
+    assert_eq!(
+        policy.rule(&input(None, None, 0)),
+        PolicyRule::NotFoundInterval
+    );
+    assert_eq!(
+        policy.rule(&input(Some(gated_in), Some(now), 0)),
+        PolicyRule::AfterChange
+    );
+    let old_change = Some(t0() - chrono::Duration::days(5));
+    assert_eq!(
+        policy.rule(&input(Some(gated_in), old_change, 0)),
+        PolicyRule::StatusInterval
+    );
+    // The rule and the decision agree on stopping.
+    let mut rng = StdRng::seed_from_u64(1);
+    assert!(matches!(
+        policy.decide(&input(Some(loaded), None, 0), &mut rng),
+        Decision::Stop(_)
+    ));
+}

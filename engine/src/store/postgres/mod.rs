@@ -30,8 +30,8 @@ pub use self::config::PostgresConfig;
 pub use self::error::PostgresError;
 
 use super::{
-    Claimed, Committed, DueClaim, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxStats, Store,
-    StoreResult, TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry,
+    OutboxStats, Store, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -226,6 +226,11 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage> {
+        self.deadline("a listing", reads::list_all(&self.shared, query))
+            .await
+    }
+
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
         self.deadline("a history read", reads::history(&self.shared, key, limit))
             .await
@@ -355,6 +360,14 @@ impl Store for PostgresStore {
     async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats> {
         self.deadline("outbox stats", outbox::stats(&self.shared, queue))
             .await
+    }
+
+    async fn outbox_entries(&self, queue: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.deadline(
+            "an outbox listing",
+            outbox::entries(&self.shared, queue, limit),
+        )
+        .await
     }
 
     async fn put_record(

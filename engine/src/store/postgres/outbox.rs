@@ -75,6 +75,11 @@ const STATS: &str = "
     SELECT count(*) FILTER (WHERE NOT dead), count(*) FILTER (WHERE dead)
     FROM outbox WHERE queue = $1";
 
+/// A queue's first entries, oldest first, dead ones included.
+const ENTRIES: &str = "
+    SELECT seq, job_id, event, attempts, available_at, lease_token, lease_until, dead, last_error
+    FROM outbox WHERE queue = $1 ORDER BY seq LIMIT $2";
+
 /// The result event for `job`, named by `seq`: unique per event, and kept by the copies
 /// a fan-out makes.
 pub(super) fn new_event(
@@ -245,4 +250,18 @@ pub(super) async fn stats(shared: &Shared, queue: &str) -> StoreResult<OutboxSta
         pending: count(0)?,
         dead: count(1)?,
     })
+}
+
+pub(super) async fn entries(
+    shared: &Shared,
+    queue: &str,
+    limit: usize,
+) -> StoreResult<Vec<OutboxEntry>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let client = shared.client().await?;
+    query(&client, ENTRIES, &[&queue, &limit])
+        .await?
+        .iter()
+        .map(|row| entry(queue, row))
+        .collect()
 }

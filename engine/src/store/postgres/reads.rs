@@ -20,6 +20,15 @@ const LIST: &str = "
     ORDER BY kind, provider_id, container
     LIMIT $8";
 
+/// A page of every tenant's jobs after a key, by key ([`LIST`] without the tenant).
+const LIST_ALL: &str = "
+    SELECT body FROM jobs
+    WHERE ($1::text IS NULL OR state = $1)
+      AND ($2::text IS NULL OR kind = $2)
+      AND (org_id, svc_id, kind, provider_id, container) > ($3, $4, $5, $6, $7)
+    ORDER BY org_id, svc_id, kind, provider_id, container
+    LIMIT $8";
+
 /// The newest `$6` events of a job, oldest first.
 const HISTORY: &str = "
     SELECT event FROM (
@@ -54,6 +63,42 @@ pub(super) async fn list(shared: &Shared, tenant: &Tenant, q: &ListQuery) -> Sto
             &after[1],
             &after[2],
             &fetch,
+        ],
+    )
+    .await?;
+    let mut jobs = rows
+        .iter()
+        .map(|row| job(row, 0))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let next = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(|j| encode_cursor(&j.request.key))
+    } else {
+        None
+    };
+    Ok(JobPage { jobs, next })
+}
+
+/// Every tenant's jobs, paged with the same cursors as [`list`] (here of any tenant).
+pub(super) async fn list_all(shared: &Shared, q: &ListQuery) -> StoreResult<JobPage> {
+    let limit = match q.limit {
+        0 => 100,
+        n => n.min(1000),
+    };
+    let after = match q.after.as_deref() {
+        Some(cursor) => decode_any_cursor(cursor)?,
+        None => Default::default(),
+    };
+    let state = q.state.map(|s| s.as_str());
+    let kind = q.kind.map(|k| k.as_str());
+    let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+    let client = shared.client().await?;
+    let [org, svc, after_kind, provider, container] = &after;
+    let rows = query(
+        &client,
+        LIST_ALL,
+        &[
+            &state, &kind, org, svc, after_kind, provider, container, &fetch,
         ],
     )
     .await?;
@@ -111,6 +156,17 @@ fn encode_cursor(key: &JobKey) -> String {
 
 /// The kind, provider and container a cursor continues after.
 fn decode_cursor(tenant: &Tenant, cursor: &str) -> StoreResult<[String; 3]> {
+    let [org, svc, kind, provider, container] = decode_any_cursor(cursor)?;
+    if org != tenant.org_id || svc != tenant.svc_id {
+        return Err(StoreError::InvalidCursor(
+            "not a cursor of this listing".into(),
+        ));
+    }
+    Ok([kind, provider, container])
+}
+
+/// The whole key (tenant, kind, provider, container) a cursor continues after.
+fn decode_any_cursor(cursor: &str) -> StoreResult<[String; 5]> {
     let invalid = || StoreError::InvalidCursor("not a cursor of this listing".into());
     if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
         return Err(invalid());
@@ -120,12 +176,7 @@ fn decode_cursor(tenant: &Tenant, cursor: &str) -> StoreResult<[String; 3]> {
         .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).ok())
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(invalid)?;
-    let parts: [String; 5] = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    let [org, svc, kind, provider, container] = parts;
-    if org != tenant.org_id || svc != tenant.svc_id {
-        return Err(invalid());
-    }
-    Ok([kind, provider, container])
+    serde_json::from_slice(&bytes).map_err(|_| invalid())
 }
 
 pub(super) async fn put_record(

@@ -229,43 +229,13 @@ impl SledStore {
             attempts += 1;
         }
     }
-}
 
-#[async_trait]
-impl Store for SledStore {
-    async fn publish(
-        &self,
-        request: TraceRequest,
-        real_time: bool,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Job, PublishOutcome)> {
-        self.call(|reply| Op::Publish {
-            request,
-            real_time,
-            now,
-            reply,
-        })
-        .await
-    }
-
-    async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
-        let key = key.clone();
-        self.call(|reply| Op::Cancel { key, now, reply }).await
-    }
-
-    async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
-        match self.job_id(key)? {
-            Some(id) => self.job_by_id(id),
-            None => Ok(None),
-        }
-    }
-
-    async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
+    /// The jobs whose key starts with `prefix` (a tenant's, or every job's), by key.
+    fn list_prefix(&self, prefix: Vec<u8>, query: &ListQuery) -> StoreResult<JobPage> {
         let limit = match query.limit {
             0 => 100,
             n => n.min(1000),
         };
-        let prefix = keys::tenant_prefix(tenant);
         let start = match query.after.as_deref() {
             Some(cursor) => {
                 let mut after = keys::from_hex(cursor)
@@ -308,6 +278,44 @@ impl Store for SledStore {
             jobs.push(job);
         }
         Ok(JobPage { jobs, next })
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn publish(
+        &self,
+        request: TraceRequest,
+        real_time: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Job, PublishOutcome)> {
+        self.call(|reply| Op::Publish {
+            request,
+            real_time,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
+        let key = key.clone();
+        self.call(|reply| Op::Cancel { key, now, reply }).await
+    }
+
+    async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
+        match self.job_id(key)? {
+            Some(id) => self.job_by_id(id),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
+        self.list_prefix(keys::tenant_prefix(tenant), query)
+    }
+
+    async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage> {
+        self.list_prefix(vec![keys::JOB_KEY], query)
     }
 
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
@@ -537,6 +545,18 @@ impl Store for SledStore {
             }
         }
         Ok(stats)
+    }
+
+    async fn outbox_entries(&self, queue: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.shared
+            .tree
+            .scan_prefix(keys::outbox_prefix(queue))
+            .take(limit)
+            .map(|item| {
+                let (_, value) = item.map_err(unavailable)?;
+                decode::<OutboxEntry>(&value)
+            })
+            .collect()
     }
 
     async fn put_record(
