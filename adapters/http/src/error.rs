@@ -294,7 +294,12 @@ pub async fn problem_fallback(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_json {
+    // The console's pages answer errors as pages of their own.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_json || is_html {
         return response;
     }
     let (code, title, detail) = match status {

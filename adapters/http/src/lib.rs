@@ -6,6 +6,7 @@
 //!   at least once, in order per container, with retries, a dead state and replay.
 //! - `/api/containers`: a tenant's traces and their history.
 //! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - `/console`: the operator console (signed in with the operator token).
 //!
 //! The adapter is thin: every rule of the contract lives in the `boxtrace` engine. It
 //! ships as the `boxtrace` binary (`serve`, `demo`, `clients`).
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod error;
 mod listen;

@@ -41,6 +41,20 @@ impl OperatorToken {
     }
 }
 
+impl OperatorToken {
+    /// A key for `purpose` (e.g. signing console sessions), derived from the token: a
+    /// new operator token makes every value signed with the old key invalid, and the key
+    /// says nothing about the token.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        hash.update(b"boxtrace operator key\0");
+        hash.update(purpose.as_bytes());
+        hash.update(b"\0");
+        hash.update(self.digest);
+        hash.finalize().into()
+    }
+}
+
 /// A request made with `Authorization: Bearer <operator token>`.
 #[derive(Debug, Clone, Copy)]
 pub struct Operator;

@@ -89,6 +89,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(limits.body_limit))
         .layer(axum::middleware::from_fn(crate::error::problem_fallback))
         .layer(TimeoutLayer::with_status_code(

@@ -56,6 +56,7 @@ pub struct Deliverer {
     metrics: Arc<Metrics>,
     wake: Notify,
     in_flight: Mutex<HashMap<String, usize>>,
+    activity: super::activity::DeliveryActivity,
 }
 
 impl Deliverer {
@@ -85,7 +86,13 @@ impl Deliverer {
             metrics,
             wake: Notify::new(),
             in_flight: Mutex::new(HashMap::new()),
+            activity: Default::default(),
         }))
+    }
+
+    /// What it did lately (for the console).
+    pub fn activity(&self) -> &super::activity::DeliveryActivity {
+        &self.activity
     }
 
     /// Looks for work at once (after a registration or a replay).
@@ -224,6 +231,13 @@ impl Deliverer {
         let started = Instant::now();
         let outcome = self.send(&hook, &claim.entry.event).await;
         self.metrics.delivery(&outcome, started.elapsed());
+        self.activity.record(
+            &hook.id,
+            &claim.entry.event.id,
+            claim.entry.job_id,
+            &outcome,
+            self.engine.clock().now(),
+        );
         let store = self.engine.store();
         let (queue, seq, token) = (hook.queue(), claim.entry.seq, claim.token);
         let event_id = &claim.entry.event.id;

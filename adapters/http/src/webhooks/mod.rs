@@ -1,5 +1,6 @@
 //! Web-hooks: registrations (kept as store records), signing, the SSRF guard and delivery.
 
+pub mod activity;
 mod deliver;
 mod retry;
 pub mod sign;

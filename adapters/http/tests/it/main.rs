@@ -1,11 +1,12 @@
 //! Integration tests of the server over real HTTP on loopback: the whole loop, tenant
 //! isolation, bad inputs, web-hook delivery under failure, SSRF, the real binary, and two
 //! of its processes on one PostgreSQL database, and lifecycle files replayed through
-//! `serve` and `demo`.
+//! `serve` and `demo`; the operator console, over HTTP and in headless Chromium.
 
 mod api;
 mod cluster;
 mod conformance;
+mod console;
 mod dcsa;
 mod delivery;
 mod faults;

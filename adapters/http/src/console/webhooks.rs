@@ -1,0 +1,241 @@
+//! Web-hooks: every tenant's endpoints with their queues and latest outcomes, and the
+//! operator's actions on them (replay dead events, disable, enable), each confirmed on a
+//! page of its own before its form is sent.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use minijinja::context;
+use serde::Serialize;
+
+use super::page::{self, when, when_opt};
+use super::session::{check_post, ConsoleSession, CsrfForm};
+use crate::state::AppState;
+use crate::webhooks::{redacted, Webhook};
+
+/// Dead entries shown per endpoint.
+const DEAD_SHOWN: usize = 5;
+
+/// One endpoint as the page shows it.
+#[derive(Debug, Serialize)]
+struct Endpoint {
+    id: String,
+    tenant: String,
+    url: String,
+    triggers: String,
+    disabled: Option<String>,
+    pending: usize,
+    dead: usize,
+    last_error: String,
+    last_success: String,
+    dead_events: Vec<DeadEvent>,
+}
+
+#[derive(Debug, Serialize)]
+struct DeadEvent {
+    event_id: String,
+    container: String,
+    error: String,
+    attempts: u32,
+}
+
+/// What an operator can do to an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Replay,
+    Disable,
+    Enable,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "replay" => Some(Self::Replay),
+            "disable" => Some(Self::Disable),
+            "enable" => Some(Self::Enable),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Replay => "replay",
+            Self::Disable => "disable",
+            Self::Enable => "enable",
+        }
+    }
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Option<Webhook>, Response> {
+    match state.webhooks.all().await {
+        Ok(hooks) => Ok(hooks.into_iter().find(|h| h.id == id)),
+        Err(e) => Err(super::unavailable(e.into())),
+    }
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page::message("Not found", "No such web-hook endpoint."),
+    )
+        .into_response()
+}
+
+/// `GET /console/webhooks`.
+pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Response {
+    let hooks = match state.webhooks.all().await {
+        Ok(hooks) => hooks,
+        Err(e) => return super::unavailable(e.into()),
+    };
+    let store = state.engine.store();
+    let mut endpoints = Vec::with_capacity(hooks.len());
+    for hook in hooks {
+        let stats = match store.outbox_stats(&hook.queue()).await {
+            Ok(stats) => stats,
+            Err(e) => return super::unavailable(e.into()),
+        };
+        let dead_events: Vec<DeadEvent> = if stats.dead > 0 {
+            store
+                .outbox_entries(&hook.queue(), 1000)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.dead)
+                .take(DEAD_SHOWN)
+                .map(|e| DeadEvent {
+                    container: e.event.payload.container_number.clone(),
+                    event_id: e.event.id,
+                    error: e.last_error.unwrap_or_default(),
+                    attempts: e.attempts,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let activity = state.deliverer.activity().endpoint(&hook.id);
+        // The in-memory outcome is the latest; a dead entry's error survives restarts.
+        let last_error = match activity.last_error {
+            Some((at, error)) => format!("{}: {error}", when(at)),
+            None => dead_events
+                .first()
+                .map(|d| d.error.clone())
+                .unwrap_or_else(|| "—".into()),
+        };
+        endpoints.push(Endpoint {
+            tenant: format!("{}/{}", hook.org_id, hook.svc_id),
+            url: redacted(&hook.url),
+            triggers: hook
+                .triggers
+                .iter()
+                .map(|t| format!("{t:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            disabled: hook.disabled.clone(),
+            pending: stats.pending,
+            dead: stats.dead,
+            last_error,
+            last_success: when_opt(activity.last_success),
+            dead_events,
+            id: hook.id,
+        });
+    }
+    page::render(
+        "webhooks.html",
+        context! { endpoints, csrf => session.csrf, nav => "webhooks", title => "Web-hooks" },
+    )
+}
+
+/// `GET /console/webhooks/{id}/{action}`: asks to confirm an action.
+pub async fn confirm(
+    session: ConsoleSession,
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let Some(action) = Action::parse(&action) else {
+        return not_found();
+    };
+    let hook = match find(&state, &id).await {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return not_found(),
+        Err(refused) => return refused,
+    };
+    let dead = state
+        .engine
+        .store()
+        .outbox_stats(&hook.queue())
+        .await
+        .map(|s| s.dead)
+        .unwrap_or(0);
+    let question = match action {
+        Action::Replay => format!(
+            "Queue the {dead} dead event(s) of this endpoint again? They are delivered in order per container.{}",
+            if hook.disabled.is_some() { " The endpoint is disabled: a replay enables it again." } else { "" }
+        ),
+        Action::Disable => "Stop delivering to this endpoint? Its events keep arriving in its queue and wait until it is enabled again.".to_owned(),
+        Action::Enable => "Resume delivering to this endpoint? Its waiting events go out at once.".to_owned(),
+    };
+    page::render(
+        "confirm.html",
+        context! {
+            id => hook.id, url => redacted(&hook.url),
+            tenant => format!("{}/{}", hook.org_id, hook.svc_id),
+            action => action.name(), question,
+            csrf => session.csrf, nav => "webhooks", title => "Confirm",
+        },
+    )
+}
+
+/// `POST /console/webhooks/{id}/{action}`: does a confirmed action.
+pub async fn act(
+    session: ConsoleSession,
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = check_post(&session, &headers, form.csrf()) {
+        return refused;
+    }
+    let Some(action) = Action::parse(&action) else {
+        return not_found();
+    };
+    let hook = match find(&state, &id).await {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return not_found(),
+        Err(refused) => return refused,
+    };
+    let done = match action {
+        Action::Replay => {
+            let enabled = match hook.disabled {
+                Some(_) => state.webhooks.enable(&hook).await,
+                None => Ok(()),
+            };
+            let now = state.engine.clock().now();
+            match enabled {
+                Ok(()) => state
+                    .engine
+                    .store()
+                    .replay_outbox(&hook.queue(), now)
+                    .await
+                    .map(|n| tracing::info!(webhook = %hook.id, replayed = n, "console: dead web-hook events replayed")),
+                Err(e) => Err(e),
+            }
+        }
+        Action::Disable => state
+            .webhooks
+            .disable(&hook, "disabled by the operator".into())
+            .await
+            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint disabled")),
+        Action::Enable => state
+            .webhooks
+            .enable(&hook)
+            .await
+            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint enabled")),
+    };
+    if let Err(e) = done {
+        return super::unavailable(e.into());
+    }
+    state.deliverer.wake();
+    Redirect::to("/console/webhooks").into_response()
+}

@@ -1,0 +1,56 @@
+//! The operator console: its sign-in rules over plain HTTP (`auth.rs`), and its pages in
+//! headless Chromium over WebDriver (`browser.rs`, `webdriver.rs`).
+
+mod auth;
+mod browser;
+mod webdriver;
+
+use boxtrace::Secret;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::support::{config, server_with, Server, Tms};
+
+/// The operator token of these tests.
+pub const OPERATOR_TOKEN: &str = "operator-token-for-the-console-tests-0123456789";
+
+/// A server with the sim provider, private web-hook targets allowed, and the operator
+/// token set.
+pub async fn operator_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), true);
+    config.operator_token = Some(Secret::new(OPERATOR_TOKEN));
+    server_with(config, dir).await
+}
+
+/// An HTTP client that does not follow redirects and keeps no cookies: each test says
+/// which cookie it sends.
+pub fn browserless() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in with `token`; the session cookie (`name=value`) on success.
+pub async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> Option<String> {
+    let response = http
+        .post(format!("{base}/console/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status() == 303).then(|| cookie.unwrap().split(';').next().unwrap().to_owned())
+}
+
+/// Publishes empty traces of `containers` for `tms` at the sim provider.
+pub async fn publish(tms: &Tms, containers: &[&str]) {
+    for container in containers {
+        let event = tms.event("TRACE_EMPTY_REQUESTED", container, json!({}));
+        assert_eq!(tms.post("/api/events", &event).await.status(), 202);
+    }
+}
