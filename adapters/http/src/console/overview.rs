@@ -37,6 +37,7 @@ const STATES: [TrackingState; 5] = [
 
 /// Jobs counted by state and provider, with the due backlog.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobCounts {
     /// Jobs read.
     pub total: usize,

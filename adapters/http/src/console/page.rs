@@ -36,6 +36,9 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // A misspelt field is an error (the page answers 500 and tests see it), not an
+        // empty cell; `{% if x %}` may still test for an absent value.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 // A broken template is a build defect; the page that needs it answers 500,
@@ -84,7 +87,7 @@ pub fn off() -> Response {
 }
 
 /// The headers every console response carries: no caching of operator data, no framing,
-/// no referrer, and only this server's own styles and scripts.
+/// the referrer only to this server, and only this server's own styles and scripts.
 pub async fn headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
@@ -97,7 +100,7 @@ pub async fn headers(request: axum::extract::Request, next: axum::middleware::Ne
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
