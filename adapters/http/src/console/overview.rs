@@ -141,7 +141,7 @@ async fn count_jobs(engine: &Engine) -> Result<JobCounts, boxtrace::Error> {
                 changed: when(at),
                 at,
             });
-            latest.sort_by(|a, b| b.at.cmp(&a.at));
+            latest.sort_by_key(|l| std::cmp::Reverse(l.at));
             latest.truncate(LATEST);
         }
         let i = STATES.iter().position(|s| *s == job.state).unwrap_or(0);

@@ -240,22 +240,32 @@ impl CsrfForm {
     }
 }
 
-/// Refuses a POST that did not come from this session's own page.
-pub(super) fn check_post(
-    session: &ConsoleSession,
-    headers: &HeaderMap,
-    form_csrf: &str,
-) -> Result<(), Response> {
-    if !same_origin(headers) || !same(session.csrf.as_bytes(), form_csrf.as_bytes()) {
-        tracing::info!("console form refused: wrong CSRF token or another origin");
-        return Err((
+/// A POST that did not come from this session's own page.
+#[derive(Debug)]
+pub(super) struct Refused;
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (
             StatusCode::FORBIDDEN,
             page::message(
                 "Refused",
                 "This form is out of date or came from another site. Reload the page and try again.",
             ),
         )
-            .into_response());
+            .into_response()
+    }
+}
+
+/// Refuses a POST that did not come from this session's own page.
+pub(super) fn check_post(
+    session: &ConsoleSession,
+    headers: &HeaderMap,
+    form_csrf: &str,
+) -> Result<(), Refused> {
+    if !same_origin(headers) || !same(session.csrf.as_bytes(), form_csrf.as_bytes()) {
+        tracing::info!("console form refused: wrong CSRF token or another origin");
+        return Err(Refused);
     }
     Ok(())
 }
@@ -333,7 +343,7 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Err(refused) = check_post(&session, &headers, &form.csrf) {
-        return refused;
+        return refused.into_response();
     }
     console
         .signed_out

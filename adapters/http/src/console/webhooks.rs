@@ -195,7 +195,7 @@ pub async fn act(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Err(refused) = check_post(&session, &headers, form.csrf()) {
-        return refused;
+        return refused.into_response();
     }
     let Some(action) = Action::parse(&action) else {
         return not_found();

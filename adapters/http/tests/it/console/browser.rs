@@ -59,6 +59,16 @@ async fn an_operator_works_the_console_in_chromium() {
     assert!(browser.url().await.ends_with("/console"));
     let overview = browser.source().await;
     assert!(!overview.contains(OPERATOR_TOKEN));
+    // The session cookie: kept by Chromium on plain http://127.0.0.1 although Secure,
+    // out of the page scripts' reach, and not the token.
+    let cookies = browser.cookies().await;
+    let cookie = &cookies[0];
+    assert_eq!(cookie["name"], "boxtrace_console");
+    assert_eq!(cookie["httpOnly"], true);
+    assert_eq!(cookie["secure"], true);
+    assert_eq!(cookie["sameSite"], "Strict");
+    assert!(!cookie["value"].as_str().unwrap().contains(OPERATOR_TOKEN));
+    assert_eq!(browser.run("return document.cookie;").await, "");
     for container in ours.iter().chain(&["MSKU7750846"]) {
         assert!(overview.contains(container), "{container} on the overview");
     }
