@@ -129,8 +129,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         // The receiver runs on loopback, which production refuses.
         allow_private_webhooks: true,
         providers: vec!["sim".into()],
+        // With an operator token in the environment, the demo's server opens the console.
+        operator_token: std::env::var("BOXTRACE_OPERATOR_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| t.len() >= crate::auth::MIN_OPERATOR_TOKEN_LEN)
+            .map(Secret::new),
         ..ServerConfig::default()
     };
+    let console = config.operator_token.is_some();
     config.provider.insert(
         "sim".into(),
         crate::config::ProviderSection {
@@ -165,6 +172,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let tenant = Tenant::new("acme-trucking", "tms-1");
     let client = clients.create(&tenant, clock.now()).await?;
     println!("boxtrace demo: server {base}, web-hook receiver {hook_url}");
+    if console {
+        println!("operator console: {base}/console (sign in with BOXTRACE_OPERATOR_TOKEN)");
+    }
     println!(
         "API client {} for orgId {} / svcId {}",
         client.client_id, tenant.org_id, tenant.svc_id
