@@ -6,12 +6,17 @@
   if (!live) return;
   const every = Number(live.dataset.every) || 5000;
   async function refresh() {
-    try {
-      const response = await fetch(live.dataset.live, { credentials: "same-origin", cache: "no-store" });
-      if (response.status === 401) { window.location.assign("/console/login"); return; }
-      if (response.ok) live.innerHTML = await response.text();
-    } catch (_) {
-      // Offline or the server restarts: the next poll tries again.
+    // Skip a round while the tab is hidden, or while the keyboard focus is inside the
+    // live part: replacing it would drop the focus back to the top of the page.
+    const busy = document.hidden || live.contains(document.activeElement);
+    if (!busy) {
+      try {
+        const response = await fetch(live.dataset.live, { credentials: "same-origin", cache: "no-store" });
+        if (response.status === 401) { window.location.assign("/console/login"); return; }
+        if (response.ok) live.innerHTML = await response.text();
+      } catch (_) {
+        // Offline, or the server restarts: the next round tries again.
+      }
     }
     window.setTimeout(refresh, every);
   }
