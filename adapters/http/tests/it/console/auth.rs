@@ -250,3 +250,50 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled() {
     let got = receiver.wait_for(1, 10).await;
     assert_eq!(got[0].json()["payload"]["containerNumber"], BOX);
 }
+
+#[tokio::test]
+async fn the_search_spans_tenants_and_filters() {
+    let server = operator_server().await;
+    let a = server.tms("org-a").await;
+    let b = server.tms("org-b").await;
+    publish(&a, &[BOX, "TGHU1234567"]).await;
+    publish(&b, &[BOX]).await;
+    let cancel = a.event(
+        "TRACE_EMPTY_CANCELLED",
+        "TGHU1234567",
+        serde_json::json!({}),
+    );
+    assert_eq!(a.post("/api/events", &cancel).await.status(), 202);
+    let http = browserless();
+    let base = &server.base;
+    let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
+    let rows = |query: &'static str| {
+        let http = http.clone();
+        let cookie = cookie.clone();
+        async move {
+            let html = http
+                .get(format!("{base}/console/containers?{query}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            html.matches("<tr data-container=").count()
+        }
+    };
+    assert_eq!(rows("q=mscu1234566").await, 2, "one box, two tenants");
+    assert_eq!(rows("q=MSCU1234566&tenant=org-b/svc-1").await, 1);
+    assert_eq!(rows("state=CANCELLED").await, 1);
+    assert_eq!(rows("kind=EXPORT").await, 0);
+    assert_eq!(rows("provider=sim").await, 3);
+    assert_eq!(rows("provider=ictsi").await, 0);
+    let bad = http
+        .get(format!("{base}/console/containers?after=zz"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
