@@ -17,12 +17,23 @@ use crate::process::free_port;
 /// The key WebDriver names elements by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// A browser session in headless Chromium. Dropping it ends chromedriver (and with it
-/// the browser).
+/// A browser session in headless Chromium. Dropping it ends chromedriver and the
+/// browser.
 pub struct Browser {
     http: reqwest::Client,
     session: String,
-    _driver: Child,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// An element of the current page.
@@ -43,6 +54,9 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, which the Chromium it starts joins: dropping the
+            // browser ends both, also when a test fails before `quit`.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -94,7 +108,7 @@ impl Browser {
         Self {
             http,
             session: format!("{base}/session/{session}"),
-            _driver: child,
+            driver: child,
         }
     }
 
