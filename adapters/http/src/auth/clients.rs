@@ -96,7 +96,10 @@ pub fn client_tenant(org_id: &str, svc_id: &str) -> Result<Tenant, InvalidTenant
         };
         Err(InvalidTenant { field, problem })
     };
-    Ok(Tenant::new(check("orgId", org_id)?, check("svcId", svc_id)?))
+    Ok(Tenant::new(
+        check("orgId", org_id)?,
+        check("svcId", svc_id)?,
+    ))
 }
 
 /// A client just created, with its secret: shown once, never stored.

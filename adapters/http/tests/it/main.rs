@@ -11,6 +11,7 @@ mod delivery;
 mod faults;
 mod health;
 mod openapi;
+mod operator;
 mod process;
 mod replay;
 mod support;
