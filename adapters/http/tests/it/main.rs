@@ -13,5 +13,6 @@ mod health;
 mod openapi;
 mod operator;
 mod process;
+mod receivers;
 mod replay;
 mod support;

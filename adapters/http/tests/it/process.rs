@@ -45,7 +45,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
+pub async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
     let child = boxtrace(dir, port, log)
         .arg("serve")
         .kill_on_drop(true)
