@@ -8,6 +8,7 @@ mod cluster;
 mod conformance;
 mod dcsa;
 mod delivery;
+mod deploy;
 mod faults;
 mod health;
 mod openapi;
