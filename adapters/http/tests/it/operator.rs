@@ -64,8 +64,7 @@ async fn the_cli_manages_clients_through_a_running_sled_servers_operator_api() {
     .await;
     assert!(created.status.success(), "{}", stderr(&created));
     assert!(
-        stderr(&created).contains(&format!("using its operator API"))
-            && stderr(&created).contains(&base),
+        stderr(&created).contains("using its operator API") && stderr(&created).contains(&base),
         "the CLI says which server it used: {}",
         stderr(&created)
     );
