@@ -88,6 +88,7 @@ struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     url: String,
+    log: PathBuf,
 }
 
 impl Running {
@@ -113,6 +114,7 @@ impl Running {
             child,
             lines,
             url: format!("http://127.0.0.1:{port}/hooks"),
+            log: log.to_owned(),
         };
         running
             .wait_line(20, "the receiver to listen", |l| {
@@ -130,8 +132,9 @@ impl Running {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "waited {secs} s for {what}; printed: {:?}",
-                self.lines.lock().unwrap()
+                "waited {secs} s for {what}; printed: {:?}; its stderr: {}",
+                self.lines.lock().unwrap(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -140,7 +143,7 @@ impl Running {
     /// The verified event the receiver printed for `container` with `action`.
     async fn event(&self, container: &str, action: &str) -> Value {
         let line = self
-            .wait_line(30, &format!("{action} of {container}"), |l| {
+            .wait_line(60, &format!("{action} of {container}"), |l| {
                 serde_json::from_str::<Value>(l)
                     .is_ok_and(|v| v["containerNumber"] == container && v["action"] == action)
             })
