@@ -265,3 +265,30 @@ fn without_password(url: &str) -> String {
         Err(_) => "(key=value connection string)".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_listening_on_every_address_is_asked_on_loopback() {
+        let mut config = ServerConfig {
+            listen: "0.0.0.0:9090".parse().unwrap(),
+            ..ServerConfig::default()
+        };
+        assert_eq!(listen_url(&config), "http://127.0.0.1:9090");
+        config.listen = "[::]:9090".parse().unwrap();
+        assert_eq!(listen_url(&config), "http://[::1]:9090");
+        config.listen = "10.1.2.3:8080".parse().unwrap();
+        assert_eq!(listen_url(&config), "http://10.1.2.3:8080");
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password("postgres://app:s3cret@db.internal/boxtrace?password=s3cret"),
+            "app@db.internal:5432/boxtrace"
+        );
+        assert!(!without_password("host=db password=s3cret").contains("s3cret"));
+    }
+}

@@ -215,6 +215,31 @@ async fn the_cli_makes_no_store_unasked_and_says_which_it_opened() {
     );
 }
 
+#[tokio::test]
+async fn a_server_without_an_operator_token_answers_the_cli_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("boxtrace.log");
+    let port = free_port();
+    let mut server = crate::process::serve(&data, port, &log).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let refused = cli(
+        &data,
+        port,
+        &log,
+        Some(OPERATOR_TOKEN),
+        &["create", "--server", &base, "--org", "o", "--svc", "s"],
+    )
+    .await;
+    assert!(!refused.status.success());
+    let says = stderr(&refused);
+    assert!(
+        says.contains("403") && says.contains("the operator API is off"),
+        "{says}"
+    );
+    assert!(terminate(&mut server, 30).await.success());
+}
+
 async fn operator_server(token: Option<&str>) -> support::Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path(), false);
