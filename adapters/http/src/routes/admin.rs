@@ -53,7 +53,7 @@ impl From<ApiClient> for ClientView {
 }
 
 /// Create an API client for a tenant. The answer holds its secret, shown this once.
-#[utoipa::path(post, path = "/admin/clients", tag = "operator", security(("operator" = [])),
+#[utoipa::path(post, path = "/admin/clients", tag = "operator", operation_id = "createClient", security(("operator" = [])),
     request_body = CreateClient,
     responses(
         (status = 201, description = "Created; `client_secret` is shown once", body = NewClient),
@@ -86,7 +86,7 @@ pub async fn create(
 }
 
 /// List the API clients of every tenant, without secrets.
-#[utoipa::path(get, path = "/admin/clients", tag = "operator", security(("operator" = [])),
+#[utoipa::path(get, path = "/admin/clients", tag = "operator", operation_id = "listClients", security(("operator" = [])),
     responses(
         (status = 200, body = [ClientView]),
         (status = 401, description = "Missing or wrong operator token", body = Problem, content_type = "application/problem+json"),
@@ -103,7 +103,7 @@ pub async fn list(
 
 /// Revoke an API client: it gets no more tokens, and its tokens stop working at once.
 /// Revoking a revoked client changes nothing.
-#[utoipa::path(delete, path = "/admin/clients/{id}", tag = "operator", security(("operator" = [])),
+#[utoipa::path(delete, path = "/admin/clients/{id}", tag = "operator", operation_id = "revokeClient", security(("operator" = [])),
     params(("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, description = "Revoked", body = ClientView),
@@ -130,7 +130,7 @@ pub async fn revoke(
 }
 
 /// The same as `DELETE /admin/clients/{id}`, for tools that cannot send DELETE.
-#[utoipa::path(post, path = "/admin/clients/{id}/revoke", tag = "operator", security(("operator" = [])),
+#[utoipa::path(post, path = "/admin/clients/{id}/revoke", tag = "operator", operation_id = "revokeClientByPost", security(("operator" = [])),
     params(("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, description = "Revoked", body = ClientView),

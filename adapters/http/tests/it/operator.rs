@@ -240,6 +240,11 @@ async fn a_server_without_an_operator_token_answers_the_cli_403() {
     assert!(terminate(&mut server, 30).await.success());
 }
 
+/// Sends `request`, checking the answer against the OpenAPI document.
+async fn checked(request: reqwest::RequestBuilder) -> reqwest::Response {
+    crate::conformance::send(request).await.unwrap()
+}
+
 async fn operator_server(token: Option<&str>) -> support::Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path(), false);
@@ -270,7 +275,7 @@ async fn only_the_operator_token_opens_admin() {
         if let Some(auth) = &auth {
             request = request.header("authorization", auth);
         }
-        let response = request.send().await.unwrap();
+        let response = checked(request).await;
         assert_eq!(response.status(), 401, "{auth:?}");
         assert_eq!(
             problem(&response).as_deref(),
@@ -280,13 +285,12 @@ async fn only_the_operator_token_opens_admin() {
     }
 
     // The operator: create (secret once), list (no secret), revoke (twice is fine).
-    let created = http
-        .post(&clients)
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({ "orgId": " org-b ", "svcId": "svc-2" }))
-        .send()
-        .await
-        .unwrap();
+    let created = checked(
+        http.post(&clients)
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&json!({ "orgId": " org-b ", "svcId": "svc-2" })),
+    )
+    .await;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
     assert_eq!(
@@ -298,12 +302,8 @@ async fn only_the_operator_token_opens_admin() {
         .as_str()
         .unwrap()
         .starts_with("bts_"));
-    let listed: Value = http
-        .get(&clients)
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
+    let listed: Value = checked(http.get(&clients).bearer_auth(OPERATOR_TOKEN))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -314,7 +314,7 @@ async fn only_the_operator_token_opens_admin() {
         http.delete(format!("{clients}/{id}")),
         http.post(format!("{clients}/{id}/revoke")),
     ] {
-        let revoked = revoke.bearer_auth(OPERATOR_TOKEN).send().await.unwrap();
+        let revoked = checked(revoke.bearer_auth(OPERATOR_TOKEN)).await;
         assert_eq!(revoked.status(), 200);
         let revoked: Value = revoked.json().await.unwrap();
         assert!(revoked["revoked_at"].is_string(), "{revoked}");
@@ -338,14 +338,13 @@ async fn only_the_operator_token_opens_admin() {
         (r#"{"orgId": "#, "application/json", 400, None),
         (r#"{"orgId": "o", "svcId": "s"}"#, "text/plain", 415, None),
     ] {
-        let response = http
-            .post(&clients)
-            .bearer_auth(OPERATOR_TOKEN)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = checked(
+            http.post(&clients)
+                .bearer_auth(OPERATOR_TOKEN)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await;
         assert_eq!(response.status(), status, "{body}");
         assert_eq!(
             problem(&response).as_deref(),
@@ -354,23 +353,21 @@ async fn only_the_operator_token_opens_admin() {
         let problem: Value = response.json().await.unwrap();
         assert_eq!(problem["field"].as_str(), field, "{problem}");
     }
-    let missing = http
-        .delete(format!("{clients}/btc_nobody"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let missing = checked(
+        http.delete(format!("{clients}/btc_nobody"))
+            .bearer_auth(OPERATOR_TOKEN),
+    )
+    .await;
     assert_eq!(missing.status(), 404);
 
     // Without an operator token configured the operator API is off: 403, even for a
     // request that sends one.
     let off = operator_server(None).await;
-    let response = http
-        .get(format!("{}/admin/clients", off.base))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = checked(
+        http.get(format!("{}/admin/clients", off.base))
+            .bearer_auth(OPERATOR_TOKEN),
+    )
+    .await;
     assert_eq!(response.status(), 403);
     let problem: Value = response.json().await.unwrap();
     assert!(problem["detail"]
