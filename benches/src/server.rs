@@ -78,11 +78,20 @@ impl Launch {
         Ok(command)
     }
 
-    /// `boxtrace clients create` for the harness's tenant (before `serve` on sled).
+    /// `boxtrace clients create` for the harness's tenant (before `serve` on sled, in a
+    /// new store: `--create-store`).
     pub async fn create_client(&self) -> anyhow::Result<ApiClient> {
         let output = self
             .command()?
-            .args(["clients", "create", "--org", ORG, "--svc", SVC])
+            .args([
+                "clients",
+                "create",
+                "--create-store",
+                "--org",
+                ORG,
+                "--svc",
+                SVC,
+            ])
             .stdout(Stdio::piped())
             .output()
             .await

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use boxtrace::{Clock, SystemClock, Tenant};
-use boxtrace_http::auth::Clients;
+mod cli;
+
+use boxtrace::{Clock, SystemClock};
 use boxtrace_http::{server, ServerConfig};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -29,43 +30,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (configuration: --config file, then BOXTRACE_* variables).
+    #[command(after_help = cli::SERVE_ENVIRONMENT)]
     Serve {
-        /// A TOML configuration file.
+        /// A TOML configuration file (boxtrace.example.toml lists every key).
         #[arg(long, env = "BOXTRACE_CONFIG")]
         config: Option<PathBuf>,
     },
     /// Run the whole loop on this machine: server, simulated terminal, web-hook receiver.
     Demo(boxtrace_http::demo::DemoOptions),
-    /// Manage API clients (with sled, while the server is stopped).
-    Clients {
-        /// A TOML configuration file (for the data directory).
-        #[arg(long, global = true, env = "BOXTRACE_CONFIG")]
-        config: Option<PathBuf>,
-        #[command(subcommand)]
-        command: ClientsCommand,
-    },
+    /// Manage API clients: through a running server's operator API, or in the store.
+    Clients(cli::clients::ClientsArgs),
     /// List the providers this binary ships.
     Providers,
-}
-
-#[derive(Debug, Subcommand)]
-enum ClientsCommand {
-    /// Create a client bound to one organization and service; prints its secret once.
-    Create {
-        /// Organization id (orgId).
-        #[arg(long)]
-        org: String,
-        /// Service id (svcId).
-        #[arg(long)]
-        svc: String,
-    },
-    /// List clients (without secrets).
-    List,
-    /// Revoke a client: it gets no more tokens and its tokens stop working.
-    Revoke {
-        /// The client id.
-        id: String,
-    },
 }
 
 fn init_logs(default: &str) {
@@ -100,39 +76,7 @@ async fn main() -> anyhow::Result<()> {
             init_logs("warn");
             boxtrace_http::demo::run(options).await?;
         }
-        Command::Clients { config, command } => {
-            let config = ServerConfig::load(config.as_deref())?;
-            init_logs(&config.log);
-            let clients = Clients::new(server::open_store(&config).await?);
-            let now = SystemClock.now();
-            match command {
-                ClientsCommand::Create { org, svc } => {
-                    let created = clients
-                        .create(&Tenant::new(org.trim(), svc.trim()), now)
-                        .await?;
-                    println!("{}", serde_json::to_string_pretty(&created)?);
-                }
-                ClientsCommand::List => {
-                    let list: Vec<serde_json::Value> = clients
-                        .list()
-                        .await?
-                        .into_iter()
-                        .map(|c| {
-                            serde_json::json!({
-                                "client_id": c.client_id, "org_id": c.org_id, "svc_id": c.svc_id,
-                                "created_at": c.created_at, "revoked_at": c.revoked_at,
-                            })
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&list)?);
-                }
-                ClientsCommand::Revoke { id } => {
-                    let revoked = clients.revoke(&id, now).await?;
-                    anyhow::ensure!(revoked, "no client '{id}'");
-                    println!("{}", serde_json::json!({ "revoked": id }));
-                }
-            }
-        }
+        Command::Clients(args) => cli::clients::run(args).await?,
         Command::Providers => {
             for provider in boxtrace::registered_providers() {
                 println!("{}\t{}", provider.id(), provider.description());

@@ -132,6 +132,7 @@ fn open_sled(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
     let store = SledStore::open(&sled).inspect_err(|_| {
         tracing::error!(data_dir = %config.data_dir.display(), "the sled store cannot be opened (BOXTRACE_DATA_DIR)");
     })?;
+    tracing::info!(data_dir = %std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display(), "using the sled store");
     Ok(Arc::new(store))
 }
 

@@ -65,8 +65,45 @@ fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Longest `orgId` or `svcId` a client may be bound to: the event contract's limit, so
+/// that every client can publish events for its own tenant.
+const MAX_TENANT_ID_LEN: usize = 200;
+
+/// Why a client cannot be bound to the tenant asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct InvalidTenant {
+    /// `orgId` or `svcId`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+/// The tenant of a new client from its two ids, trimmed and checked by the rules the
+/// event contract applies to `orgId` and `svcId` (not empty, at most 200 characters, no
+/// control characters): a client bound to a tenant that no event can name is useless.
+pub fn client_tenant(org_id: &str, svc_id: &str) -> Result<Tenant, InvalidTenant> {
+    let check = |field: &'static str, value: &str| -> Result<String, InvalidTenant> {
+        let value = value.trim();
+        let problem = if value.is_empty() {
+            "must not be empty"
+        } else if value.chars().count() > MAX_TENANT_ID_LEN {
+            "is longer than 200 characters"
+        } else if value.chars().any(char::is_control) {
+            "must not contain control characters"
+        } else {
+            return Ok(value.to_owned());
+        };
+        Err(InvalidTenant { field, problem })
+    };
+    Ok(Tenant::new(
+        check("orgId", org_id)?,
+        check("svcId", svc_id)?,
+    ))
+}
+
 /// A client just created, with its secret: shown once, never stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewClient {
     /// The client id.
     pub client_id: String,
@@ -168,6 +205,18 @@ impl Clients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_is_bound_only_to_a_tenant_events_can_name() {
+        assert_eq!(
+            client_tenant(" org ", "svc\t").unwrap(),
+            Tenant::new("org", "svc")
+        );
+        let refused = |org: &str, svc: &str| client_tenant(org, svc).unwrap_err().field;
+        assert_eq!(refused(" ", "svc"), "orgId");
+        assert_eq!(refused("org", &"s".repeat(201)), "svcId");
+        assert_eq!(refused("o\u{7}rg", "svc"), "orgId");
+    }
 
     #[tokio::test]
     async fn secrets_are_hashed_and_verified() {

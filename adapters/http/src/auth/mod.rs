@@ -15,7 +15,7 @@ use boxtrace::Tenant;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use clients::{ApiClient, Clients, NewClient};
+pub use clients::{client_tenant, ApiClient, Clients, InvalidTenant, NewClient};
 pub use operator::{Operator, OperatorToken, MIN_OPERATOR_TOKEN_LEN};
 pub use token::{Claims, TokenError, Tokens};
 

@@ -120,6 +120,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     };
     let start = boxes::start_of(&boxes)?;
     let data = tempfile::tempdir()?;
+    // Every subcommand says which store it uses; the demo's is its own and temporary.
+    eprintln!(
+        "boxtrace demo: using a temporary sled store in {} (removed at the end)",
+        data.path().join("store").display()
+    );
     let clock = Arc::new(clock::DemoClock::new(start, options.speed));
 
     let mut config = ServerConfig {

@@ -1,6 +1,7 @@
 //! The router: every endpoint, its limits, and the OpenAPI document generated from the
 //! handlers' annotations.
 
+mod admin;
 mod containers;
 mod events;
 mod openapi;
@@ -31,6 +32,7 @@ use crate::state::AppState;
         webhooks::create, webhooks::list, webhooks::delete, webhooks::ping, webhooks::replay,
         containers::list, containers::get,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        admin::create, admin::list, admin::revoke, admin::revoke_post,
     ),
     components(schemas(
         crate::error::Problem, crate::auth::TokenResponse, crate::auth::OAuthError,
@@ -39,6 +41,7 @@ use crate::state::AppState;
         containers::TraceView, containers::TracePage, containers::TraceDetail, containers::PathKind,
         ops::Readiness, ops::ProviderCircuit,
         boxtrace::ResultEvent, boxtrace::DcsaEquipmentEvent,
+        admin::CreateClient, admin::ClientView, crate::auth::NewClient,
     )),
     modifiers(&BearerAuth),
 )]
@@ -54,6 +57,14 @@ impl Modify for BearerAuth {
                 "bearer",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
+            // The operator token is a bearer token too, but not an access token: a
+            // tenant's token never opens `/admin`.
+            let mut operator = Http::new(HttpAuthScheme::Bearer);
+            operator.description = Some(
+                "The operator token (operatorToken, BOXTRACE_OPERATOR_TOKEN), not an access token"
+                    .into(),
+            );
+            components.add_security_scheme("operator", SecurityScheme::Http(operator));
         }
     }
 }
@@ -85,6 +96,9 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             "/api/containers/{kind}/{provider_id}/{container_id}",
             get(containers::get),
         )
+        .route("/admin/clients", post(admin::create).get(admin::list))
+        .route("/admin/clients/{id}", axum::routing::delete(admin::revoke))
+        .route("/admin/clients/{id}/revoke", post(admin::revoke_post))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -128,16 +128,17 @@ fn shared_responses(operation: &mut Map<String, Value>) {
     let mut add = |status: &str, response: Value| {
         responses.entry(status).or_insert(response);
     };
+    let challenge = json!({
+        "WWW-Authenticate": {
+            "description": "The Bearer challenge (RFC 6750 §3)",
+            "required": true,
+            "schema": { "type": "string" }
+        }
+    });
     if secured {
         let mut unauthorized =
             problem("Missing, malformed or expired access token, or a revoked client");
-        unauthorized["headers"] = json!({
-            "WWW-Authenticate": {
-                "description": "The Bearer challenge (RFC 6750 §3)",
-                "required": true,
-                "schema": { "type": "string" }
-            }
-        });
+        unauthorized["headers"] = challenge.clone();
         add("401", unauthorized);
     }
     if json_body {
@@ -192,6 +193,13 @@ fn shared_responses(operation: &mut Map<String, Value>) {
                 }
             })
         });
+    }
+    // An operation that describes its own 401 (the operator API's) answers with the
+    // challenge too.
+    if secured {
+        if let Some(own) = responses.get_mut("401").and_then(Value::as_object_mut) {
+            own.entry("headers").or_insert(challenge);
+        }
     }
 }
 

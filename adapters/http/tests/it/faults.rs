@@ -76,7 +76,7 @@ async fn a_full_disk_stops_the_server_with_a_reason_and_a_restart_recovers_when_
     let script = r#"
         set -e
         mount -t tmpfs -o size=4m tmpfs "$MNT"
-        "$BIN" clients create --org org-a --svc svc-1 > "$OUT/client.json"
+        "$BIN" clients create --create-store --org org-a --svc svc-1 > "$OUT/client.json"
         set +e
         "$BIN" serve & echo $! > "$OUT/pid"
         wait $!; echo $? > "$OUT/first-exit"

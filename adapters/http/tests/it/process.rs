@@ -45,7 +45,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
+pub async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
     let child = boxtrace(dir, port, log)
         .arg("serve")
         .kill_on_drop(true)
@@ -55,11 +55,20 @@ async fn serve(dir: &Path, port: u16, log: &Path) -> Child {
     child
 }
 
-/// Makes an API client of `org-a` with the binary (sled allows one process per data
-/// directory, so before the server starts); returns its id and secret.
+/// Makes an API client of `org-a` with the binary in a new store, before the server
+/// starts (`--create-store`: the CLI makes no data directory unasked); returns its id and
+/// secret.
 pub async fn create_client(data: &Path, port: u16, log: &Path) -> (String, String) {
     let created = boxtrace(data, port, log)
-        .args(["clients", "create", "--org", "org-a", "--svc", "svc-1"])
+        .args([
+            "clients",
+            "create",
+            "--create-store",
+            "--org",
+            "org-a",
+            "--svc",
+            "svc-1",
+        ])
         .output()
         .await
         .unwrap();
