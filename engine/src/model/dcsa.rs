@@ -3,8 +3,10 @@
 //!
 //! The mapping keeps to what the specification's `equipmentEvent` schema accepts: fields
 //! that would break one of its length limits are left out (or a free-text name shortened)
-//! rather than sent invalid, and a transport call is sent only where it is known (a load or
-//! discharge with the vessel visit's id).
+//! rather than sent invalid, and a transport call is sent only where it is known: a load,
+//! with the vessel visit the box is booked out on. A result's visit and vessel are the
+//! outbound ones, so a discharge (which comes off an inbound call) gets no transport call
+//! rather than the wrong one.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -94,13 +96,12 @@ pub struct DcsaVessel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(max_length = 35))]
     pub vessel_name: Option<String>,
-    /// The carrier operating the vessel (at most 10 characters).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 10))]
-    pub vessel_operator_carrier_code: Option<String>,
+    // No `vesselOperatorCarrierCode`: providers name the box's line operator (an id or a
+    // name, from no stated code list), which under slot charters is not the carrier
+    // operating the vessel.
 }
 
-/// A DCSA `transportCall`: the vessel call a load or discharge belongs to.
+/// A DCSA `transportCall`: the vessel call a load belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -114,7 +115,7 @@ pub struct DcsaTransportCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(max_length = 50))]
     pub carrier_voyage_number: Option<String>,
-    /// The export voyage, for loads.
+    /// The export voyage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "utoipa", schema(max_length = 50))]
     pub export_voyage_number: Option<String>,
@@ -162,7 +163,7 @@ pub struct DcsaEquipmentEvent {
     /// Where it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_location: Option<DcsaLocation>,
-    /// The vessel call of a load or discharge, when the vessel visit is known.
+    /// The vessel call of a load, when the vessel visit is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport_call: Option<DcsaTransportCall>,
 }
@@ -187,12 +188,12 @@ impl DcsaEquipmentEvent {
             EmptyIndicatorCode::from,
         );
         let location = event.location.as_ref().map(dcsa_location);
-        let transport_call = matches!(
-            event.code,
-            EquipmentEventCode::Load | EquipmentEventCode::Disc
-        )
-        .then(|| transport_call(event, result, location.as_ref()))
-        .flatten();
+        // Only a load: the result's visit is the one the box is booked out on, so it is
+        // the call of a load and not of a discharge (an inbound call boxtrace does not
+        // know).
+        let transport_call = (event.code == EquipmentEventCode::Load)
+            .then(|| transport_call(result, location.as_ref()))
+            .flatten();
         Self {
             event_created_date_time: result.traced_at,
             event_type: DcsaEventType::Equipment,
@@ -238,11 +239,7 @@ fn dcsa_location(location: &Location) -> DcsaLocation {
     }
 }
 
-fn transport_call(
-    event: &EquipmentEvent,
-    result: &TraceResult,
-    location: Option<&DcsaLocation>,
-) -> Option<DcsaTransportCall> {
+fn transport_call(result: &TraceResult, location: Option<&DcsaLocation>) -> Option<DcsaTransportCall> {
     let visit = result.visit.as_ref()?;
     let id = within(&visit.id, 100)?;
     let vessel = result.vessel.as_ref();
@@ -252,7 +249,7 @@ fn transport_call(
     Some(DcsaTransportCall {
         transport_call_id: id,
         carrier_voyage_number: voyage.clone(),
-        export_voyage_number: voyage.filter(|_| event.code == EquipmentEventCode::Load),
+        export_voyage_number: voyage,
         un_location_code: location.and_then(|l| l.un_location_code.clone()),
         facility_code: location.and_then(|l| l.facility_code.clone()),
         mode_of_transport: ModeOfTransport::Vessel,
@@ -264,7 +261,6 @@ fn transport_call(
             Some(DcsaVessel {
                 vessel_imo_number: imo.to_owned(),
                 vessel_name: v.name.as_deref().map(|n| n.chars().take(35).collect()),
-                vessel_operator_carrier_code: v.line.as_deref().and_then(|l| within(l, 10)),
             })
         }),
     })
@@ -328,6 +324,28 @@ mod tests {
         assert_eq!(call["modeOfTransport"], "VESSEL");
         assert_eq!(call["exportVoyageNumber"], "042E");
         assert_eq!(call["vessel"]["vesselIMONumber"], "9806079");
+        assert!(
+            call["vessel"].get("vesselOperatorCarrierCode").is_none(),
+            "the box's line is not the vessel's operator: {call}"
+        );
+    }
+
+    #[test]
+    fn a_discharge_gets_no_transport_call_of_the_outbound_visit() {
+        let mut result = TraceResult::new(crate::model::Status::GatedIn, at(4));
+        result.events.push(event(EquipmentEventCode::Disc));
+        result.events.push(event(EquipmentEventCode::Load));
+        result.visit = Some(VesselVisit::new("ONEAPU042E"));
+        result.vessel = Some(Vessel {
+            voyage: Some("042E".into()),
+            ..Vessel::default()
+        });
+        let events = DcsaEquipmentEvent::all_of(&result, TraceKind::Export, "CSQU3054383");
+        assert_eq!(events[0].equipment_event_type_code, EquipmentEventCode::Disc);
+        assert_eq!(events[0].transport_call, None, "{:?}", events[0]);
+        let load = events[1].transport_call.as_ref().unwrap();
+        assert_eq!(load.transport_call_id, "ONEAPU042E");
+        assert_eq!(load.export_voyage_number.as_deref(), Some("042E"));
     }
 
     #[test]
