@@ -105,10 +105,12 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(limits.body_limit))
-        .layer(axum::middleware::from_fn(crate::error::problem_fallback))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
+        // Outside the timeout, so that the timeout's bare 503 gets its problem details
+        // and `Retry-After` too (the last layer added is the outermost).
+        .layer(axum::middleware::from_fn(crate::error::problem_fallback))
         .with_state(state)
 }

@@ -140,7 +140,7 @@ fn the_checker_refuses_wrong_answers() {
     let post = Method::POST;
     let good_list = br#"[{"id":"wh_1","url":"https://tms.example/hook","triggers":["TRACE_RESULT"],"entityType":"CONTAINER","createdAt":"2026-12-07T10:00:00Z","pending":0,"dead":0}]"#;
     check_response(&get, "/api/webhooks", 200, &json_type, good_list).unwrap();
-    let cases: [(&Method, &str, u16, &HeaderMap, &[u8]); 8] = [
+    let cases: [(&Method, &str, u16, &HeaderMap, &[u8]); 9] = [
         // Not an array.
         (&get, "/api/webhooks", 200, &json_type, br#"{"id":"wh_1"}"#),
         // A trigger that does not exist.
@@ -161,6 +161,8 @@ fn the_checker_refuses_wrong_answers() {
         (&post, "/api/events", 422, &problem_type, br#"{"title":"t","status":422,"detail":"d"}"#),
         // An answer as text where JSON is documented.
         (&get, "/api/containers/export/sim/CSQU3054383", 404, &headers(&[("content-type", "text/plain")]), b"not found"),
+        // No body where one is documented.
+        (&get, "/api/webhooks", 200, &json_type, b""),
         // A 202 whose action is not one of the four.
         (&post, "/api/events", 202, &json_type, br#"{"action":"TRACE_SOMETHING","key":{"tenant":{"orgId":"o","svcId":"s"},"kind":"EXPORT","providerId":"sim","container":"CSQU3054383"}}"#),
     ];
@@ -327,4 +329,86 @@ fn the_event_envelope_takes_what_the_engine_takes() {
         let schema = crate::conformance::validate("/components/schemas/EventEnvelope", &event);
         assert_eq!(schema.is_ok(), accepted, "schema: {event} {schema:?}");
     }
+}
+
+/// A request that runs past `http.requestTimeout` gets what the document promises every
+/// 503: problem details with `Retry-After`. (The timeout layer used to sit outside the
+/// layer that gives bare answers their problem details, so it answered an empty 503.)
+#[tokio::test]
+async fn a_request_past_the_timeout_gets_problem_details_with_retry_after() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::config(dir.path(), true);
+    config.http.request_timeout = std::time::Duration::from_millis(300);
+    let server = crate::support::server_with(config, dir).await;
+    let tms = server.tms("org-a").await;
+    // A body announced but never sent: the handler waits for it past the timeout.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        tms.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read_answer = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap();
+            answer.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if n == 0
+                || text.find("\r\n\r\n").is_some_and(|end| {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    answer.len() >= end + 4 + length
+                })
+            {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read_answer)
+        .await
+        .expect("no answer within 10 s");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        headers.insert(
+            axum::http::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+            HeaderValue::from_str(value.trim()).unwrap(),
+        );
+    }
+    assert_eq!(status, 503, "{text}");
+    check_response(
+        &Method::POST,
+        "/api/events",
+        status,
+        &headers,
+        body.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let problem: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["type"], "urn:boxtrace:problem:timeout", "{text}");
+    assert!(headers.contains_key("retry-after"), "{text}");
 }
