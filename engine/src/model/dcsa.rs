@@ -239,7 +239,10 @@ fn dcsa_location(location: &Location) -> DcsaLocation {
     }
 }
 
-fn transport_call(result: &TraceResult, location: Option<&DcsaLocation>) -> Option<DcsaTransportCall> {
+fn transport_call(
+    result: &TraceResult,
+    location: Option<&DcsaLocation>,
+) -> Option<DcsaTransportCall> {
     let visit = result.visit.as_ref()?;
     let id = within(&visit.id, 100)?;
     let vessel = result.vessel.as_ref();
@@ -341,7 +344,10 @@ mod tests {
             ..Vessel::default()
         });
         let events = DcsaEquipmentEvent::all_of(&result, TraceKind::Export, "CSQU3054383");
-        assert_eq!(events[0].equipment_event_type_code, EquipmentEventCode::Disc);
+        assert_eq!(
+            events[0].equipment_event_type_code,
+            EquipmentEventCode::Disc
+        );
         assert_eq!(events[0].transport_call, None, "{:?}", events[0]);
         let load = events[1].transport_call.as_ref().unwrap();
         assert_eq!(load.transport_call_id, "ONEAPU042E");

@@ -4,7 +4,7 @@
 //! parameters, 503 with `Retry-After`), and the result events as OpenAPI 3.1 `webhooks`.
 //!
 //! The document is built once and served as is; the API tests validate every body they
-//! receive against it (tests/it/support/conformance.rs), so that it stays honest.
+//! receive against it (adapters/http/tests/it/conformance.rs), so that it stays honest.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
