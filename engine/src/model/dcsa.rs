@@ -67,7 +67,7 @@ pub enum ModeOfTransport {
 pub struct DcsaLocation {
     /// The name of the location (at most 100 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 100))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 100, nullable = false))]
     pub location_name: Option<String>,
     /// The UN/LOCODE (5 characters).
     #[serde(
@@ -75,11 +75,11 @@ pub struct DcsaLocation {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 5))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 5, nullable = false))]
     pub un_location_code: Option<String>,
     /// The facility (terminal) code, without the UN/LOCODE (at most 6 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 6))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 6, nullable = false))]
     pub facility_code: Option<String>,
 }
 
@@ -94,7 +94,7 @@ pub struct DcsaVessel {
     pub vessel_imo_number: String,
     /// The vessel's name (at most 35 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 35))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 35, nullable = false))]
     pub vessel_name: Option<String>,
     // No `vesselOperatorCarrierCode`: providers name the box's line operator (an id or a
     // name, from no stated code list), which under slot charters is not the carrier
@@ -113,11 +113,11 @@ pub struct DcsaTransportCall {
     /// The voyage (deprecated by DCSA 2.2 in favour of `exportVoyageNumber`, still read by
     /// 2.1 receivers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 50))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 50, nullable = false))]
     pub carrier_voyage_number: Option<String>,
     /// The export voyage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 50))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 50, nullable = false))]
     pub export_voyage_number: Option<String>,
     /// The UN/LOCODE of the call.
     #[serde(
@@ -125,16 +125,17 @@ pub struct DcsaTransportCall {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 5))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 5, nullable = false))]
     pub un_location_code: Option<String>,
     /// The terminal's facility code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 6))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 6, nullable = false))]
     pub facility_code: Option<String>,
     /// `VESSEL`.
     pub mode_of_transport: ModeOfTransport,
     /// The vessel, when its IMO number is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(nullable = false))]
     pub vessel: Option<DcsaVessel>,
 }
 
@@ -156,15 +157,17 @@ pub struct DcsaEquipmentEvent {
     pub equipment_event_type_code: EquipmentEventCode,
     /// The container number (absent for an id longer than DCSA's 15 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 15))]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 15, nullable = false))]
     pub equipment_reference: Option<String>,
     /// `EMPTY` or `LADEN`.
     pub empty_indicator_code: EmptyIndicatorCode,
     /// Where it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(nullable = false))]
     pub event_location: Option<DcsaLocation>,
     /// The vessel call of a load, when the vessel visit is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(nullable = false))]
     pub transport_call: Option<DcsaTransportCall>,
 }
 

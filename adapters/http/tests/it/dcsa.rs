@@ -182,3 +182,57 @@ async fn result_payloads_carry_dcsa_equipment_events() {
     );
     println!("a real LOAD event: {load}");
 }
+
+/// The OpenAPI document's DCSA schemas are no looser than DCSA: an optional field is left
+/// out, never `null` (which the specification's schema refuses), so the document refuses
+/// `null` too, and what it accepts DCSA accepts.
+#[test]
+fn the_documents_dcsa_schemas_refuse_null_as_dcsa_does() {
+    let schemas = &crate::conformance::document()["components"]["schemas"];
+    for name in [
+        "DcsaEquipmentEvent",
+        "DcsaLocation",
+        "DcsaTransportCall",
+        "DcsaVessel",
+    ] {
+        for (field, schema) in schemas[name]["properties"].as_object().unwrap() {
+            assert!(
+                !schema.to_string().contains("\"null\""),
+                "{name}.{field} allows null: {schema}"
+            );
+        }
+    }
+    let full = json!({
+        "eventCreatedDateTime": "2026-03-04T04:00:00Z", "eventType": "EQUIPMENT",
+        "eventClassifierCode": "ACT", "eventDateTime": "2026-03-04T03:00:00Z",
+        "equipmentEventTypeCode": "LOAD", "equipmentReference": BOX,
+        "emptyIndicatorCode": "LADEN",
+        "eventLocation": { "UNLocationCode": "PHMNL", "facilityCode": "MICT", "locationName": "MICT" },
+        "transportCall": {
+            "transportCallID": "ONEAPU042E", "modeOfTransport": "VESSEL",
+            "exportVoyageNumber": "042E", "carrierVoyageNumber": "042E",
+            "UNLocationCode": "PHMNL", "facilityCode": "MICT",
+            "vessel": { "vesselIMONumber": "9806079", "vesselName": "ONE APUS" }
+        }
+    });
+    let ours = "/components/schemas/DcsaEquipmentEvent";
+    crate::conformance::validate(ours, &full).unwrap();
+    assert_eq!(dcsa_errors(&full), Vec::<String>::new());
+    for pointer in [
+        "/equipmentReference",
+        "/eventLocation/facilityCode",
+        "/transportCall/exportVoyageNumber",
+        "/transportCall/vessel/vesselName",
+    ] {
+        let mut with_null = full.clone();
+        *with_null.pointer_mut(pointer).unwrap() = Value::Null;
+        assert!(
+            !dcsa_errors(&with_null).is_empty(),
+            "DCSA takes null at {pointer}"
+        );
+        assert!(
+            crate::conformance::validate(ours, &with_null).is_err(),
+            "the document takes null at {pointer}"
+        );
+    }
+}
