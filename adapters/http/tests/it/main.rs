@@ -17,4 +17,5 @@ mod operator;
 mod process;
 mod receivers;
 mod replay;
+mod results;
 mod support;
