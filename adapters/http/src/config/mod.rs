@@ -281,9 +281,7 @@ impl ServerConfig {
         toml::from_str(&text).map_err(|e| {
             // Only the message and the line: the error's own rendering quotes the
             // offending line, which may hold a secret.
-            let line = e
-                .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|span| error_line(&text, span));
             ConfigError::Parse {
                 path: path.to_owned(),
                 message: match line {
@@ -432,3 +430,13 @@ impl ServerConfig {
 
 #[cfg(test)]
 mod tests;
+
+/// The line (from 1) where a TOML error's span starts (for an unknown key, the key).
+fn error_line(text: &str, span: std::ops::Range<usize>) -> usize {
+    let start = span.start.min(text.len());
+    text.as_bytes()[..start]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}

@@ -151,3 +151,80 @@ fn bad_database_settings_are_clear_errors_without_the_password() {
 fn unknown_keys_are_errors() {
     assert!(toml::from_str::<ServerConfig>("lisen = \"127.0.0.1:1\"").is_err());
 }
+
+/// Writes `text` as a configuration file and reads it; the error's message.
+fn refused(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boxtrace.toml");
+    std::fs::write(&path, text).unwrap();
+    let message = ServerConfig::from_file(&path).unwrap_err().to_string();
+    assert!(
+        message.contains(&path.display().to_string()),
+        "names the file: {message}"
+    );
+    message
+}
+
+#[test]
+fn unknown_keys_are_refused_in_every_section_with_file_line_and_accepted_keys() {
+    let cases = [
+        (
+            "[policy]\nmaxTrackingAge = \"10d\"\nmaxAge = \"1d\"\n",
+            3,
+            "maxAge",
+            "maxTrackingAge",
+        ),
+        (
+            "[policy.export]\nonHold = \"30m\"\nonHlod = \"1h\"\n",
+            3,
+            "onHlod",
+            "onHold",
+        ),
+        ("\n[policy.empty]\nbogus = 1\n", 3, "bogus", "`"),
+        (
+            "[policy.backoff]\ninitial = \"1m\"\n\nmultiplyer = 2\n",
+            4,
+            "multiplyer",
+            "multiplier",
+        ),
+        ("[policy.cohort]\nnope = true\n", 2, "nope", "`"),
+        ("[policy.appointment]\nnope = true\n", 2, "nope", "`"),
+        (
+            "[engine]\nclaimBatch = 10\nclaimBach = 5\n",
+            3,
+            "claimBach",
+            "claimBatch",
+        ),
+        (
+            "[provider.sim.limits]\nconcurrency = 2\nconcurency = 4\n",
+            3,
+            "concurency",
+            "concurrency",
+        ),
+        (
+            "[provider.sim.limits.breaker]\ncoolOf = \"1s\"\n",
+            2,
+            "coolOf",
+            "coolOff",
+        ),
+    ];
+    for (text, line, key, accepted) in cases {
+        let message = refused(text);
+        assert!(
+            message.contains(&format!("line {line}")),
+            "{text}: {message}"
+        );
+        assert!(
+            message.contains(&format!("unknown field `{key}`")),
+            "{text}: {message}"
+        );
+        assert!(
+            message.contains("expected one of") || message.contains("expected"),
+            "{message}"
+        );
+        assert!(
+            message.contains(accepted),
+            "lists the accepted keys: {message}"
+        );
+    }
+}
