@@ -176,7 +176,8 @@ impl App {
             }
         }
         let engine = builder.build()?;
-        let guard = Guard::new(config.allow_private_webhooks);
+        let guard =
+            Guard::new(config.allow_private_webhooks).with_insecure(config.allow_insecure_webhooks);
         let webhooks = Webhooks::new(store.clone());
         let metrics = Arc::new(Metrics::default());
         let deliverer = Deliverer::new(

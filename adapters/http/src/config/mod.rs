@@ -64,6 +64,10 @@ pub struct ServerConfig {
     /// (`BOXTRACE_ALLOW_PRIVATE_WEBHOOKS`). Off by default: on, a client can make the
     /// server call into its own network.
     pub allow_private_webhooks: bool,
+    /// Allow `http` web-hook URLs (`BOXTRACE_ALLOW_INSECURE_WEBHOOKS`). Off by default:
+    /// results and their signatures would cross the network in clear. Separate from
+    /// `allowPrivateWebhooks`: a private target may still be reached over https.
+    pub allow_insecure_webhooks: bool,
     /// Provider ids to enable (`BOXTRACE_PROVIDERS`, comma-separated).
     pub providers: Vec<String>,
     /// Per-provider settings, by provider id.
@@ -183,6 +187,7 @@ impl Default for ServerConfig {
             token_ttl: Duration::from_secs(15 * 60),
             operator_token: None,
             allow_private_webhooks: false,
+            allow_insecure_webhooks: false,
             providers: vec!["sim".to_owned()],
             provider: BTreeMap::new(),
             policy: Policy::default(),
@@ -346,6 +351,9 @@ impl ServerConfig {
         }
         if let Some(flag) = var("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS") {
             self.allow_private_webhooks = self::flag("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", &flag)?;
+        }
+        if let Some(flag) = var("BOXTRACE_ALLOW_INSECURE_WEBHOOKS") {
+            self.allow_insecure_webhooks = self::flag("BOXTRACE_ALLOW_INSECURE_WEBHOOKS", &flag)?;
         }
         if let Some(key) = var("BOXTRACE_TOKEN_KEY") {
             self.token_key = Some(Secret::new(key));

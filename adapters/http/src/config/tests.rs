@@ -22,12 +22,15 @@ fn file_then_environment() {
         "BOXTRACE_LISTEN" => Some("0.0.0.0:8088".to_owned()),
         "BOXTRACE_PROVIDERS" => Some("ictsi, SIM".to_owned()),
         "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS" => Some("true".to_owned()),
+        "BOXTRACE_ALLOW_INSECURE_WEBHOOKS" => Some("1".to_owned()),
         _ => None,
     };
     config.apply_env(env).unwrap();
     assert_eq!(config.listen.port(), 8088);
     assert_eq!(config.providers, vec!["ictsi", "sim"]);
     assert!(config.allow_private_webhooks);
+    assert!(config.allow_insecure_webhooks);
+    assert!(!ServerConfig::default().allow_insecure_webhooks, "https only by default");
     assert!(config.checked_token_key().is_err(), "no key configured");
     let bad = |name: &'static str| (name == "BOXTRACE_LISTEN").then(|| "nope".to_owned());
     assert!(config.apply_env(bad).is_err());

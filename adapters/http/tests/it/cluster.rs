@@ -87,6 +87,7 @@ fn boxtrace(schema: &TestSchema, port: u16, config: &Path, log: &Path) -> Comman
         .env("BOXTRACE_DATABASE_POOL_SIZE", "4")
         .env("BOXTRACE_TOKEN_KEY", TOKEN_KEY)
         .env("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", "true")
+        .env("BOXTRACE_ALLOW_INSECURE_WEBHOOKS", "true")
         .env("BOXTRACE_PROVIDERS", "sim")
         // The sim's trace timeout (3 s, in the file) must be shorter. The effective lease
         // is longer still: never less than the trace timeout plus 5 s.

@@ -18,4 +18,5 @@ mod process;
 mod receivers;
 mod replay;
 mod results;
+mod strictness;
 mod support;
