@@ -30,7 +30,10 @@ fn file_then_environment() {
     assert_eq!(config.providers, vec!["ictsi", "sim"]);
     assert!(config.allow_private_webhooks);
     assert!(config.allow_insecure_webhooks);
-    assert!(!ServerConfig::default().allow_insecure_webhooks, "https only by default");
+    assert!(
+        !ServerConfig::default().allow_insecure_webhooks,
+        "https only by default"
+    );
     assert!(config.checked_token_key().is_err(), "no key configured");
     let bad = |name: &'static str| (name == "BOXTRACE_LISTEN").then(|| "nope".to_owned());
     assert!(config.apply_env(bad).is_err());

@@ -118,6 +118,10 @@ async fn the_results_feed_pages_and_exports_a_tenants_events_in_order() {
             event["orgId"], "org-a",
             "another tenant's events are invisible"
         );
+        assert!(
+            event["payload"].get("test").is_none(),
+            "a real event is no test"
+        );
     }
     for container in &BOXES[..2] {
         let of_box: Vec<&str> = events
