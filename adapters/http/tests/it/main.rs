@@ -12,6 +12,7 @@ mod delivery;
 mod deploy;
 mod faults;
 mod health;
+mod logs;
 mod openapi;
 mod operator;
 mod process;
