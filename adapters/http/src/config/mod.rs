@@ -82,6 +82,10 @@ pub struct ServerConfig {
     pub delivery: DeliveryConfig,
     /// Log filter, `RUST_LOG` syntax (`RUST_LOG` overrides it).
     pub log: String,
+    /// The file this configuration was read from (set by [`ServerConfig::from_file`]), so
+    /// that errors found later, such as a provider refusing its `config`, can name it.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// One provider's section: its own configuration, credentials and limits. Its `Debug`
@@ -195,6 +199,7 @@ impl Default for ServerConfig {
             http: HttpLimits::default(),
             delivery: DeliveryConfig::default(),
             log: "info".to_owned(),
+            config_file: None,
         }
     }
 }
@@ -283,7 +288,7 @@ impl ServerConfig {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| {
+        let mut config: Self = toml::from_str(&text).map_err(|e| {
             // Only the message and the line: the error's own rendering quotes the
             // offending line, which may hold a secret.
             let line = e.span().map(|span| error_line(&text, span));
@@ -294,7 +299,9 @@ impl ServerConfig {
                     None => e.message().to_owned(),
                 },
             }
-        })
+        })?;
+        config.config_file = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Applies `BOXTRACE_*` overrides read through `var`.
@@ -436,6 +443,7 @@ impl ServerConfig {
     }
 }
 
+mod lines;
 #[cfg(test)]
 mod tests;
 
