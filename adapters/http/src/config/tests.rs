@@ -243,7 +243,10 @@ async fn an_unknown_key_in_a_provider_config_names_the_file_line_and_accepted_ke
     for (text, line) in [
         ("[provider.sim.config]\nseed = 7\nsed = 8\n", 5),
         ("[provider.sim]\nconfig = { seed = 7, sed = 8 }\n", 4),
-        ("[provider.sim.config.faults]\n\ntransient = 0.1\nsed = 8\n", 6),
+        (
+            "[provider.sim.config.faults]\n\ntransient = 0.1\nsed = 8\n",
+            6,
+        ),
     ] {
         std::fs::write(
             &path,
@@ -255,14 +258,20 @@ async fn an_unknown_key_in_a_provider_config_names_the_file_line_and_accepted_ke
         )
         .unwrap();
         let config = ServerConfig::from_file(&path).unwrap();
-        let err = crate::App::build(config, std::sync::Arc::new(boxtrace::SystemClock))
-            .await
-            .err()
-            .expect("refused")
-            .to_string();
+        let err = match crate::App::build(config, std::sync::Arc::new(boxtrace::SystemClock)).await
+        {
+            Ok(_) => panic!("{text}: accepted"),
+            Err(e) => e.to_string(),
+        };
         assert!(err.contains(&path.display().to_string()), "{err}");
-        assert!(err.contains(&format!("line {line}: [provider.sim.config]")), "{text}: {err}");
+        assert!(
+            err.contains(&format!("line {line}: [provider.sim.config]")),
+            "{text}: {err}"
+        );
         assert!(err.contains("unknown field `sed`"), "{err}");
-        assert!(err.contains("`seed`") || err.contains("`transient`"), "accepted keys: {err}");
+        assert!(
+            err.contains("`seed`") || err.contains("`transient`"),
+            "accepted keys: {err}"
+        );
     }
 }
