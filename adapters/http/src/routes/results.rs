@@ -27,12 +27,15 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// Paging.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ResultsParams {
     /// Continue after this cursor: the `next` of the previous page or any entry's
     /// `cursor`. Absent: from the first event kept.
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100). An NDJSON export ignores it and streams every
     /// event after the cursor.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -74,14 +77,14 @@ pub struct ResultsPage {
 /// With `Accept: application/x-ndjson`, every event after the cursor is streamed, one
 /// `{"cursor", "event"}` object per line; a stream that breaks off ends without its final
 /// chunk, so a client can tell it is incomplete and resume from the last line's cursor.
-#[utoipa::path(get, path = "/api/results", tag = "results", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/results", operation_id = "listResults", tag = "results", security(("bearer" = [])),
     params(ResultsParams),
     responses(
         (status = 200, description = "A page of events (JSON) or all events after the cursor (NDJSON, one ResultEntry per line)",
             content((ResultsPage = "application/json"), (ResultEntry = "application/x-ndjson"))),
         (status = 400, description = "The cursor was not issued by this feed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable; retry", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -212,6 +212,12 @@ async fn a_bad_cursor_is_a_problem_and_the_feed_needs_a_token() {
             assert_eq!(problem["field"], "after", "{problem}");
         }
     }
+    let response = a.get("/api/results?limit=many").await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     // Another backend's cursor is refused by sled.
     let foreign = format!("{:016x}{:016x}", 7, 1);
     assert_eq!(
