@@ -46,7 +46,6 @@ pub struct ResultEntry {
     #[schema(value_type = String)]
     pub cursor: FeedCursor,
     /// The event, exactly as web-hooks carry it (`TRACE_RESULT` or `TRACE_ERROR`).
-    #[schema(value_type = Object)]
     pub event: boxtrace::ResultEvent,
 }
 
@@ -82,9 +81,9 @@ pub struct ResultsPage {
     responses(
         (status = 200, description = "A page of events (JSON) or all events after the cursor (NDJSON, one ResultEntry per line)",
             content((ResultsPage = "application/json"), (ResultEntry = "application/x-ndjson"))),
-        (status = 400, description = "The cursor was not issued by this feed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable; retry", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "A cursor this feed did not issue (field `after`), or a malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "An unexpected engine failure (logged)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
 
-use crate::support::{server, Receiver, Tms};
+use crate::support::{send, server, Receiver, Tms};
 
 const BOXES: [&str; 5] = [
     "MSCU1234566",
@@ -51,14 +51,14 @@ async fn export(tms: &Tms, after: Option<&str>) -> (reqwest::header::HeaderMap, 
         Some(cursor) => format!("{}/api/results?after={cursor}", tms.base),
         None => format!("{}/api/results", tms.base),
     };
-    let response = tms
-        .http
-        .get(url)
-        .bearer_auth(&tms.token)
-        .header("accept", "application/x-ndjson")
-        .send()
-        .await
-        .unwrap();
+    let response = send(
+        tms.http
+            .get(url)
+            .bearer_auth(&tms.token)
+            .header("accept", "application/x-ndjson"),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     let body = response.text().await.unwrap();
@@ -187,14 +187,14 @@ async fn a_bad_cursor_is_a_problem_and_the_feed_needs_a_token() {
         &"0".repeat(33),
     ] {
         for accept in ["application/json", "application/x-ndjson"] {
-            let response = a
-                .http
-                .get(format!("{}/api/results?after={bad}", a.base))
-                .bearer_auth(&a.token)
-                .header("accept", accept)
-                .send()
-                .await
-                .unwrap();
+            let response = send(
+                a.http
+                    .get(format!("{}/api/results?after={bad}", a.base))
+                    .bearer_auth(&a.token)
+                    .header("accept", accept),
+            )
+            .await
+            .unwrap();
             assert_eq!(response.status(), 400, "{bad} ({accept})");
             assert_eq!(
                 response.headers()["content-type"],
@@ -227,10 +227,7 @@ async fn a_bad_cursor_is_a_problem_and_the_feed_needs_a_token() {
         400
     );
 
-    let anonymous = a
-        .http
-        .get(format!("{}/api/results", a.base))
-        .send()
+    let anonymous = send(a.http.get(format!("{}/api/results", a.base)))
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
