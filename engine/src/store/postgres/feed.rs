@@ -11,9 +11,10 @@ use crate::store::feed::page_limit;
 use crate::store::{FeedCursor, FeedEntry, FeedPage, StoreResult};
 
 /// A tenant's events after the cursor (`$3` transaction id as text, `$4` sequence), in
-/// feed order, from transactions that no running one can precede; `$5` rows.
+/// feed order, from transactions that no running one can precede; `$5` rows. (The text
+/// column has its own name: `ORDER BY xid` would otherwise sort by the text.)
 const FEED: &str = "
-    SELECT xid::text, seq, event FROM history
+    SELECT xid::text AS xid_text, seq, event FROM history
     WHERE org_id = $1 AND svc_id = $2
       AND (xid, seq) > ($3::text::xid8, $4)
       AND xid < pg_snapshot_xmin(pg_current_snapshot())

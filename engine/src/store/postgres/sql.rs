@@ -155,10 +155,9 @@ pub(super) const UPDATE_JOB_AND_APPEND: &str = "
                         lease_seq = $6, attempts = $7, trace_count = $8, updated_at = $9,
                         body = $10
         WHERE id = $1
-        RETURNING id, org_id, svc_id
+        RETURNING id
     ), h AS (
-        INSERT INTO history (job_id, seq, event, org_id, svc_id)
-        SELECT id, $11, $12, org_id, svc_id FROM job
+        INSERT INTO history (job_id, seq, event) SELECT id, $11, $12 FROM job
     )
     INSERT INTO outbox (queue, seq, job_id, event, available_at)
     SELECT $13, $11, id, $12, $14 FROM job";

@@ -8,17 +8,15 @@
 -- (`pg_snapshot_xmin(pg_current_snapshot())`): whatever commits later has a higher `xid`
 -- than everything shown, so a cursor never skips an event.
 --
--- Events written before this version get the migration's transaction id, which is
--- lower than any later one, and keep their `seq` order among themselves.
+-- The tenant is derived from the event in the database, as the cohort is (version 2): no
+-- statement has to name it, rows written before this version get it too, and a process
+-- of the previous version still running during an upgrade writes rows the feed shows.
+-- Events written before this version get the migration's transaction id, lower than any
+-- later one, and keep their `seq` order among themselves.
 ALTER TABLE history
-    ADD COLUMN org_id TEXT COLLATE "C",
-    ADD COLUMN svc_id TEXT COLLATE "C",
+    ADD COLUMN org_id TEXT COLLATE "C" GENERATED ALWAYS AS (event ->> 'orgId') STORED,
+    ADD COLUMN svc_id TEXT COLLATE "C" GENERATED ALWAYS AS (event ->> 'svcId') STORED,
     ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
-
--- Every event names its tenant.
-UPDATE history SET org_id = event ->> 'orgId', svc_id = event ->> 'svcId';
-
-ALTER TABLE history ALTER COLUMN org_id SET NOT NULL, ALTER COLUMN svc_id SET NOT NULL;
 
 -- A page of one tenant's feed is one index range.
 CREATE INDEX history_feed ON history (org_id, svc_id, xid, seq);
