@@ -69,6 +69,7 @@ impl Launch {
             .env("BOXTRACE_DATA_DIR", self.data_dir.join("db"))
             .env("BOXTRACE_TOKEN_KEY", TOKEN_KEY)
             .env("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", "true")
+            .env("BOXTRACE_ALLOW_INSECURE_WEBHOOKS", "true")
             .env("BOXTRACE_PROVIDERS", "sim")
             .env("BOXTRACE_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

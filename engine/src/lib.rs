@@ -92,9 +92,9 @@ pub use schedule::{
     ExportIntervals, Policy, PolicyInput, PolicyRule, VisitPolicy,
 };
 pub use store::{
-    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim,
-    OutboxEntry, OutboxStats, SledConfig, SledStore, Store, StoreError, StoreResult, TraceCommit,
-    RESULTS_QUEUE,
+    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedEntry, FeedPage, JobPage,
+    ListQuery, OutboxClaim, OutboxEntry, OutboxStats, SledConfig, SledStore, Store, StoreError,
+    StoreResult, TraceCommit, MAX_FEED_PAGE, RESULTS_QUEUE,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};

@@ -175,8 +175,14 @@ impl App {
                 builder = builder.provider_limits(id, limits);
             }
         }
-        let engine = builder.build()?;
-        let guard = Guard::new(config.allow_private_webhooks);
+        let engine = builder
+            .build()
+            .map_err(|e| match config.provider_config_error(&e) {
+                Some(located) => ServerError::Config(located),
+                None => ServerError::Engine(e),
+            })?;
+        let guard =
+            Guard::new(config.allow_private_webhooks).with_insecure(config.allow_insecure_webhooks);
         let webhooks = Webhooks::new(store.clone());
         let metrics = Arc::new(Metrics::default());
         let deliverer = Deliverer::new(

@@ -17,11 +17,13 @@ use crate::credentials::{Credentials, EnvCredentials};
 use crate::error::{Error, Result};
 use crate::schedule::Policy;
 use crate::store::Store;
-use crate::tracer::{build_provider, HttpSettings, ProviderContext, ProviderLimits, Tracer};
+use crate::tracer::{
+    build_provider, HttpSettings, ProviderBuildError, ProviderContext, ProviderLimits, Tracer,
+};
 
 /// How the dispatcher works. Deserializes with every field optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct EngineConfig {
     /// Jobs claimed per store call.
     pub claim_batch: usize,
@@ -174,7 +176,14 @@ impl EngineBuilder {
                 .with_config(config)
                 .with_http(self.http.clone())
                 .with_shutdown(shutdown.child_token());
-            tracers.push(build_provider(&id, cx)?);
+            let tracer = build_provider(&id, cx).map_err(|e| match e {
+                // Name the provider: several may be configured.
+                ProviderBuildError::Config(why) => {
+                    ProviderBuildError::Config(format!("provider '{id}': {why}"))
+                }
+                other => other,
+            })?;
+            tracers.push(tracer);
         }
         if tracers.is_empty() {
             return Err(Error::Config(

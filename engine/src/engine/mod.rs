@@ -30,7 +30,9 @@ use crate::model::{
     ResultEvent, Tenant, TraceRequest,
 };
 use crate::schedule::Policy;
-use crate::store::{EventSeq, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE};
+use crate::store::{
+    EventSeq, FeedCursor, FeedPage, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE,
+};
 
 pub use builder::{EngineBuilder, EngineConfig};
 pub use health::{CircuitState, ProviderHealthStatus};
@@ -245,6 +247,17 @@ impl Engine {
     /// The job's result events, oldest first (at most the newest `limit`).
     pub async fn history(&self, key: &JobKey, limit: usize) -> Result<Vec<ResultEvent>> {
         Ok(self.inner.store.history(key, limit).await?)
+    }
+
+    /// The tenant's result events after `after`, in feed order ([`Store::results`]): a
+    /// client that missed web-hooks catches up from its last cursor.
+    pub async fn results(
+        &self,
+        tenant: &Tenant,
+        after: FeedCursor,
+        limit: usize,
+    ) -> Result<FeedPage> {
+        Ok(self.inner.store.results(tenant, after, limit).await?)
     }
 
     /// A live stream of result events as they are committed. Events emitted while nobody

@@ -221,6 +221,10 @@ pub struct ResultPayload {
     /// For `TRACE_ERROR`: what failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// `true` on a test event (a web-hook ping, container `PING0000000`), which a receiver
+    /// should verify and acknowledge but not book as a result; absent on real events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl ResultEvent {
@@ -279,6 +283,7 @@ impl ResultEvent {
                 r
             }),
             error,
+            test: false,
         };
         Self {
             id: String::new(),

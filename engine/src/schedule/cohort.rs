@@ -11,7 +11,7 @@ use crate::model::{Status, TraceResult};
 /// provider, terminal and visit id) come due sooner. Part of [`Policy`](super::Policy)
 /// (`[policy.cohort]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct CohortPolicy {
     /// Whether news about a visit brings its other boxes forward at all.
     pub enabled: bool,

@@ -96,7 +96,7 @@ pub struct PolicyInput<'a> {
 
 /// Re-trace intervals for export traces, by status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExportIntervals {
     /// Booking unknown to the provider yet.
     #[serde(with = "humantime_serde")]
@@ -133,7 +133,7 @@ impl Default for ExportIntervals {
 
 /// Re-trace intervals for empty traces, by status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmptyIntervals {
     /// The terminal does not know the empty yet: at a terminal that shows an empty only
     /// once it is back (ICTSI), this is the normal state of an empty being traced, not an
@@ -166,7 +166,7 @@ impl Default for EmptyIntervals {
 
 /// Exponential backoff for failed traces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Backoff {
     /// Delay after the first failure.
     #[serde(with = "humantime_serde")]
@@ -218,7 +218,7 @@ impl Backoff {
 /// assert_eq!(policy.export.gated_in, boxtrace::Policy::default().export.gated_in);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     /// Tracking stops (`EXPIRED`) this long after the tracking period started.
     #[serde(with = "humantime_serde")]

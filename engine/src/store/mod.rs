@@ -6,6 +6,7 @@
 //! a cancel or a finished trace does to a job live in [`crate::model`] as pure functions;
 //! a backend's job is to apply them atomically and durably.
 
+mod feed;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod sled;
@@ -19,6 +20,7 @@ use crate::model::{
     TraceRequest, TrackingState,
 };
 
+pub use self::feed::{FeedCursor, FeedEntry, FeedPage, MAX_FEED_PAGE};
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresConfig, PostgresError, PostgresStore};
 pub use self::sled::{SledConfig, SledStore};
@@ -54,6 +56,10 @@ pub enum StoreError {
     /// will not help.
     #[error("invalid page cursor: {0}")]
     InvalidCursor(String),
+    /// This store does not offer what was asked (a store written before the results
+    /// feed): the message says what.
+    #[error("not supported by this store: {0}")]
+    Unsupported(&'static str),
 }
 
 /// A store result.
@@ -239,6 +245,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The job's result events, oldest first, at most `limit` (the newest ones).
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>>;
+
+    /// The tenant's result events after `after`, in feed order, at most `limit` (0 means
+    /// 100; capped at [`MAX_FEED_PAGE`]): every event appended to the outbox and history
+    /// ([`Store::complete`], [`Store::cancel`]) is in the feed of its job's tenant, once.
+    /// A cursor handed out stays valid: no event that becomes visible later sorts before
+    /// it, so paging from cursor to cursor never skips one. Only durable events are shown.
+    ///
+    /// The default answers [`StoreError::Unsupported`].
+    async fn results(
+        &self,
+        _tenant: &Tenant,
+        _after: FeedCursor,
+        _limit: usize,
+    ) -> StoreResult<FeedPage> {
+        Err(StoreError::Unsupported("the results feed"))
+    }
 
     /// Leases up to `limit` jobs due at `now` (earliest first) until `lease_until`.
     /// Finding them costs O(log n + k), never a scan of all jobs.

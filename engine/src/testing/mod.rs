@@ -23,7 +23,8 @@ pub fn t0() -> DateTime<Utc> {
 /// below 100,000 give distinct numbers.
 pub fn container(n: u32) -> ContainerNumber {
     // Each n owns ten serials; stepping to the next serial moves the check value by 6
-    // (mod 11), so at most one of the ten has the reserved check value 10.
+    // (mod 11), so at most one of the ten has check value 10, which is skipped: its check
+    // digit would be 0, accepted for old boxes but ambiguous with check value 0.
     let mut serial = (n % 100_000) * 10;
     loop {
         let prefix = format!("TSTU{serial:06}");

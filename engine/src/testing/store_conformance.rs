@@ -20,6 +20,7 @@
 
 mod ahead;
 mod cohort;
+mod feed;
 mod operator;
 
 use std::future::Future;
@@ -109,6 +110,9 @@ where
         }),
         ("outbox_entries_show_live_and_dead", |s| {
             Box::pin(operator::outbox_entries_show_live_and_dead(s))
+        }),
+        ("results_feed_pages_a_tenants_events_in_order", |s| {
+            Box::pin(feed::results_feed_pages_a_tenants_events_in_order(s))
         }),
     ];
     for (name, check) in checks {

@@ -43,7 +43,7 @@ pub enum Workflow {
 /// assert_eq!(limits.concurrency, 4);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProviderLimits {
     /// Traces running at once.

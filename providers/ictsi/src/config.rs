@@ -23,7 +23,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.ictsi.net/external/tnt/";
 ///   "vesselVisitTtl": "30m" }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct IctsiConfig {
     /// The API's base URL; call paths (`api/v2/…`) are resolved against it. Default: the
     /// production host, [`DEFAULT_BASE_URL`].
@@ -252,7 +252,7 @@ mod tests {
             "baseUrl": "http://127.0.0.1:9/external/tnt",
             "connectTimeout": "2s", "requestTimeout": "750ms", "userAgent": "tms/1",
             "limits": { "concurrency": 2, "traceTimeout": "10s" },
-            "vesselVisitTtl": "5m", "keepRaw": true, "somethingNew": 1
+            "vesselVisitTtl": "5m", "keepRaw": true
         }))
         .unwrap();
         assert_eq!(config.limits.concurrency, 2);
@@ -305,6 +305,22 @@ mod tests {
             assert!(!err.contains("pw@"), "{err}");
         }
         assert!(serde_json::from_value::<IctsiConfig>(json!({ "limits": 3 })).is_err());
+        for (config, key, accepted) in [
+            (
+                json!({ "vesselVisitTL": "1h" }),
+                "vesselVisitTL",
+                "vesselVisitTtl",
+            ),
+            (
+                json!({ "limits": { "batchSze": 5 } }),
+                "batchSze",
+                "batchSize",
+            ),
+        ] {
+            let err = IctsiConfig::from_value(&config).unwrap_err().to_string();
+            assert!(err.contains(&format!("unknown field `{key}`")), "{err}");
+            assert!(err.contains(&format!("`{accepted}`")), "{err}");
+        }
         let err = IctsiConfig::from_value(&json!({ "vesselVisitTtl": "soon" })).unwrap_err();
         assert!(err.to_string().starts_with("vesselVisitTtl: "), "{err}");
         assert_eq!(

@@ -31,7 +31,7 @@ pub enum SimModel {
 ///   "workflow": "realTime", "limits": { "concurrency": 64, "ratePerSecond": 500 } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct SimConfig {
     /// Which terminal to play. Default `vessels`.
     pub model: SimModel,
@@ -149,7 +149,7 @@ impl SimConfig {
 /// Fault rates: the probability that one trace fails in each way. Each trace draws once,
 /// deterministically from the seed, the container, the trace kind and the clock's time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultConfig {
     /// A transient error (like a 5xx). Default 0.
     pub transient: f64,
@@ -197,8 +197,7 @@ mod tests {
             "latency": "20ms",
             "faults": { "transient": 0.1, "rateLimited": 0.2, "retryAfter": "2m" },
             "workflow": "providerDriven",
-            "limits": { "concurrency": 3 },
-            "somethingNew": true
+            "limits": { "concurrency": 3 }
         }))
         .unwrap();
         assert_eq!(config.seed, 7);

@@ -15,6 +15,7 @@ Environment (each overrides the same key of --config; boxtrace.example.toml list
   BOXTRACE_PROVIDERS                   comma-separated provider ids, e.g. ictsi,sim [default: sim]
   BOXTRACE_<PROVIDER>_<NAME>           a provider credential, e.g. BOXTRACE_ICTSI_SUBSCRIPTION_KEY
   BOXTRACE_ALLOW_PRIVATE_WEBHOOKS      allow web-hooks to loopback and private addresses [default: false]
+  BOXTRACE_ALLOW_INSECURE_WEBHOOKS     allow http web-hook URLs (otherwise https only) [default: false]
   BOXTRACE_LEASE_SECS                  how long a claimed job stays leased, in seconds [default: 60]
   BOXTRACE_DATABASE_URL                PostgreSQL URL; set, the store is PostgreSQL instead of sled
   BOXTRACE_DATABASE_SCHEMA             PostgreSQL schema of the tables [default: boxtrace]

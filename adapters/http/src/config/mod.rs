@@ -64,6 +64,10 @@ pub struct ServerConfig {
     /// (`BOXTRACE_ALLOW_PRIVATE_WEBHOOKS`). Off by default: on, a client can make the
     /// server call into its own network.
     pub allow_private_webhooks: bool,
+    /// Allow `http` web-hook URLs (`BOXTRACE_ALLOW_INSECURE_WEBHOOKS`). Off by default:
+    /// results and their signatures would cross the network in clear. Separate from
+    /// `allowPrivateWebhooks`: a private target may still be reached over https.
+    pub allow_insecure_webhooks: bool,
     /// Provider ids to enable (`BOXTRACE_PROVIDERS`, comma-separated).
     pub providers: Vec<String>,
     /// Per-provider settings, by provider id.
@@ -78,6 +82,10 @@ pub struct ServerConfig {
     pub delivery: DeliveryConfig,
     /// Log filter, `RUST_LOG` syntax (`RUST_LOG` overrides it).
     pub log: String,
+    /// The file this configuration was read from (set by [`ServerConfig::from_file`]), so
+    /// that errors found later, such as a provider refusing its `config`, can name it.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// One provider's section: its own configuration, credentials and limits. Its `Debug`
@@ -183,6 +191,7 @@ impl Default for ServerConfig {
             token_ttl: Duration::from_secs(15 * 60),
             operator_token: None,
             allow_private_webhooks: false,
+            allow_insecure_webhooks: false,
             providers: vec!["sim".to_owned()],
             provider: BTreeMap::new(),
             policy: Policy::default(),
@@ -190,6 +199,7 @@ impl Default for ServerConfig {
             http: HttpLimits::default(),
             delivery: DeliveryConfig::default(),
             log: "info".to_owned(),
+            config_file: None,
         }
     }
 }
@@ -278,12 +288,10 @@ impl ServerConfig {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| {
+        let mut config: Self = toml::from_str(&text).map_err(|e| {
             // Only the message and the line: the error's own rendering quotes the
             // offending line, which may hold a secret.
-            let line = e
-                .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|span| error_line(&text, span));
             ConfigError::Parse {
                 path: path.to_owned(),
                 message: match line {
@@ -291,7 +299,9 @@ impl ServerConfig {
                     None => e.message().to_owned(),
                 },
             }
-        })
+        })?;
+        config.config_file = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Applies `BOXTRACE_*` overrides read through `var`.
@@ -348,6 +358,9 @@ impl ServerConfig {
         }
         if let Some(flag) = var("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS") {
             self.allow_private_webhooks = self::flag("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", &flag)?;
+        }
+        if let Some(flag) = var("BOXTRACE_ALLOW_INSECURE_WEBHOOKS") {
+            self.allow_insecure_webhooks = self::flag("BOXTRACE_ALLOW_INSECURE_WEBHOOKS", &flag)?;
         }
         if let Some(key) = var("BOXTRACE_TOKEN_KEY") {
             self.token_key = Some(Secret::new(key));
@@ -430,5 +443,16 @@ impl ServerConfig {
     }
 }
 
+mod lines;
 #[cfg(test)]
 mod tests;
+
+/// The line (from 1) where a TOML error's span starts (for an unknown key, the key).
+fn error_line(text: &str, span: std::ops::Range<usize>) -> usize {
+    let start = span.start.min(text.len());
+    text.as_bytes()[..start]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}

@@ -22,12 +22,18 @@ fn file_then_environment() {
         "BOXTRACE_LISTEN" => Some("0.0.0.0:8088".to_owned()),
         "BOXTRACE_PROVIDERS" => Some("ictsi, SIM".to_owned()),
         "BOXTRACE_ALLOW_PRIVATE_WEBHOOKS" => Some("true".to_owned()),
+        "BOXTRACE_ALLOW_INSECURE_WEBHOOKS" => Some("1".to_owned()),
         _ => None,
     };
     config.apply_env(env).unwrap();
     assert_eq!(config.listen.port(), 8088);
     assert_eq!(config.providers, vec!["ictsi", "sim"]);
     assert!(config.allow_private_webhooks);
+    assert!(config.allow_insecure_webhooks);
+    assert!(
+        !ServerConfig::default().allow_insecure_webhooks,
+        "https only by default"
+    );
     assert!(config.checked_token_key().is_err(), "no key configured");
     let bad = |name: &'static str| (name == "BOXTRACE_LISTEN").then(|| "nope".to_owned());
     assert!(config.apply_env(bad).is_err());
@@ -150,4 +156,122 @@ fn bad_database_settings_are_clear_errors_without_the_password() {
 #[test]
 fn unknown_keys_are_errors() {
     assert!(toml::from_str::<ServerConfig>("lisen = \"127.0.0.1:1\"").is_err());
+}
+
+/// Writes `text` as a configuration file and reads it; the error's message.
+fn refused(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boxtrace.toml");
+    std::fs::write(&path, text).unwrap();
+    let message = ServerConfig::from_file(&path).unwrap_err().to_string();
+    assert!(
+        message.contains(&path.display().to_string()),
+        "names the file: {message}"
+    );
+    message
+}
+
+#[test]
+fn unknown_keys_are_refused_in_every_section_with_file_line_and_accepted_keys() {
+    let cases = [
+        (
+            "[policy]\nmaxTrackingAge = \"10d\"\nmaxAge = \"1d\"\n",
+            3,
+            "maxAge",
+            "maxTrackingAge",
+        ),
+        (
+            "[policy.export]\nonHold = \"30m\"\nonHlod = \"1h\"\n",
+            3,
+            "onHlod",
+            "onHold",
+        ),
+        ("\n[policy.empty]\nbogus = 1\n", 3, "bogus", "`"),
+        (
+            "[policy.backoff]\ninitial = \"1m\"\n\nmultiplyer = 2\n",
+            4,
+            "multiplyer",
+            "multiplier",
+        ),
+        ("[policy.cohort]\nnope = true\n", 2, "nope", "`"),
+        ("[policy.appointment]\nnope = true\n", 2, "nope", "`"),
+        (
+            "[engine]\nclaimBatch = 10\nclaimBach = 5\n",
+            3,
+            "claimBach",
+            "claimBatch",
+        ),
+        (
+            "[provider.sim.limits]\nconcurrency = 2\nconcurency = 4\n",
+            3,
+            "concurency",
+            "concurrency",
+        ),
+        (
+            "[provider.sim.limits.breaker]\ncoolOf = \"1s\"\n",
+            2,
+            "coolOf",
+            "coolOff",
+        ),
+    ];
+    for (text, line, key, accepted) in cases {
+        let message = refused(text);
+        assert!(
+            message.contains(&format!("line {line}")),
+            "{text}: {message}"
+        );
+        assert!(
+            message.contains(&format!("unknown field `{key}`")),
+            "{text}: {message}"
+        );
+        assert!(
+            message.contains("expected one of") || message.contains("expected"),
+            "{message}"
+        );
+        assert!(
+            message.contains(accepted),
+            "lists the accepted keys: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_in_a_provider_config_names_the_file_line_and_accepted_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boxtrace.toml");
+    let data = dir.path().join("data");
+    for (text, line) in [
+        ("[provider.sim.config]\nseed = 7\nsed = 8\n", 5),
+        ("[provider.sim]\nconfig = { seed = 7, sed = 8 }\n", 4),
+        (
+            "[provider.sim.config.faults]\n\ntransient = 0.1\nsed = 8\n",
+            6,
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!(
+                "tokenKey = \"{}\"\ndataDir = {:?}\n{text}",
+                "k".repeat(40),
+                data.display().to_string()
+            ),
+        )
+        .unwrap();
+        let config = ServerConfig::from_file(&path).unwrap();
+        let err = match crate::App::build(config, std::sync::Arc::new(boxtrace::SystemClock)).await
+        {
+            Ok(_) => panic!("{text}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains(&format!("line {line}: [provider.sim.config]")),
+            "{text}: {err}"
+        );
+        assert!(err.contains("unknown field `sed`"), "{err}");
+        assert!(
+            err.contains("`seed`") || err.contains("`transient`"),
+            "accepted keys: {err}"
+        );
+    }
 }

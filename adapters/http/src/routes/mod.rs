@@ -6,6 +6,7 @@ mod containers;
 mod events;
 mod openapi;
 mod ops;
+mod results;
 mod webhooks;
 
 pub use openapi::document as openapi_document;
@@ -31,6 +32,7 @@ use crate::state::AppState;
         events::publish,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::ping, webhooks::replay,
         containers::list, containers::get,
+        results::list,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
         admin::create, admin::list, admin::revoke, admin::revoke_post,
     ),
@@ -39,6 +41,7 @@ use crate::state::AppState;
         crate::webhooks::Trigger, webhooks::CreateWebhook, webhooks::CreatedWebhook, webhooks::WebhookView,
         webhooks::PingResult, webhooks::ReplayResult,
         containers::TraceView, containers::TracePage, containers::TraceDetail, containers::PathKind,
+        results::ResultEntry, results::ResultsPage,
         ops::Readiness, ops::ProviderCircuit,
         boxtrace::ResultEvent, boxtrace::DcsaEquipmentEvent,
         admin::CreateClient, admin::ClientView, crate::auth::NewClient,
@@ -96,6 +99,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             "/api/containers/{kind}/{provider_id}/{container_id}",
             get(containers::get),
         )
+        .route("/api/results", get(results::list))
         .route("/admin/clients", post(admin::create).get(admin::list))
         .route("/admin/clients/{id}", axum::routing::delete(admin::revoke))
         .route("/admin/clients/{id}/revoke", post(admin::revoke_post))

@@ -19,7 +19,8 @@ use crate::webhooks::{DeliveryOutcome, Trigger, Webhook};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhook {
-    /// Where to POST events (http or https, a public address).
+    /// Where to POST events: an https URL of a public address (http and private
+    /// addresses only where the operator allows them).
     #[schema(format = "uri")]
     pub url: String,
     /// `TRACE_RESULT` and/or `TRACE_ERROR`: at least one.

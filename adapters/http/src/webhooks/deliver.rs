@@ -71,6 +71,9 @@ impl Deliverer {
         let client = reqwest::Client::builder()
             // A proxy would resolve the target itself, out of the guard's sight.
             .no_proxy()
+            // Registrations are checked, but one made while http was allowed must not be
+            // delivered in clear once it is not.
+            .https_only(!guard.allows_insecure())
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(GuardedResolver::new(guard))
             .timeout(config.timeout)

@@ -206,7 +206,8 @@ impl Webhooks {
 }
 
 /// The signed test event a ping sends: a result event for the made-up container
-/// `PING0000000` at provider `ping`, so that a receiver exercises its normal path.
+/// `PING0000000` at provider `ping`, so that a receiver exercises its normal path, marked
+/// `payload.test = true` so that it is never taken for a real box.
 pub fn ping_event(hook: &Webhook, now: DateTime<Utc>) -> boxtrace::ResultEvent {
     use boxtrace::{EmitReason, ResultEvent, ResultPayload, TraceKind, TrackingState};
     ResultEvent {
@@ -234,6 +235,7 @@ pub fn ping_event(hook: &Webhook, now: DateTime<Utc>) -> boxtrace::ResultEvent {
             equipment_events: Vec::new(),
             result: None,
             error: None,
+            test: true,
         },
     }
 }

@@ -1,5 +1,5 @@
 //! The SSRF guard: web-hooks may only reach public addresses, checked after DNS
-//! resolution, unless the operator allows private targets.
+//! resolution, over https, unless the operator allows private or insecure targets.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -10,8 +10,12 @@ use url::Url;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SsrfError {
     /// Not http or https.
-    #[error("only http and https URLs are accepted")]
+    #[error("only https URLs are accepted")]
     Scheme,
+    /// http while insecure targets are not allowed: results and their signatures would
+    /// cross the network in clear.
+    #[error("the URL is http; web-hooks must use https (an operator can allow http targets with allowInsecureWebhooks)")]
+    Insecure,
     /// No host.
     #[error("the URL has no host")]
     NoHost,
@@ -105,12 +109,30 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
 #[derive(Debug, Clone, Copy)]
 pub struct Guard {
     allow_private: bool,
+    allow_insecure: bool,
 }
 
 impl Guard {
     /// A guard; `allow_private` lets every address through.
     pub fn new(allow_private: bool) -> Self {
-        Self { allow_private }
+        Self {
+            allow_private,
+            allow_insecure: false,
+        }
+    }
+
+    /// The guard, letting `http` URLs through if `allow` (for tests and demos on one
+    /// machine; private addresses are a separate choice).
+    pub fn with_insecure(self, allow: bool) -> Self {
+        Self {
+            allow_insecure: allow,
+            ..self
+        }
+    }
+
+    /// Whether `http` URLs are let through.
+    pub fn allows_insecure(&self) -> bool {
+        self.allow_insecure
     }
 
     /// Refuses `addr` unless it is public (or private targets are allowed).
@@ -123,8 +145,11 @@ impl Guard {
 
     /// Checks a URL's scheme and every address its host resolves to now.
     pub async fn check_url(&self, url: &Url) -> Result<(), SsrfError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(SsrfError::Scheme);
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_insecure => {}
+            "http" => return Err(SsrfError::Insecure),
+            _ => return Err(SsrfError::Scheme),
         }
         let host = url.host_str().ok_or(SsrfError::NoHost)?;
         let port = url.port_or_known_default().unwrap_or(443);
@@ -185,7 +210,8 @@ mod tests {
 
     #[tokio::test]
     async fn private_targets_are_refused_unless_allowed() {
-        let strict = Guard::new(false);
+        // http allowed, so that only the address decides.
+        let strict = Guard::new(false).with_insecure(true);
         for url in [
             "http://127.0.0.1/hook",
             "http://10.1.2.3/hook",
@@ -221,10 +247,45 @@ mod tests {
             .check_url(&Url::parse("https://8.8.8.8/hook").unwrap())
             .await
             .is_ok());
-        let open = Guard::new(true);
+        let open = Guard::new(true).with_insecure(true);
         assert!(open
             .check_url(&Url::parse("http://127.0.0.1:1/").unwrap())
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn http_is_refused_unless_insecure_targets_are_allowed() {
+        // Allowing private targets does not allow http.
+        for guard in [Guard::new(false), Guard::new(true)] {
+            assert_eq!(
+                guard
+                    .check_url(&Url::parse("http://8.8.8.8/hook").unwrap())
+                    .await,
+                Err(SsrfError::Insecure)
+            );
+            assert!(guard
+                .check_url(&Url::parse("HTTPS://8.8.8.8/hook").unwrap())
+                .await
+                .is_ok());
+        }
+        let insecure = Guard::new(false).with_insecure(true);
+        assert!(insecure
+            .check_url(&Url::parse("http://8.8.8.8/hook").unwrap())
+            .await
+            .is_ok());
+        assert_eq!(
+            insecure
+                .check_url(&Url::parse("http://127.0.0.1/hook").unwrap())
+                .await,
+            Err(SsrfError::Forbidden {
+                addr: "127.0.0.1".parse().unwrap(),
+                kind: "loopback"
+            }),
+            "allowing http does not allow private targets"
+        );
+        assert!(SsrfError::Insecure
+            .to_string()
+            .contains("allowInsecureWebhooks"));
     }
 }

@@ -87,6 +87,7 @@ fn boxtrace(schema: &TestSchema, port: u16, config: &Path, log: &Path) -> Comman
         .env("BOXTRACE_DATABASE_POOL_SIZE", "4")
         .env("BOXTRACE_TOKEN_KEY", TOKEN_KEY)
         .env("BOXTRACE_ALLOW_PRIVATE_WEBHOOKS", "true")
+        .env("BOXTRACE_ALLOW_INSECURE_WEBHOOKS", "true")
         .env("BOXTRACE_PROVIDERS", "sim")
         // The sim's trace timeout (3 s, in the file) must be shorter. The effective lease
         // is longer still: never less than the trace timeout plus 5 s.
@@ -327,6 +328,68 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
             "{container}: the delivered event is not the stored one"
         );
     }
+
+    // The results feed (read from B) holds each committed event once, whichever process
+    // committed it, page after page and in the NDJSON export alike.
+    let stored: BTreeSet<String> = events
+        .values()
+        .flat_map(|by_id| by_id.keys().cloned())
+        .collect();
+    let feed_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let feed = loop {
+        let mut feed: Vec<Value> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let cursor = if after.is_empty() {
+                String::new()
+            } else {
+                format!("&after={after}")
+            };
+            let page: Value = http
+                .get(format!("{}/api/results?limit=50{cursor}", bases[1]))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            feed.extend(page["items"].as_array().unwrap().iter().cloned());
+            after = page["next"].as_str().unwrap().to_owned();
+            if page["more"] != true {
+                break;
+            }
+        }
+        if feed.len() >= stored.len() || tokio::time::Instant::now() > feed_deadline {
+            break feed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let feed_ids: Vec<String> = feed
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        feed_ids.len(),
+        stored.len(),
+        "one feed entry per committed event"
+    );
+    assert_eq!(feed_ids.iter().cloned().collect::<BTreeSet<_>>(), stored);
+    let export = http
+        .get(format!("{}/api/results", bases[1]))
+        .bearer_auth(&token)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported: Vec<Value> = export
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(exported, feed, "the export is the pages, in the same order");
 
     // A's leased traces were taken over by B once the leases lapsed: results of
     // publishes A acknowledged, traced well after A died.

@@ -167,6 +167,12 @@ async fn ping_sends_a_signed_test_event() {
     assert_eq!(result["delivered"], true);
     let got = receiver.wait_for(1, 5).await;
     assert!(got[0].verifies(&secret));
+    let ping = got[0].json();
+    assert_eq!(ping["payload"]["containerNumber"], "PING0000000");
+    assert_eq!(
+        ping["payload"]["test"], true,
+        "marked as a test event: {ping}"
+    );
     assert_eq!(
         tms.delete(&format!("/api/webhooks/{hook}")).await.status(),
         204

@@ -22,7 +22,10 @@ fn example() -> PathBuf {
 
 #[test]
 fn the_example_configuration_is_the_defaults() {
-    let parsed = ServerConfig::from_file(&example()).unwrap();
+    let mut parsed = ServerConfig::from_file(&example()).unwrap();
+    // Where it was read from is not a setting.
+    assert_eq!(parsed.config_file.as_deref(), Some(example().as_path()));
+    parsed.config_file = None;
     assert_eq!(
         format!("{parsed:#?}"),
         format!("{:#?}", ServerConfig::default()),

@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "cohorts",
         sql: include_str!("migrations/0002_cohorts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "results feed",
+        sql: include_str!("migrations/0003_results_feed.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

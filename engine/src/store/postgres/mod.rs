@@ -9,6 +9,7 @@
 
 mod config;
 mod error;
+mod feed;
 mod jobs;
 mod migrate;
 mod notify;
@@ -30,8 +31,8 @@ pub use self::config::PostgresConfig;
 pub use self::error::PostgresError;
 
 use super::{
-    Claimed, Committed, DueClaim, EventSeq, JobPage, ListQuery, OutboxClaim, OutboxEntry,
-    OutboxStats, Store, StoreResult, TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, ListQuery, OutboxClaim,
+    OutboxEntry, OutboxStats, Store, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -234,6 +235,19 @@ impl Store for PostgresStore {
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
         self.deadline("a history read", reads::history(&self.shared, key, limit))
             .await
+    }
+
+    async fn results(
+        &self,
+        tenant: &Tenant,
+        after: FeedCursor,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        self.deadline(
+            "a results feed read",
+            feed::page(&self.shared, tenant, after, limit),
+        )
+        .await
     }
 
     async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {

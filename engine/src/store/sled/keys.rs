@@ -11,6 +11,7 @@
 //! | `h`    | job id, outbox sequence               | event (JSON)                     |
 //! | `r`    | record kind, record key               | record (JSON)                    |
 //! | `c`    | provider, cohort, job id              | empty                            |
+//! | `f`    | tenant, outbox sequence               | job id (8 B): the results feed   |
 //!
 //! Integers are big-endian so that byte order is numeric order: the due index is a range
 //! scan from its start, and a tenant's jobs are one prefix.
@@ -28,6 +29,7 @@ pub(super) const OUTBOX: u8 = b'o';
 pub(super) const HISTORY: u8 = b'h';
 pub(super) const RECORD: u8 = b'r';
 pub(super) const COHORT: u8 = b'c';
+pub(super) const FEED: u8 = b'f';
 
 pub(super) fn meta(name: &str) -> Vec<u8> {
     let mut key = vec![META];
@@ -160,6 +162,26 @@ pub(super) fn history(id: JobId, seq: u64) -> [u8; 17] {
     key[1..9].copy_from_slice(&id.0.to_be_bytes());
     key[9..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// The prefix of a tenant's results feed: its events in sequence order.
+pub(super) fn feed_prefix(tenant: &Tenant) -> Vec<u8> {
+    let mut key = vec![FEED];
+    push_str(&mut key, &tenant.org_id);
+    push_str(&mut key, &tenant.svc_id);
+    key
+}
+
+pub(super) fn feed(tenant: &Tenant, seq: u64) -> Vec<u8> {
+    let mut key = feed_prefix(tenant);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The sequence number at the end of a feed key.
+pub(super) fn feed_seq(key: &[u8]) -> Option<u64> {
+    let seq = key.get(key.len().checked_sub(8)?..)?;
+    Some(u64::from_be_bytes(seq.try_into().ok()?))
 }
 
 pub(super) fn id_from_value(value: &[u8]) -> Option<JobId> {

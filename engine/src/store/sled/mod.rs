@@ -1,5 +1,6 @@
 //! The embedded store on sled 0.34: one tree, one writer thread, group-committed flushes.
 
+mod feed;
 mod health;
 mod keys;
 mod ledger;
@@ -19,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{decode, unavailable, Op, Writer};
 use super::{
-    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, JobPage, ListQuery, OutboxClaim,
-    OutboxEntry, OutboxStats, Store, StoreError, StoreResult, TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, ListQuery,
+    OutboxClaim, OutboxEntry, OutboxStats, Store, StoreError, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -335,6 +336,21 @@ impl Store for SledStore {
             .collect::<StoreResult<Vec<ResultEvent>>>()?;
         events.reverse();
         Ok(events)
+    }
+
+    async fn results(
+        &self,
+        tenant: &Tenant,
+        after: FeedCursor,
+        limit: usize,
+    ) -> StoreResult<FeedPage> {
+        let page = feed::page(&self.shared.tree, tenant, after, limit)?;
+        if !page.entries.is_empty() {
+            // A batch is visible before its flush: only show what a crash cannot undo,
+            // or a client's cursor could point past an event that never was.
+            self.flush().await?;
+        }
+        Ok(page)
     }
 
     async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {

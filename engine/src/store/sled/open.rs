@@ -11,8 +11,12 @@ use super::writer::unavailable;
 use crate::store::{StoreError, StoreResult};
 
 /// The on-disk layout version this build writes. 2 split each job into a body and a
-/// schedule record (`record.rs`); this build still reads jobs that version 1 wrote.
-pub(super) const SCHEMA_VERSION: u64 = 2;
+/// schedule record (`record.rs`); this build still reads jobs that version 1 wrote. 3 added
+/// the results feed (`f` keys), built from the history when an older store is opened.
+pub(super) const SCHEMA_VERSION: u64 = 3;
+
+/// The version from which the results feed is kept with every event.
+const FEED_VERSION: u64 = 3;
 
 /// The meta key of the acknowledged-writes counters ([`Acks`]).
 pub(super) const ACKS: &str = "acks";
@@ -66,9 +70,14 @@ pub(super) fn meta(tree: &sled::Tree) -> StoreResult<String> {
                     "the store has schema version {version}, newer than this build's {SCHEMA_VERSION}; run a newer boxtrace"
                 )));
             }
+            if version < FEED_VERSION {
+                // Before the version is raised: a crash part-way builds it again.
+                let indexed = index_feed(tree)?;
+                tracing::info!(events = indexed, "results feed built from the history");
+            }
             if version < SCHEMA_VERSION {
                 // Older jobs stay readable; the new version keeps older builds, which
-                // cannot read split jobs, from opening the store.
+                // cannot read split jobs or keep the feed, from opening the store.
                 tree.insert(&version_key, &SCHEMA_VERSION.to_be_bytes())
                     .map_err(unavailable)?;
                 tracing::info!(
@@ -92,6 +101,40 @@ pub(super) fn meta(tree: &sled::Tree) -> StoreResult<String> {
     tree.insert(&instance_key, instance.as_bytes())
         .map_err(unavailable)?;
     Ok(instance)
+}
+
+/// Adds every history event to its tenant's feed (idempotent); returns how many.
+fn index_feed(tree: &sled::Tree) -> StoreResult<u64> {
+    /// Only what the feed key needs from a stored event.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct EventTenant {
+        org_id: String,
+        svc_id: String,
+    }
+    const BATCH: usize = 10_000;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let mut indexed = 0;
+    for entry in tree.scan_prefix([keys::HISTORY]) {
+        let (key, value) = entry.map_err(unavailable)?;
+        let (Some(job), Some(seq)) = (key.get(1..9), keys::feed_seq(&key)) else {
+            continue;
+        };
+        let event: EventTenant = serde_json::from_slice(&value)
+            .map_err(|e| StoreError::Corrupt(format!("history event: {e}")))?;
+        let tenant = crate::model::Tenant::new(event.org_id, event.svc_id);
+        batch.insert(keys::feed(&tenant, seq), job);
+        in_batch += 1;
+        indexed += 1;
+        if in_batch == BATCH {
+            tree.apply_batch(std::mem::take(&mut batch))
+                .map_err(unavailable)?;
+            in_batch = 0;
+        }
+    }
+    tree.apply_batch(batch).map_err(unavailable)?;
+    Ok(indexed)
 }
 
 /// The acknowledged-writes counters the tree holds (zero in a store made before them).

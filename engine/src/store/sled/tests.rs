@@ -113,3 +113,48 @@ async fn a_foreign_cursor_is_refused() {
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidCursor(_)));
 }
+
+#[tokio::test]
+async fn a_store_of_schema_2_gets_its_history_in_the_results_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = Tenant::new("o", "s");
+    let event = {
+        let store = SledStore::open_path(dir.path()).unwrap();
+        let r = request(&tenant, TraceKind::Export, "p", &container(4));
+        store.publish(r.clone(), true, t0()).await.unwrap();
+        let event = store.cancel(&r.key, t0()).await.unwrap().unwrap();
+        // What schema 2 wrote: history, and no feed.
+        let tree = &store.shared.tree;
+        let feed: Vec<_> = tree.scan_prefix([keys::FEED]).keys().collect();
+        assert_eq!(feed.len(), 1);
+        for key in feed {
+            tree.remove(key.unwrap()).unwrap();
+        }
+        tree.insert(keys::meta("schema"), &2u64.to_be_bytes())
+            .unwrap();
+        assert!(store
+            .results(&tenant, FeedCursor::START, 10)
+            .await
+            .unwrap()
+            .entries
+            .is_empty());
+        store.flush().await.unwrap();
+        event
+    };
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let page = store.results(&tenant, FeedCursor::START, 10).await.unwrap();
+    let events: Vec<_> = page.entries.into_iter().map(|e| e.event).collect();
+    assert_eq!(events, vec![event], "the old history is in the feed");
+}
+
+#[tokio::test]
+async fn a_results_cursor_of_another_backend_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let foreign = FeedCursor { major: 5, minor: 1 };
+    let err = store
+        .results(&Tenant::new("o", "s"), foreign, 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidCursor(_)), "{err}");
+}

@@ -639,6 +639,10 @@ impl Writer {
         let mut event = ResultEvent::for_job(job, reason, now);
         event.id = format!("evt_{}_{seq:016x}", self.instance);
         batch.put_json(&keys::history(job.id, seq), &event)?;
+        batch.insert(
+            &keys::feed(&job.request.key.tenant, seq),
+            job.id.0.to_be_bytes().to_vec(),
+        );
         let entry = OutboxEntry {
             seq: EventSeq(seq),
             queue: RESULTS_QUEUE.to_owned(),

@@ -89,3 +89,32 @@ async fn the_epoch_defaults_to_the_context_clock_at_build() {
     let last = tracer.trace(&request, &credentials).await.expect("answers");
     assert_eq!(last.status, Status::Departed);
 }
+
+#[test]
+fn unknown_keys_are_refused_with_the_accepted_ones() {
+    for (config, key, accepted) in [
+        (json!({ "sed": 7 }), "sed", "seed"),
+        (
+            json!({ "faults": { "transiant": 0.1 } }),
+            "transiant",
+            "transient",
+        ),
+        (
+            json!({ "limits": { "concurency": 2 } }),
+            "concurency",
+            "concurrency",
+        ),
+    ] {
+        let err = build_provider("sim", ProviderContext::new().with_config(config.clone()))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("unknown field `{key}`")),
+            "{config}: {err}"
+        );
+        assert!(
+            err.contains(&format!("`{accepted}`")),
+            "lists the accepted keys: {err}"
+        );
+    }
+}
