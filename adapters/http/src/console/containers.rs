@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page::{self, relative, when, when_opt};
 use super::session::ConsoleSession;
+use crate::auth::client_tenant;
 use crate::state::AppState;
 
 /// Most matches one search page shows.
@@ -54,16 +55,24 @@ pub struct Row {
     error: Option<String>,
 }
 
+/// `s` as one path segment: everything but letters, digits and `*-._` percent-encoded.
+/// Form encoding writes a space as `+`, which a path keeps as a plus, so spaces are put
+/// back as `%20` (a `+` of the id itself is already `%2B`).
+fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 /// The console link of a job's page.
 pub(super) fn link(key: &JobKey) -> String {
-    let seg = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     format!(
         "/console/containers/{}/{}/{}/{}/{}",
-        seg(&key.tenant.org_id),
-        seg(&key.tenant.svc_id),
+        segment(&key.tenant.org_id),
+        segment(&key.tenant.svc_id),
         key.kind.as_str().to_ascii_lowercase(),
-        seg(&key.provider_id),
-        seg(&key.container)
+        segment(&key.provider_id),
+        segment(&key.container)
     )
 }
 
@@ -104,11 +113,28 @@ pub async fn search(
     let wanted = boxtrace::canonical_id(search.q.trim());
     let kind: Option<TraceKind> = parse(&search.kind);
     let job_state: Option<TrackingState> = parse(&search.state);
-    let tenant = search
-        .tenant
-        .trim()
-        .split_once('/')
-        .map(|(org, svc)| Tenant::new(org, svc));
+    // `org/svc`, checked as tenants are when clients are made: a control character (a
+    // NUL, which PostgreSQL cannot take) never reaches the store, and a filter without
+    // its `/` is said to be wrong rather than read as "any tenant".
+    let tenant = match search.tenant.trim() {
+        "" => None,
+        filter => match filter
+            .split_once('/')
+            .and_then(|(org, svc)| client_tenant(org, svc).ok())
+        {
+            Some(tenant) => Some(tenant),
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    page::message(
+                        "Bad tenant filter",
+                        "The tenant filter is the organization and service ids as org/svc, e.g. acme/tms.",
+                    ),
+                )
+                    .into_response()
+            }
+        },
+    };
     // Pages of 100: a search stops at a page's end once it has [`PAGE`] matches, so that
     // the store's own cursor continues it.
     let mut query = ListQuery {
@@ -225,6 +251,13 @@ pub async fn trace(
     let Some(kind) = parse::<TraceKind>(&path.kind) else {
         return not_found();
     };
+    // No stored key holds a control character; a NUL would make PostgreSQL fail the read.
+    if [&path.org, &path.svc, &path.provider, &path.container]
+        .iter()
+        .any(|part| part.chars().any(char::is_control))
+    {
+        return not_found();
+    }
     let key = JobKey {
         tenant: Tenant::new(&path.org, &path.svc),
         kind,
@@ -363,4 +396,15 @@ async fn deliveries(state: &AppState, job: &Job) -> Vec<Delivery> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_keeps_spaces_and_pluses_apart_and_slashes_inside() {
+        assert_eq!(segment("Acme Co+1/x"), "Acme%20Co%2B1%2Fx");
+        assert_eq!(segment("MSCU1234566"), "MSCU1234566");
+    }
 }

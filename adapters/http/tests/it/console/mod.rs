@@ -1,8 +1,9 @@
 //! The operator console: its sign-in rules over plain HTTP (`auth.rs`), and its pages in
-//! headless Chromium over WebDriver (`browser.rs`, `webdriver.rs`).
+//! headless Chromium over WebDriver (`browser.rs`, `webdriver.rs`), and hostile input (`hostile.rs`).
 
 mod auth;
 mod browser;
+mod hostile;
 mod webdriver;
 
 use boxtrace::Secret;
