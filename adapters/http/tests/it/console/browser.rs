@@ -13,6 +13,21 @@ use crate::support::Receiver;
 
 const ENTER: &str = "\u{E007}";
 
+/// Focuses ELEMENT and returns the contrast ratio of its outline against the background
+/// of AROUND (WCAG relative luminance).
+const FOCUS_CONTRAST: &str = "
+    const lum = (css) => {
+        const [r, g, b] = css.match(/[0-9.]+/g).slice(0, 3).map(Number).map((v) => v / 255)
+            .map((v) => (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4)));
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const element = document.querySelector('ELEMENT');
+    element.focus();
+    const a = lum(getComputedStyle(element).outlineColor);
+    const b = lum(getComputedStyle(AROUND).backgroundColor);
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+";
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -88,6 +103,23 @@ async fn an_operator_works_the_console_in_chromium() {
 
     // Search across tenants, then a container's page.
     browser.goto(&format!("{base}/console/containers")).await;
+    // The focus ring stands out from the page (3:1, WCAG 1.4.11), and from the header.
+    for (element, around) in [
+        ("#q", "document.body"),
+        ("#sign-out", "document.querySelector('.top')"),
+    ] {
+        let ratio = browser
+            .run(
+                &FOCUS_CONTRAST
+                    .replace("ELEMENT", element)
+                    .replace("AROUND", around),
+            )
+            .await;
+        assert!(
+            ratio.as_f64().unwrap() >= 3.0,
+            "focus ring of {element}: {ratio}:1"
+        );
+    }
     browser.find("#q").await.send_keys("tghu1234567").await;
     browser.find("#q").await.send_keys(ENTER).await;
     browser
@@ -102,6 +134,7 @@ async fn an_operator_works_the_console_in_chromium() {
         .click()
         .await;
     browser.find("#timeline").await;
+    let trace_page = browser.url().await.replacen(&base, "", 1);
     let timeline = browser.find("#timeline tbody").await.text().await;
     assert!(timeline.contains("TraceResult"), "{timeline}");
     let why = browser.find("#next-why").await.text().await;
@@ -158,15 +191,25 @@ async fn an_operator_works_the_console_in_chromium() {
     let requests = browser.find("#requests tbody").await.text().await;
     assert!(requests.contains("sim"), "{requests}");
 
-    // Phone width: nothing wider than the screen.
+    // Phone width: nothing wider than the screen, on every page (wide tables scroll in
+    // their card).
     browser.resize(390, 844).await;
-    browser.goto(&format!("{base}/console")).await;
-    browser.find("#jobs-total").await;
-    let fits = browser
-        .run("return document.documentElement.scrollWidth <= window.innerWidth;")
-        .await;
-    let wide = browser.run("const w = window.innerWidth; return [w, document.documentElement.scrollWidth, Array.from(document.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > w).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 15)];").await;
-    assert_eq!(fits, true, "the overview fits a phone's width: {wide}");
+    for (path, ready) in [
+        ("/console".to_owned(), "#jobs-total"),
+        ("/console/containers".to_owned(), "#results"),
+        (trace_page.clone(), "#timeline"),
+        ("/console/webhooks".to_owned(), "h1"),
+        (format!("/console/webhooks/{hook}/disable"), "#confirm"),
+        ("/console/efficiency".to_owned(), "#requests"),
+    ] {
+        browser.goto(&format!("{base}{path}")).await;
+        browser.find(ready).await;
+        let fits = browser
+            .run("return document.documentElement.scrollWidth <= window.innerWidth;")
+            .await;
+        let wide = browser.run("const w = window.innerWidth; return [w, document.documentElement.scrollWidth, Array.from(document.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > w).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 15)];").await;
+        assert_eq!(fits, true, "{path} fits a phone's width: {wide}");
+    }
 
     // Sign out: back to the form, and the console is closed again.
     browser.find("#sign-out").await.click().await;
