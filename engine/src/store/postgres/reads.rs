@@ -176,7 +176,13 @@ fn decode_any_cursor(cursor: &str) -> StoreResult<[String; 5]> {
         .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).ok())
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(invalid)?;
-    serde_json::from_slice(&bytes).map_err(|_| invalid())
+    let key: [String; 5] = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    // PostgreSQL text cannot hold a NUL: such a cursor was never handed out, and the query
+    // would fail as if the store were down.
+    if key.iter().any(|part| part.contains('\0')) {
+        return Err(invalid());
+    }
+    Ok(key)
 }
 
 pub(super) async fn put_record(
@@ -280,5 +286,14 @@ mod tests {
                 Err(StoreError::InvalidCursor(_))
             ));
         }
+        // A NUL in a key is refused here, not sent to PostgreSQL (which fails on it).
+        let nul = encode_cursor(&JobKey {
+            container: "CSQU\u{0}3054383".into(),
+            ..key.clone()
+        });
+        assert!(matches!(
+            decode_any_cursor(&nul),
+            Err(StoreError::InvalidCursor(_))
+        ));
     }
 }
