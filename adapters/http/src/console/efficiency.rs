@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::Serialize;
 
-use super::overview::scan_jobs;
+use super::overview::{reuse_for, scan_jobs};
 use super::page::{self, span};
 use super::session::ConsoleSession;
 use super::Console;
@@ -31,7 +31,8 @@ const HISTORY_BUDGET: usize = 2000;
 const SCAN_BUDGET: usize = 100_000;
 /// History entries read per job.
 const HISTORY: usize = 200;
-/// How long a computation is reused.
+/// How long a computation is reused at least (longer when it takes long, see
+/// [`reuse_for`]).
 const TTL: Duration = Duration::from_secs(30);
 
 /// Delays of one kind of change at one provider and terminal.
@@ -169,19 +170,24 @@ async fn compute(engine: &Engine) -> Result<Delays, boxtrace::Error> {
 /// The last computation, reused for [`TTL`].
 #[derive(Debug, Default)]
 pub(super) struct Cached {
-    delays: tokio::sync::Mutex<Option<(Instant, Arc<Delays>)>>,
+    delays: tokio::sync::Mutex<Option<(Instant, Duration, Arc<Delays>)>>,
 }
 
 impl Cached {
     async fn get(&self, engine: &Engine) -> Result<Arc<Delays>, boxtrace::Error> {
         let mut cached = self.delays.lock().await;
-        if let Some((at, delays)) = cached.as_ref() {
-            if at.elapsed() < TTL {
+        if let Some((at, ttl, delays)) = cached.as_ref() {
+            if at.elapsed() < *ttl {
                 return Ok(delays.clone());
             }
         }
+        let started = Instant::now();
         let delays = Arc::new(compute(engine).await?);
-        *cached = Some((Instant::now(), delays.clone()));
+        *cached = Some((
+            Instant::now(),
+            reuse_for(started.elapsed(), TTL),
+            delays.clone(),
+        ));
         Ok(delays)
     }
 }

@@ -20,8 +20,17 @@ use crate::state::AppState;
 
 /// Most jobs one count reads: past this the page says it counted a part.
 const COUNT_BUDGET: usize = 100_000;
-/// How long a count is reused: the page polls every few seconds, and a count reads jobs.
+/// How long a count is reused at least: the page polls every few seconds, and a count
+/// reads jobs.
 const COUNT_TTL: Duration = Duration::from_secs(4);
+
+/// How long a result that took `took` to compute is reused: at least `floor`, and ten
+/// times what computing took, so that an open console keeps the store busy a tenth of the
+/// time at most, however many jobs there are (a count of 100 000 jobs that takes 3 s is
+/// reused for 30 s, not read again every 4 s).
+pub(super) fn reuse_for(took: Duration, floor: Duration) -> Duration {
+    floor.max(took.saturating_mul(10))
+}
 /// Rate samples kept.
 const RATE_WINDOW: Duration = Duration::from_secs(300);
 /// Outcomes that are failures, as the engine counts them.
@@ -195,6 +204,8 @@ struct Sample {
 pub(super) struct Live {
     samples: Mutex<VecDeque<Sample>>,
     counts: tokio::sync::Mutex<Option<(Instant, Arc<JobCounts>)>>,
+    /// How long the cached count is reused (see [`reuse_for`]).
+    counts_ttl: Mutex<Duration>,
 }
 
 impl Live {
@@ -226,15 +237,24 @@ impl Live {
         (now, base)
     }
 
-    /// The latest job count, counted again when older than [`COUNT_TTL`].
+    /// The latest job count, counted again when older than [`reuse_for`] says.
     pub(super) async fn counts(&self, engine: &Engine) -> Result<Arc<JobCounts>, boxtrace::Error> {
         let mut cached = self.counts.lock().await;
+        let ttl = *self
+            .counts_ttl
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some((at, counts)) = cached.as_ref() {
-            if at.elapsed() < COUNT_TTL {
+            if at.elapsed() < ttl {
                 return Ok(counts.clone());
             }
         }
+        let started = Instant::now();
         let counts = Arc::new(count_jobs(engine).await?);
+        *self
+            .counts_ttl
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = reuse_for(started.elapsed(), COUNT_TTL);
         *cached = Some((Instant::now(), counts.clone()));
         Ok(counts)
     }
@@ -450,5 +470,20 @@ pub async fn json(
     match overview(&state, &console).await {
         Ok(o) => Json(o).into_response(),
         Err(e) => super::unavailable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_count_is_reused_longer() {
+        assert_eq!(reuse_for(Duration::from_millis(20), COUNT_TTL), COUNT_TTL);
+        assert_eq!(
+            reuse_for(Duration::from_secs(3), COUNT_TTL),
+            Duration::from_secs(30)
+        );
+        assert_eq!(reuse_for(Duration::MAX, COUNT_TTL), Duration::MAX);
     }
 }
