@@ -4,8 +4,8 @@
 //! The cookie never holds the token. It holds `v1.<expiry>.<nonce>.<mac>`, where the MAC
 //! (HMAC-SHA256) is keyed by a key derived from the operator token: a new token ends every
 //! session, and a session value says nothing about the token. Sessions live 12 hours; a
-//! sign-out remembers the nonce until it would have expired, so a copied cookie stops
-//! working too. Each form carries a CSRF token, an HMAC of the session value under a key
+//! sign-out records the nonce in the store until it would have expired, so a copied cookie
+//! stops working too, after a restart and on every server sharing the store. Each form carries a CSRF token, an HMAC of the session value under a key
 //! of its own, checked on every POST, on top of `SameSite=Strict` and a same-origin check.
 
 use std::collections::HashMap;
@@ -34,7 +34,11 @@ pub const COOKIE: &str = "boxtrace_console";
 /// How long a session lasts.
 const LIFETIME: Duration = Duration::hours(12);
 
-/// Signed-out sessions remembered until they expire.
+/// The store's record kind of signed-out sessions: nonce → expiry (Unix seconds).
+const SIGNED_OUT_RECORD: &str = "console-signed-out";
+
+/// Signed-out sessions remembered until they expire: here, for the sessions this server
+/// ended, and in the store ([`SIGNED_OUT_RECORD`]) for every server and after restarts.
 #[derive(Debug, Default)]
 pub(super) struct SignedOut {
     nonces: Mutex<HashMap<String, DateTime<Utc>>>,
@@ -53,6 +57,42 @@ impl SignedOut {
 
     fn contains(&self, nonce: &str) -> bool {
         self.nonces().contains_key(nonce)
+    }
+
+    /// Records a sign-out in the store too, and drops the records of sessions that have
+    /// expired since (at most the sign-outs of the last 12 hours are kept).
+    async fn record(
+        &self,
+        store: &dyn boxtrace::Store,
+        session: &Verified,
+        now: DateTime<Utc>,
+    ) -> Result<(), boxtrace::StoreError> {
+        self.add(&session.nonce, session.expires, now);
+        store
+            .put_record(
+                SIGNED_OUT_RECORD,
+                &session.nonce,
+                &serde_json::json!(session.expires.timestamp()),
+            )
+            .await?;
+        for (nonce, expires) in store.list_records(SIGNED_OUT_RECORD, "").await? {
+            if expires.as_i64().is_none_or(|at| at <= now.timestamp()) {
+                store.delete_record(SIGNED_OUT_RECORD, &nonce).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `nonce` was signed out, here or by any server sharing the store.
+    async fn ended(
+        &self,
+        store: &dyn boxtrace::Store,
+        nonce: &str,
+    ) -> Result<bool, boxtrace::StoreError> {
+        if self.contains(nonce) {
+            return Ok(true);
+        }
+        Ok(store.get_record(SIGNED_OUT_RECORD, nonce).await?.is_some())
     }
 }
 
@@ -184,6 +224,8 @@ pub enum NoSession {
     Unauthorized,
     /// The console is off (no operator token configured).
     Off,
+    /// The store did not say whether the session was signed out.
+    Unavailable,
 }
 
 impl IntoResponse for NoSession {
@@ -192,7 +234,25 @@ impl IntoResponse for NoSession {
             Self::SignIn => Redirect::to("/console/login").into_response(),
             Self::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
             Self::Off => (StatusCode::NOT_FOUND, page::off()).into_response(),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page::message(
+                    "Store unavailable",
+                    "The store did not answer; the console works again once it does.",
+                ),
+            )
+                .into_response(),
         }
+    }
+}
+
+/// The refusal of a request without a session: a 401 for the live data, else the
+/// sign-in page.
+fn refused_again(live: bool) -> NoSession {
+    if live {
+        NoSession::Unauthorized
+    } else {
+        NoSession::SignIn
     }
 }
 
@@ -209,18 +269,23 @@ impl FromRequestParts<AppState> for ConsoleSession {
             .cloned()
             .ok_or(NoSession::Off)?;
         let live = parts.uri.path().ends_with(".json") || parts.uri.path().ends_with("/live");
-        let refused = if live {
-            NoSession::Unauthorized
-        } else {
-            NoSession::SignIn
-        };
+        let refused = refused_again(live);
         let value = cookie_value(&parts.headers, COOKIE).ok_or(refused)?;
         // Sessions expire in wall-clock time, like tokens: the engine's clock may run fast.
-        let session = verify(operator, value, Utc::now(), &console.signed_out).ok_or(if live {
-            NoSession::Unauthorized
-        } else {
-            NoSession::SignIn
-        })?;
+        let session =
+            verify(operator, value, Utc::now(), &console.signed_out).ok_or(refused_again(live))?;
+        match console
+            .signed_out
+            .ended(state.engine.store().as_ref(), &session.nonce)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => return Err(refused_again(live)),
+            Err(e) => {
+                tracing::warn!(error = %e, "console: the store did not say whether a session was signed out");
+                return Err(NoSession::Unavailable);
+            }
+        }
         let csrf = csrf_token(operator, &session);
         Ok(Self { session, csrf })
     }
@@ -338,6 +403,7 @@ pub async fn login(
 /// `POST /console/logout`: ends the session, here and for any copy of its cookie.
 pub async fn logout(
     session: ConsoleSession,
+    State(state): State<AppState>,
     Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
@@ -345,9 +411,15 @@ pub async fn logout(
     if let Err(refused) = check_post(&session, &headers, &form.csrf) {
         return refused.into_response();
     }
-    console
+    let recorded = console
         .signed_out
-        .add(&session.session.nonce, session.session.expires, Utc::now());
+        .record(state.engine.store().as_ref(), &session.session, Utc::now())
+        .await;
+    if let Err(e) = recorded {
+        // Ended here (kept in memory), but another server or a restart would not know.
+        tracing::warn!(error = %e, "console: the sign-out could not be recorded in the store");
+        return super::unavailable(e.into());
+    }
     let mut response = Redirect::to("/console/login").into_response();
     response
         .headers_mut()

@@ -297,3 +297,76 @@ async fn the_search_spans_tenants_and_filters() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// The CSRF token of the page at `url`.
+async fn csrf_of(http: &reqwest::Client, url: &str, cookie: &str) -> String {
+    let html = http
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_sign_out_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::config(dir.path(), true);
+    config.operator_token = Some(boxtrace::Secret::new(OPERATOR_TOKEN));
+    let server = crate::support::server_with(config.clone(), dir).await;
+    let http = browserless();
+    let base = server.base.clone();
+    let ended = sign_in(&http, &base, OPERATOR_TOKEN).await.unwrap();
+    let kept = sign_in(&http, &base, OPERATOR_TOKEN).await.unwrap();
+    let csrf = csrf_of(&http, &format!("{base}/console"), &ended).await;
+    let out = http
+        .post(format!("{base}/console/logout"))
+        .header("cookie", &ended)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+
+    let crate::support::Server {
+        shutdown,
+        task,
+        app,
+        _dir: dir,
+        ..
+    } = server;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    drop(app);
+    let server = crate::support::server_with(config, dir).await;
+    let status = |cookie: String| {
+        let http = http.clone();
+        let url = format!("{}/console", server.base);
+        async move {
+            http.get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        status(ended).await,
+        303,
+        "a copy of a signed-out cookie stays dead after a restart"
+    );
+    assert_eq!(
+        status(kept).await,
+        200,
+        "a session not signed out lasts its 12 hours"
+    );
+}
