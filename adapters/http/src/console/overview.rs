@@ -63,6 +63,8 @@ pub struct JobCounts {
     pub earliest_due: Option<DateTime<Utc>>,
     /// The traces that changed last, newest first.
     pub latest: Vec<Latest>,
+    /// When these were counted (engine clock): a slow count is reused for a while.
+    pub counted_at: String,
 }
 
 /// A trace that changed lately.
@@ -187,6 +189,7 @@ async fn count_jobs(engine: &Engine) -> Result<JobCounts, boxtrace::Error> {
         due_now,
         earliest_due,
         latest,
+        counted_at: when(now),
     })
 }
 

@@ -146,6 +146,10 @@ async fn the_operator_signs_in_with_a_cookie_that_is_not_the_token_and_signs_out
         .await
         .unwrap();
     assert_eq!(overview["jobs"]["total"], 1);
+    assert!(
+        overview["jobs"]["countedAt"].is_string(),
+        "a count says when it was made"
+    );
 
     // A sign-out without the form's CSRF token, or from another site, is refused.
     for (origin, token) in [
