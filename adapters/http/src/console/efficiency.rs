@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -19,8 +19,9 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::Serialize;
 
-use super::overview::{reuse_for, scan_jobs};
+use super::overview::scan_jobs;
 use super::page::{self, span};
+use super::reuse::Reused;
 use super::session::ConsoleSession;
 use super::Console;
 use crate::state::AppState;
@@ -32,7 +33,7 @@ const SCAN_BUDGET: usize = 100_000;
 /// History entries read per job.
 const HISTORY: usize = 200;
 /// How long a computation is reused at least (longer when it takes long, see
-/// [`reuse_for`]).
+/// `reuse::reuse_for`).
 const TTL: Duration = Duration::from_secs(30);
 
 /// Delays of one kind of change at one provider and terminal.
@@ -167,28 +168,15 @@ async fn compute(engine: &Engine) -> Result<Delays, boxtrace::Error> {
     })
 }
 
-/// The last computation, reused for [`TTL`].
+/// The last computation, reused for [`TTL`] or longer.
 #[derive(Debug, Default)]
 pub(super) struct Cached {
-    delays: tokio::sync::Mutex<Option<(Instant, Duration, Arc<Delays>)>>,
+    delays: Reused<Delays>,
 }
 
 impl Cached {
     async fn get(&self, engine: &Engine) -> Result<Arc<Delays>, boxtrace::Error> {
-        let mut cached = self.delays.lock().await;
-        if let Some((at, ttl, delays)) = cached.as_ref() {
-            if at.elapsed() < *ttl {
-                return Ok(delays.clone());
-            }
-        }
-        let started = Instant::now();
-        let delays = Arc::new(compute(engine).await?);
-        *cached = Some((
-            Instant::now(),
-            reuse_for(started.elapsed(), TTL),
-            delays.clone(),
-        ));
-        Ok(delays)
+        self.delays.get(TTL, compute(engine)).await
     }
 }
 

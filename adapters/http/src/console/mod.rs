@@ -6,7 +6,8 @@
 //! - `containers.rs`: search across tenants, and one trace's page;
 //! - `webhooks.rs`: endpoints, with replay and disable/enable;
 //! - `efficiency.rs`: requests per container and detection delays;
-//! - `page.rs`: templates (`templates/`), assets (`assets/`), headers, formatting.
+//! - `page.rs`: templates (`templates/`), assets (`assets/`), headers, formatting;
+//! - `reuse.rs`: results the polling pages share for a while (longer when slow to make).
 //!
 //! Every page handler takes a [`session::ConsoleSession`] first: without a valid session
 //! nothing is read and the answer holds no data.
@@ -15,6 +16,7 @@ mod containers;
 mod efficiency;
 mod overview;
 mod page;
+mod reuse;
 pub mod session;
 mod webhooks;
 

@@ -14,6 +14,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::page::{self, relative, span, when, when_opt};
+use super::reuse::Reused;
 use super::session::ConsoleSession;
 use super::Console;
 use crate::state::AppState;
@@ -21,16 +22,11 @@ use crate::state::AppState;
 /// Most jobs one count reads: past this the page says it counted a part.
 const COUNT_BUDGET: usize = 100_000;
 /// How long a count is reused at least: the page polls every few seconds, and a count
-/// reads jobs.
+/// reads jobs (longer when counting takes long, see `reuse::reuse_for`).
 const COUNT_TTL: Duration = Duration::from_secs(4);
+/// How long the queue sizes are reused at least: one read per endpoint.
+const QUEUES_TTL: Duration = Duration::from_secs(4);
 
-/// How long a result that took `took` to compute is reused: at least `floor`, and ten
-/// times what computing took, so that an open console keeps the store busy a tenth of the
-/// time at most, however many jobs there are (a count of 100 000 jobs that takes 3 s is
-/// reused for 30 s, not read again every 4 s).
-pub(super) fn reuse_for(took: Duration, floor: Duration) -> Duration {
-    floor.max(took.saturating_mul(10))
-}
 /// Rate samples kept.
 const RATE_WINDOW: Duration = Duration::from_secs(300);
 /// Outcomes that are failures, as the engine counts them.
@@ -202,13 +198,19 @@ struct Sample {
     outcomes: BTreeMap<&'static str, u64>,
 }
 
-/// Rate samples and the last count, shared by every console page.
+/// Rate samples, the last count and the last queue sizes, shared by every console page.
 #[derive(Debug, Default)]
 pub(super) struct Live {
     samples: Mutex<VecDeque<Sample>>,
-    counts: tokio::sync::Mutex<Option<(Instant, Arc<JobCounts>)>>,
-    /// How long the cached count is reused (see [`reuse_for`]).
-    counts_ttl: Mutex<Duration>,
+    counts: Reused<JobCounts>,
+    queues: Reused<Queues>,
+}
+
+/// The delivery queues' sizes.
+#[derive(Debug)]
+struct Queues {
+    results_pending: usize,
+    endpoints: Vec<EndpointQueue>,
 }
 
 impl Live {
@@ -240,26 +242,9 @@ impl Live {
         (now, base)
     }
 
-    /// The latest job count, counted again when older than [`reuse_for`] says.
+    /// The latest job count, counted again when older than `reuse::reuse_for` says.
     pub(super) async fn counts(&self, engine: &Engine) -> Result<Arc<JobCounts>, boxtrace::Error> {
-        let mut cached = self.counts.lock().await;
-        let ttl = *self
-            .counts_ttl
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, counts)) = cached.as_ref() {
-            if at.elapsed() < ttl {
-                return Ok(counts.clone());
-            }
-        }
-        let started = Instant::now();
-        let counts = Arc::new(count_jobs(engine).await?);
-        *self
-            .counts_ttl
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = reuse_for(started.elapsed(), COUNT_TTL);
-        *cached = Some((Instant::now(), counts.clone()));
-        Ok(counts)
+        self.counts.get(COUNT_TTL, count_jobs(engine)).await
     }
 }
 
@@ -326,7 +311,7 @@ pub struct Circuit {
 }
 
 /// One endpoint's queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointQueue {
     /// `wh_…`.
@@ -346,6 +331,28 @@ pub struct EndpointQueue {
 fn per_minute(delta: u64, over: Duration) -> f64 {
     let minutes = over.as_secs_f64() / 60.0;
     (delta as f64 / minutes * 10.0).round() / 10.0
+}
+
+/// The results queue's and every endpoint's queue sizes.
+async fn queue_sizes(state: &AppState) -> Result<Queues, boxtrace::Error> {
+    let store = state.engine.store();
+    let results_pending = store.outbox_stats(RESULTS_QUEUE).await?.pending;
+    let mut endpoints = Vec::new();
+    for hook in state.webhooks.all().await? {
+        let stats = store.outbox_stats(&hook.queue()).await?;
+        endpoints.push(EndpointQueue {
+            tenant: format!("{}/{}", hook.org_id, hook.svc_id),
+            url: crate::webhooks::redacted(&hook.url),
+            pending: stats.pending,
+            dead: stats.dead,
+            disabled: hook.disabled.clone(),
+            id: hook.id,
+        });
+    }
+    Ok(Queues {
+        results_pending,
+        endpoints,
+    })
 }
 
 /// Puts the overview together.
@@ -394,20 +401,11 @@ pub(super) async fn overview(
             retry_at: when_opt(h.retry_at),
         })
         .collect();
-    let store = engine.store();
-    let results_pending = store.outbox_stats(RESULTS_QUEUE).await?.pending;
-    let mut endpoints = Vec::new();
-    for hook in state.webhooks.all().await? {
-        let stats = store.outbox_stats(&hook.queue()).await?;
-        endpoints.push(EndpointQueue {
-            tenant: format!("{}/{}", hook.org_id, hook.svc_id),
-            url: crate::webhooks::redacted(&hook.url),
-            pending: stats.pending,
-            dead: stats.dead,
-            disabled: hook.disabled.clone(),
-            id: hook.id,
-        });
-    }
+    let queues = console
+        .live
+        .queues
+        .get(QUEUES_TTL, queue_sizes(state))
+        .await?;
     let (earliest_due, lateness) = match jobs.earliest_due {
         Some(due) if due <= now => (
             format!("{} ({})", when(due), relative(due, now)),
@@ -431,8 +429,8 @@ pub(super) async fn overview(
         circuits,
         earliest_due,
         lateness,
-        results_pending,
-        endpoints,
+        results_pending: queues.results_pending,
+        endpoints: queues.endpoints.clone(),
     })
 }
 
@@ -473,20 +471,5 @@ pub async fn json(
     match overview(&state, &console).await {
         Ok(o) => Json(o).into_response(),
         Err(e) => super::unavailable(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_slow_count_is_reused_longer() {
-        assert_eq!(reuse_for(Duration::from_millis(20), COUNT_TTL), COUNT_TTL);
-        assert_eq!(
-            reuse_for(Duration::from_secs(3), COUNT_TTL),
-            Duration::from_secs(30)
-        );
-        assert_eq!(reuse_for(Duration::MAX, COUNT_TTL), Duration::MAX);
     }
 }
