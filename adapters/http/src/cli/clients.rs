@@ -1,6 +1,7 @@
 //! `boxtrace clients`: API clients through a running server's operator API, or in the
 //! store directly when no server runs. Either way it says on stderr which it used.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -66,6 +67,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
     let config = ServerConfig::load(args.config.as_deref())?;
     crate::init_logs(&config.log);
+    let creating = matches!(args.command, ClientsCommand::Create { .. });
     let output = if let Some(url) = &args.server {
         let api = OperatorApi::new(url, &config)?;
         eprintln!(
@@ -82,7 +84,19 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
     } else {
         local(&args, &config).await?
     };
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    // A closed stdout (`boxtrace clients list | head -1`) is an error to report, not a
+    // panic as `println!` would make it; after `create` the secret is lost with it.
+    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&output)?)
+        .with_context(|| {
+            if creating {
+                format!(
+                    "the client {} was created, but its secret could not be written to stdout: revoke it and create another",
+                    output["client_id"].as_str().unwrap_or("(unknown)")
+                )
+            } else {
+                "the result could not be written to stdout".to_owned()
+            }
+        })?;
     Ok(())
 }
 
