@@ -3,10 +3,11 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use boxtrace::{Clock, SystemClock};
+use boxtrace::{Clock, PostgresStore, Store, SystemClock};
 use boxtrace_http::auth::{client_tenant, Clients};
 use boxtrace_http::{server, ServerConfig};
 use clap::{Args, Subcommand};
@@ -211,7 +212,12 @@ async fn local(args: &ClientsArgs, config: &ServerConfig) -> anyhow::Result<Valu
             without_password(pg.url.as_str()),
             config.database_schema
         );
-        server::open_store(config).await?
+        // One attempt, bounded by the connect timeout: the server waits for its database,
+        // but a command that retried for ever would hang on a mistyped URL.
+        let store = PostgresStore::connect(pg).await.context(
+            "the PostgreSQL store cannot be used: check BOXTRACE_DATABASE_URL and that the database is up",
+        )?;
+        Arc::new(store) as Arc<dyn Store>
     } else {
         let dir = absolute(&config.data_dir);
         if !dir.exists() && !args.create_store {
