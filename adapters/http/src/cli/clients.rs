@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use boxtrace::{Clock, PostgresStore, Store, SystemClock};
+use boxtrace::{Clock, PostgresConfig, PostgresStore, Store, SystemClock};
 use boxtrace_http::auth::{client_tenant, Clients};
 use boxtrace_http::{server, ServerConfig};
 use clap::{Args, Subcommand};
@@ -30,9 +30,10 @@ pub struct ClientsArgs {
     /// Open the store directly even when a server answers on the configured address.
     #[arg(long, global = true)]
     local: bool,
-    /// Make a new sled data directory when the configured one does not exist. Without it,
-    /// a missing directory is an error (a mistyped BOXTRACE_DATA_DIR would otherwise put
-    /// the client in a new, empty store that no server reads).
+    /// Make a new store when the configured one does not exist (a sled data directory, or a
+    /// PostgreSQL schema). Without it, a missing store is an error (a mistyped
+    /// BOXTRACE_DATA_DIR or BOXTRACE_DATABASE_SCHEMA would otherwise put the client in a
+    /// new, empty store that no server reads).
     #[arg(long, global = true)]
     create_store: bool,
     #[command(subcommand)]
@@ -212,6 +213,12 @@ async fn local(args: &ClientsArgs, config: &ServerConfig) -> anyhow::Result<Valu
             without_password(pg.url.as_str()),
             config.database_schema
         );
+        if !args.create_store && !schema_exists(&pg).await? {
+            anyhow::bail!(
+                "there is no boxtrace schema '{}' in that database: set BOXTRACE_DATABASE_SCHEMA (or databaseSchema in --config) to the server's, or pass --create-store to make a new store there",
+                pg.schema
+            );
+        }
         // One attempt, bounded by the connect timeout: the server waits for its database,
         // but a command that retried for ever would hang on a mistyped URL.
         let store = PostgresStore::connect(pg).await.context(
@@ -264,6 +271,34 @@ async fn local(args: &ClientsArgs, config: &ServerConfig) -> anyhow::Result<Valu
             json!({ "revoked": id })
         }
     })
+}
+
+/// Whether the schema `pg` names exists. Opening the store would create it, so a mistyped
+/// BOXTRACE_DATABASE_SCHEMA would put the client in a new, empty store no server reads.
+async fn schema_exists(pg: &PostgresConfig) -> anyhow::Result<bool> {
+    let unusable =
+        "the PostgreSQL store cannot be used: check BOXTRACE_DATABASE_URL and that the database is up";
+    // The driver's errors name neither the URL nor the password.
+    let mut driver: tokio_postgres::Config = pg
+        .url
+        .parse()
+        .context("BOXTRACE_DATABASE_URL is not a PostgreSQL URL or connection string")?;
+    driver.connect_timeout(pg.connect_timeout);
+    let (client, connection) = driver
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context(unusable)?;
+    let connection = tokio::spawn(connection);
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            &[&pg.schema],
+        )
+        .await
+        .context(unusable)?;
+    drop(client);
+    connection.abort();
+    Ok(found.is_some())
 }
 
 fn absolute(path: &Path) -> PathBuf {
