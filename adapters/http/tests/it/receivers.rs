@@ -355,12 +355,37 @@ async fn check_receiver(language: &str, command: Command) {
         204,
         "the genuine body, after an aborted one"
     );
+    let template: Value = serde_json::from_slice(&genuine).unwrap();
     let genuine = receiver.event("HLXU1234561", "TRACE_RESULT").await;
     assert_eq!(genuine["webhookId"], "msg_4");
     assert!(
         !receiver.printed("OOLU1234567"),
         "a refused body was processed"
     );
+
+    // Deliveries at once (the server sends up to concurrencyPerEndpoint together): each
+    // is printed as a whole line of its own (the Python receiver's threads once
+    // interleaved their lines, which a TMS would have misread).
+    let mut at_once = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let mut event = template.clone();
+        event["payload"]["containerNumber"] = json!(format!("CONCURRENT{i:02}"));
+        let body = serde_json::to_vec(&event).unwrap();
+        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        at_once.spawn(async move {
+            deliver(&http, &url, &secret, &format!("msg_c{i}"), &body, &body).await
+        });
+    }
+    let answers = at_once.join_all().await;
+    assert!(answers.iter().all(|&a| a == 204), "{answers:?}");
+    for i in 0..16 {
+        receiver
+            .wait_line(20, &format!("CONCURRENT{i:02} on a line of its own"), |l| {
+                serde_json::from_str::<Value>(l)
+                    .is_ok_and(|v| v["containerNumber"] == format!("CONCURRENT{i:02}"))
+            })
+            .await;
+    }
 
     receiver.child.start_kill().unwrap();
     let _ = receiver.child.wait().await;
