@@ -161,6 +161,12 @@ impl OperatorApi {
         let token = config.operator_token.as_ref().context(
             "the operator API needs the server's operator token: set BOXTRACE_OPERATOR_TOKEN (or operatorToken in --config)",
         )?;
+        if sends_in_clear(&base) {
+            eprintln!(
+                "boxtrace clients: warning: the operator token goes unencrypted to {}: use https:// (a TLS proxy in front of the server) beyond this machine",
+                base.host_str().unwrap_or_default()
+            );
+        }
         Ok(Self {
             base: base.as_str().trim_end_matches('/').to_owned(),
             token: token.expose().to_owned(),
@@ -202,6 +208,18 @@ impl OperatorApi {
             _ => body,
         })
     }
+}
+
+/// Whether requests to `url` carry the operator token unencrypted beyond this machine
+/// (plain http to a host that is not loopback).
+fn sends_in_clear(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
 }
 
 /// The command run on the store itself: what the configuration names, and nothing the
@@ -336,6 +354,17 @@ mod tests {
         assert_eq!(listen_url(&config), "http://[::1]:9090");
         config.listen = "10.1.2.3:8080".parse().unwrap();
         assert_eq!(listen_url(&config), "http://10.1.2.3:8080");
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_flagged() {
+        let flagged = |u: &str| sends_in_clear(&url::Url::parse(u).unwrap());
+        assert!(flagged("http://10.1.2.3:8080"));
+        assert!(flagged("http://boxtrace.internal"));
+        assert!(!flagged("https://boxtrace.internal"));
+        assert!(!flagged("http://127.0.0.1:8080"));
+        assert!(!flagged("http://[::1]:8080"));
+        assert!(!flagged("http://localhost:8080"));
     }
 
     #[test]
