@@ -41,6 +41,11 @@ VOLUME ["/var/lib/boxtrace"]
 EXPOSE 8080
 USER boxtrace:boxtrace
 WORKDIR /var/lib/boxtrace
+# Docker's health is /readyz: 200 once the store is open and the server takes traffic (an
+# unreachable PostgreSQL makes it unhealthy, not dead). The slim image has no curl, so
+# bash's /dev/tcp asks, on the port of BOXTRACE_LISTEN.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${BOXTRACE_LISTEN##*:} && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
 # SIGTERM stops it gracefully: traces and deliveries in flight finish first. Probes:
 # GET /healthz (alive) and GET /readyz (takes traffic).
 STOPSIGNAL SIGTERM

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, Optional, TextIO
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -152,9 +153,22 @@ def parse_event(document: Any) -> ResultEvent:
     )
 
 
+# Requests are handled on threads of their own: a line is written whole under this lock,
+# or two threads' lines (and their newlines) would interleave.
+_output = threading.Lock()
+
+
+def say(line: str, stream: TextIO = sys.stdout) -> None:
+    """Writes `line` and its newline at once, flushed, whatever other threads write."""
+    with _output:
+        stream.write(line + "\n")
+        stream.flush()
+
+
 def handle(webhook_id: str, event: ResultEvent) -> None:
-    """Your processing goes here. This one prints the event as one JSON line. Deliveries
-    are at least once: use `webhook_id` (the same on every retry) to drop duplicates."""
+    """Your processing goes here; it runs on the request's own thread, so several may run
+    at once. This one prints the event as one JSON line. Deliveries are at least once: use
+    `webhook_id` (the same on every retry) to drop duplicates."""
     line = {
         "receiver": "python",
         "webhookId": webhook_id,
@@ -167,7 +181,7 @@ def handle(webhook_id: str, event: ResultEvent) -> None:
         "status": event.payload.status,
         "error": asdict(event.payload.error) if event.payload.error else None,
     }
-    print(json.dumps(line), flush=True)
+    say(json.dumps(line))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -201,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _answer(self, status: int, why: str) -> None:
-        print(f"refused ({status}): {why}", file=sys.stderr, flush=True)
+        say(f"refused ({status}): {why}", sys.stderr)
         self.send_response(status)
         self.send_header("content-type", "text/plain")
         self.end_headers()
@@ -209,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         # One line per request on stderr, as http.server does, without the body.
-        print(f"{self.address_string()} {format % args}", file=sys.stderr, flush=True)
+        say(f"{self.address_string()} {format % args}", sys.stderr)
 
 
 def main() -> None:
@@ -220,7 +234,7 @@ def main() -> None:
     Handler.webhook = Webhook(secret)
     server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
     bound_host, bound_port = server.server_address[:2]
-    print(f"receiving web-hooks on http://{bound_host}:{bound_port}/hooks", flush=True)
+    say(f"receiving web-hooks on http://{bound_host}:{bound_port}/hooks")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

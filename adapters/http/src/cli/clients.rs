@@ -1,11 +1,13 @@
 //! `boxtrace clients`: API clients through a running server's operator API, or in the
 //! store directly when no server runs. Either way it says on stderr which it used.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use boxtrace::{Clock, SystemClock};
+use boxtrace::{Clock, PostgresConfig, PostgresStore, Store, SystemClock};
 use boxtrace_http::auth::{client_tenant, Clients};
 use boxtrace_http::{server, ServerConfig};
 use clap::{Args, Subcommand};
@@ -28,9 +30,10 @@ pub struct ClientsArgs {
     /// Open the store directly even when a server answers on the configured address.
     #[arg(long, global = true)]
     local: bool,
-    /// Make a new sled data directory when the configured one does not exist. Without it,
-    /// a missing directory is an error (a mistyped BOXTRACE_DATA_DIR would otherwise put
-    /// the client in a new, empty store that no server reads).
+    /// Make a new store when the configured one does not exist (a sled data directory, or a
+    /// PostgreSQL schema). Without it, a missing store is an error (a mistyped
+    /// BOXTRACE_DATA_DIR or BOXTRACE_DATABASE_SCHEMA would otherwise put the client in a
+    /// new, empty store that no server reads).
     #[arg(long, global = true)]
     create_store: bool,
     #[command(subcommand)]
@@ -66,6 +69,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
     let config = ServerConfig::load(args.config.as_deref())?;
     crate::init_logs(&config.log);
+    let creating = matches!(args.command, ClientsCommand::Create { .. });
     let output = if let Some(url) = &args.server {
         let api = OperatorApi::new(url, &config)?;
         eprintln!(
@@ -82,7 +86,19 @@ pub async fn run(args: ClientsArgs) -> anyhow::Result<()> {
     } else {
         local(&args, &config).await?
     };
-    println!("{}", serde_json::to_string_pretty(&output)?);
+    // A closed stdout (`boxtrace clients list | head -1`) is an error to report, not a
+    // panic as `println!` would make it; after `create` the secret is lost with it.
+    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&output)?)
+        .with_context(|| {
+            if creating {
+                format!(
+                    "the client {} was created, but its secret could not be written to stdout: revoke it and create another",
+                    output["client_id"].as_str().unwrap_or("(unknown)")
+                )
+            } else {
+                "the result could not be written to stdout".to_owned()
+            }
+        })?;
     Ok(())
 }
 
@@ -145,6 +161,12 @@ impl OperatorApi {
         let token = config.operator_token.as_ref().context(
             "the operator API needs the server's operator token: set BOXTRACE_OPERATOR_TOKEN (or operatorToken in --config)",
         )?;
+        if sends_in_clear(&base) {
+            eprintln!(
+                "boxtrace clients: warning: the operator token goes unencrypted to {}: use https:// (a TLS proxy in front of the server) beyond this machine",
+                base.host_str().unwrap_or_default()
+            );
+        }
         Ok(Self {
             base: base.as_str().trim_end_matches('/').to_owned(),
             token: token.expose().to_owned(),
@@ -188,6 +210,18 @@ impl OperatorApi {
     }
 }
 
+/// Whether requests to `url` carry the operator token unencrypted beyond this machine
+/// (plain http to a host that is not loopback).
+fn sends_in_clear(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
+}
+
 /// The command run on the store itself: what the configuration names, and nothing the
 /// configuration does not name.
 async fn local(args: &ClientsArgs, config: &ServerConfig) -> anyhow::Result<Value> {
@@ -197,7 +231,18 @@ async fn local(args: &ClientsArgs, config: &ServerConfig) -> anyhow::Result<Valu
             without_password(pg.url.as_str()),
             config.database_schema
         );
-        server::open_store(config).await?
+        if !args.create_store && !schema_exists(&pg).await? {
+            anyhow::bail!(
+                "there is no boxtrace schema '{}' in that database: set BOXTRACE_DATABASE_SCHEMA (or databaseSchema in --config) to the server's, or pass --create-store to make a new store there",
+                pg.schema
+            );
+        }
+        // One attempt, bounded by the connect timeout: the server waits for its database,
+        // but a command that retried for ever would hang on a mistyped URL.
+        let store = PostgresStore::connect(pg).await.context(
+            "the PostgreSQL store cannot be used: check BOXTRACE_DATABASE_URL and that the database is up",
+        )?;
+        Arc::new(store) as Arc<dyn Store>
     } else {
         let dir = absolute(&config.data_dir);
         if !dir.exists() && !args.create_store {
@@ -246,6 +291,34 @@ async fn local(args: &ClientsArgs, config: &ServerConfig) -> anyhow::Result<Valu
     })
 }
 
+/// Whether the schema `pg` names exists. Opening the store would create it, so a mistyped
+/// BOXTRACE_DATABASE_SCHEMA would put the client in a new, empty store no server reads.
+async fn schema_exists(pg: &PostgresConfig) -> anyhow::Result<bool> {
+    let unusable =
+        "the PostgreSQL store cannot be used: check BOXTRACE_DATABASE_URL and that the database is up";
+    // The driver's errors name neither the URL nor the password.
+    let mut driver: tokio_postgres::Config = pg
+        .url
+        .parse()
+        .context("BOXTRACE_DATABASE_URL is not a PostgreSQL URL or connection string")?;
+    driver.connect_timeout(pg.connect_timeout);
+    let (client, connection) = driver
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context(unusable)?;
+    let connection = tokio::spawn(connection);
+    let found = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            &[&pg.schema],
+        )
+        .await
+        .context(unusable)?;
+    drop(client);
+    connection.abort();
+    Ok(found.is_some())
+}
+
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
@@ -281,6 +354,17 @@ mod tests {
         assert_eq!(listen_url(&config), "http://[::1]:9090");
         config.listen = "10.1.2.3:8080".parse().unwrap();
         assert_eq!(listen_url(&config), "http://10.1.2.3:8080");
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_flagged() {
+        let flagged = |u: &str| sends_in_clear(&url::Url::parse(u).unwrap());
+        assert!(flagged("http://10.1.2.3:8080"));
+        assert!(flagged("http://boxtrace.internal"));
+        assert!(!flagged("https://boxtrace.internal"));
+        assert!(!flagged("http://127.0.0.1:8080"));
+        assert!(!flagged("http://[::1]:8080"));
+        assert!(!flagged("http://localhost:8080"));
     }
 
     #[test]

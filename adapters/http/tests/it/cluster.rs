@@ -1,5 +1,6 @@
 //! Two real `boxtrace serve` processes on one PostgreSQL schema: one is SIGKILLed while
-//! traces are in flight, and the other takes over its leased work once the leases lapse.
+//! traces are in flight, and the other takes over its leased work once the leases lapse;
+//! and `boxtrace clients`, which makes no schema unasked.
 //! Needs `BOXTRACE_TEST_DATABASE_URL` (and `psql` to drop the test's schema afterwards).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -425,4 +426,52 @@ async fn a_killed_process_s_leased_traces_are_retaken_and_each_traced_once() {
         assert!(!logs.contains(TOKEN_KEY), "a secret reached the logs");
     }
     eprintln!("done after {:?}", started.elapsed());
+}
+
+/// `boxtrace clients` makes no PostgreSQL schema unasked: a mistyped
+/// BOXTRACE_DATABASE_SCHEMA would put the client in a new store no server reads.
+#[tokio::test]
+async fn the_cli_makes_no_postgresql_schema_unasked() {
+    let Some(schema) = TestSchema::new("the_cli_makes_no_postgresql_schema_unasked") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("boxtrace.toml");
+    std::fs::write(&config, "").unwrap();
+    let log = dir.path().join("clients.log");
+    let list = |extra: &'static [&'static str]| {
+        let mut command = boxtrace(&schema, free_port(), &config, &log);
+        command
+            .env_remove("BOXTRACE_OPERATOR_TOKEN")
+            .env_remove("BOXTRACE_SERVER_URL")
+            .args(["clients", "list"])
+            .args(extra)
+            .output()
+    };
+    for _ in 0..2 {
+        let refused = list(&[]).await.unwrap();
+        let says = String::from_utf8_lossy(&refused.stderr).into_owned();
+        assert!(!refused.status.success(), "{says}");
+        assert!(
+            says.contains(&format!("no boxtrace schema '{}'", schema.name))
+                && says.contains("--create-store"),
+            "{says}"
+        );
+    }
+    let made = list(&["--create-store"]).await.unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&made.stdout).unwrap(),
+        json!([])
+    );
+    let listed = list(&[]).await.unwrap();
+    assert!(
+        listed.status.success(),
+        "the schema exists now: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
 }

@@ -216,6 +216,72 @@ async fn the_cli_makes_no_store_unasked_and_says_which_it_opened() {
 }
 
 #[tokio::test]
+async fn a_closed_stdout_is_an_error_not_a_panic_and_a_created_client_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("boxtrace.log");
+    let port = free_port();
+    for args in [
+        &["list", "--create-store"][..],
+        &["create", "--org", "org-a", "--svc", "svc-1"],
+    ] {
+        // A pipe whose reader is gone, as `boxtrace clients list | head -0` leaves it.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut command = boxtrace(&data, port, &log);
+        command.env_remove("BOXTRACE_OPERATOR_TOKEN");
+        command.env_remove("BOXTRACE_SERVER_URL");
+        // Spawned, not `output()`, which would replace stdout with a pipe of its own.
+        let child = command
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .arg("clients")
+            .args(args)
+            .spawn()
+            .unwrap();
+        let output = child.wait_with_output().await.unwrap();
+        let says = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {says}");
+        assert!(!says.contains("panicked"), "{args:?}: {says}");
+        assert!(says.contains("could not be written to stdout"), "{says}");
+        if args[0] == "create" {
+            assert!(
+                says.contains("the client btc_") && says.contains("revoke it"),
+                "{says}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_the_cli_at_once_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("boxtrace.log");
+    // Bound then released: nothing listens there, so the connection is refused.
+    let db_port = free_port();
+    let password = "db-password-never-shown";
+    let mut command = boxtrace(&dir.path().join("data"), free_port(), &log);
+    command
+        .env_remove("BOXTRACE_OPERATOR_TOKEN")
+        .env_remove("BOXTRACE_SERVER_URL")
+        .env(
+            "BOXTRACE_DATABASE_URL",
+            format!("postgres://app:{password}@127.0.0.1:{db_port}/boxtrace"),
+        )
+        .stderr(std::process::Stdio::piped())
+        .args(["clients", "list"]);
+    // The server retries until its database is up; a command must not (it hung before).
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
+        .await
+        .expect("boxtrace clients gives up on an unreachable database")
+        .unwrap();
+    let says = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{says}");
+    assert!(says.contains("BOXTRACE_DATABASE_URL"), "{says}");
+    assert!(!says.contains(password), "the password was shown: {says}");
+}
+
+#[tokio::test]
 async fn a_server_without_an_operator_token_answers_the_cli_403() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

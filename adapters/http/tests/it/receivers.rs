@@ -89,10 +89,18 @@ struct Running {
     lines: Arc<Mutex<Vec<String>>>,
     url: String,
     log: PathBuf,
+    /// The server's log, whose end a timed-out wait shows (why nothing was delivered).
+    server_log: PathBuf,
 }
 
 impl Running {
-    async fn start(mut command: Command, secret: &str, port: u16, log: &Path) -> Self {
+    async fn start(
+        mut command: Command,
+        secret: &str,
+        port: u16,
+        log: &Path,
+        server_log: &Path,
+    ) -> Self {
         let mut child = command
             .env("WEBHOOK_SECRET", secret)
             .env("RECEIVER_LISTEN", format!("127.0.0.1:{port}"))
@@ -115,6 +123,7 @@ impl Running {
             lines,
             url: format!("http://127.0.0.1:{port}/hooks"),
             log: log.to_owned(),
+            server_log: server_log.to_owned(),
         };
         running
             .wait_line(20, "the receiver to listen", |l| {
@@ -132,9 +141,10 @@ impl Running {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "waited {secs} s for {what}; printed: {:?}; its stderr: {}",
+                "waited {secs} s for {what}; printed: {:?}; its stderr: {}\nthe server's log ends:\n{}",
                 self.lines.lock().unwrap(),
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+                std::fs::read_to_string(&self.log).unwrap_or_default(),
+                log_tail(&self.server_log, 60)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -158,6 +168,30 @@ impl Running {
             .iter()
             .any(|l| l.contains(container))
     }
+}
+
+/// The last `lines` lines of the log at `path`.
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A sender that goes away mid-body: headers announcing 1000 bytes, a few sent, then the
+/// connection closed (a timed-out or restarted sender does this).
+async fn abort_mid_body(port: u16) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /hooks HTTP/1.1\r\nHost: receiver\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":")
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    // The receiver has started reading the body when the connection closes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(stream);
 }
 
 /// A signed delivery of `body` as the server sends one.
@@ -220,7 +254,7 @@ async fn check_receiver(language: &str, command: Command) {
     let hook: Value = hook.json().await.unwrap();
     let secret = hook["secret"].as_str().unwrap().to_owned();
     let receiver_log = dir.path().join(format!("{language}.log"));
-    let mut receiver = Running::start(command, &secret, receiver_port, &receiver_log).await;
+    let mut receiver = Running::start(command, &secret, receiver_port, &receiver_log, &log).await;
 
     // A box the terminal knows (TRACE_RESULT) and one it refuses for good (TRACE_ERROR).
     for (container, data) in [
@@ -308,17 +342,50 @@ async fn check_receiver(language: &str, command: Command) {
         deliver(&http, &url, &secret, "msg_3", not_an_event, not_an_event).await,
         400
     );
+    // A sender gone mid-body fails that request only: the receiver keeps serving.
+    abort_mid_body(receiver_port).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        receiver.child.try_wait().unwrap().is_none(),
+        "the receiver stopped after an aborted request; its stderr: {}",
+        std::fs::read_to_string(&receiver.log).unwrap_or_default()
+    );
     assert_eq!(
         deliver(&http, &url, &secret, "msg_4", &genuine, &genuine).await,
         204,
-        "the genuine body"
+        "the genuine body, after an aborted one"
     );
+    let template: Value = serde_json::from_slice(&genuine).unwrap();
     let genuine = receiver.event("HLXU1234561", "TRACE_RESULT").await;
     assert_eq!(genuine["webhookId"], "msg_4");
     assert!(
         !receiver.printed("OOLU1234567"),
         "a refused body was processed"
     );
+
+    // Deliveries at once (the server sends up to concurrencyPerEndpoint together): each
+    // is printed as a whole line of its own (the Python receiver's threads once
+    // interleaved their lines, which a TMS would have misread).
+    let mut at_once = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let mut event = template.clone();
+        event["payload"]["containerNumber"] = json!(format!("CONCURRENT{i:02}"));
+        let body = serde_json::to_vec(&event).unwrap();
+        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        at_once.spawn(async move {
+            deliver(&http, &url, &secret, &format!("msg_c{i}"), &body, &body).await
+        });
+    }
+    let answers = at_once.join_all().await;
+    assert!(answers.iter().all(|&a| a == 204), "{answers:?}");
+    for i in 0..16 {
+        receiver
+            .wait_line(20, &format!("CONCURRENT{i:02} on a line of its own"), |l| {
+                serde_json::from_str::<Value>(l)
+                    .is_ok_and(|v| v["containerNumber"] == format!("CONCURRENT{i:02}"))
+            })
+            .await;
+    }
 
     receiver.child.start_kill().unwrap();
     let _ = receiver.child.wait().await;

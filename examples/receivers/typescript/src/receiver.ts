@@ -167,6 +167,29 @@ function headerValues(req: IncomingMessage): Record<string, string> {
   return headers;
 }
 
+/** Answers one request: 204 to a verified result event, 401, 400, 404 or 413 otherwise. */
+async function receive(webhook: Webhook, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== "POST" || req.url !== "/hooks") return answer(res, 404, "not found");
+  const body = await readBody(req);
+  if (body === null) return answer(res, 413, "body too large");
+  let document: unknown;
+  try {
+    document = webhook.verify(body, headerValues(req));
+  } catch (e) {
+    if (e instanceof WebhookVerificationError) return answer(res, 401, `bad signature: ${e.message}`);
+    return answer(res, 400, `not JSON: ${String(e)}`);
+  }
+  let event: ResultEvent;
+  try {
+    event = parseEvent(document);
+  } catch (e) {
+    if (e instanceof NotAResultEvent) return answer(res, 400, `not a result event: ${e.message}`);
+    throw e;
+  }
+  handle(String(req.headers["webhook-id"]), event);
+  res.writeHead(204).end();
+}
+
 function main(): void {
   const secret = process.env["WEBHOOK_SECRET"];
   if (!secret) {
@@ -179,26 +202,15 @@ function main(): void {
   const host = colon > 0 ? listen.slice(0, colon) : "127.0.0.1";
   const port = Number(listen.slice(colon + 1));
 
-  const server = createServer(async (req, res) => {
-    if (req.method !== "POST" || req.url !== "/hooks") return answer(res, 404, "not found");
-    const body = await readBody(req);
-    if (body === null) return answer(res, 413, "body too large");
-    let document: unknown;
-    try {
-      document = webhook.verify(body, headerValues(req));
-    } catch (e) {
-      if (e instanceof WebhookVerificationError) return answer(res, 401, `bad signature: ${e.message}`);
-      return answer(res, 400, `not JSON: ${String(e)}`);
-    }
-    let event: ResultEvent;
-    try {
-      event = parseEvent(document);
-    } catch (e) {
-      if (e instanceof NotAResultEvent) return answer(res, 400, `not a result event: ${e.message}`);
-      throw e;
-    }
-    handle(String(req.headers["webhook-id"]), event);
-    res.writeHead(204).end();
+  const server = createServer((req, res) => {
+    receive(webhook, req, res).catch((e: unknown) => {
+      // A sender that went away mid-body (the stream fails with "aborted"), or a bug in
+      // the processing: this request fails, the receiver keeps serving the others. An
+      // unanswered delivery is retried by boxtrace.
+      process.stderr.write(`request failed: ${String(e)}\n`);
+      if (res.headersSent) res.destroy();
+      else res.writeHead(500, { "content-type": "text/plain" }).end("internal error");
+    });
   });
   server.listen(port, host, () => {
     const address = server.address();
