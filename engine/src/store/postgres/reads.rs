@@ -66,6 +66,12 @@ pub(super) async fn list(shared: &Shared, tenant: &Tenant, q: &ListQuery) -> Sto
         ],
     )
     .await?;
+    page(&rows, limit)
+}
+
+/// A page of at most `limit` jobs from `rows` (read one past the limit, so that a next
+/// cursor is given only when more exist).
+fn page(rows: &[tokio_postgres::Row], limit: usize) -> StoreResult<JobPage> {
     let mut jobs = rows
         .iter()
         .map(|row| job(row, 0))
@@ -102,17 +108,7 @@ pub(super) async fn list_all(shared: &Shared, q: &ListQuery) -> StoreResult<JobP
         ],
     )
     .await?;
-    let mut jobs = rows
-        .iter()
-        .map(|row| job(row, 0))
-        .collect::<StoreResult<Vec<_>>>()?;
-    let next = if jobs.len() > limit {
-        jobs.truncate(limit);
-        jobs.last().map(|j| encode_cursor(&j.request.key))
-    } else {
-        None
-    };
-    Ok(JobPage { jobs, next })
+    page(&rows, limit)
 }
 
 pub(super) async fn history(
