@@ -102,8 +102,9 @@ pub fn client_tenant(org_id: &str, svc_id: &str) -> Result<Tenant, InvalidTenant
     ))
 }
 
-/// A client just created, with its secret: shown once, never stored.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A client just created, with its secret: shown once, never stored. Its `Debug` leaves the
+/// secret out, so that no log line can carry it.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct NewClient {
     /// The client id.
     pub client_id: String,
@@ -113,6 +114,17 @@ pub struct NewClient {
     pub org_id: String,
     /// Service.
     pub svc_id: String,
+}
+
+impl std::fmt::Debug for NewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("org_id", &self.org_id)
+            .field("svc_id", &self.svc_id)
+            .finish()
+    }
 }
 
 /// API clients in the store.
@@ -216,6 +228,21 @@ mod tests {
         assert_eq!(refused(" ", "svc"), "orgId");
         assert_eq!(refused("org", &"s".repeat(201)), "svcId");
         assert_eq!(refused("o\u{7}rg", "svc"), "orgId");
+    }
+
+    #[test]
+    fn a_new_clients_debug_leaves_its_secret_out() {
+        let new = NewClient {
+            client_id: "btc_1".into(),
+            client_secret: "bts_very-secret".into(),
+            org_id: "o".into(),
+            svc_id: "s".into(),
+        };
+        let shown = format!("{new:?}");
+        assert!(
+            shown.contains("btc_1") && !shown.contains("very-secret"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]
