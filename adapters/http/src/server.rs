@@ -193,7 +193,7 @@ impl App {
             metrics.clone(),
         )?;
         let state = AppState {
-            clients: Clients::new(store),
+            clients: Clients::with_status_ttl(store, config.client_cache_ttl),
             tokens: Tokens::new(&key, config.token_ttl),
             operator,
             engine,

@@ -1,6 +1,7 @@
 //! API clients: one per client application, bound to one tenant, with a hashed secret.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use boxtrace::{Store, StoreError, Tenant};
@@ -8,6 +9,8 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::status_cache::{StatusCache, CLIENT_CACHE_CAPACITY, DEFAULT_CLIENT_CACHE_TTL};
 
 /// The record kind API clients are stored under.
 const KIND: &str = "api-client";
@@ -127,16 +130,47 @@ impl std::fmt::Debug for NewClient {
     }
 }
 
-/// API clients in the store.
+/// API clients in the store, with their statuses cached for the token check (see
+/// [`Clients::active_tenant`]).
 #[derive(Debug, Clone)]
 pub struct Clients {
     store: Arc<dyn Store>,
+    statuses: Arc<StatusCache>,
 }
 
 impl Clients {
-    /// Clients kept in `store`.
+    /// Clients kept in `store`, their statuses trusted for the default time
+    /// ([`DEFAULT_CLIENT_CACHE_TTL`]).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self::with_status_ttl(store, DEFAULT_CLIENT_CACHE_TTL)
+    }
+
+    /// Clients kept in `store`, a client's status trusted for `ttl` after it was read
+    /// (`clientCacheTtl`; zero reads the store on every check).
+    pub fn with_status_ttl(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            store,
+            statuses: Arc::new(StatusCache::new(ttl, CLIENT_CACHE_CAPACITY)),
+        }
+    }
+
+    /// The tenant of `client_id` if it exists and is not revoked: what a bearer token
+    /// of the client is checked against on every request. Answered from memory when
+    /// the client was read less than the cache's ttl ago, so a revocation written by
+    /// another process takes effect within that ttl; one through [`revoke`](Self::revoke)
+    /// of this value (or a clone) takes effect at once.
+    pub async fn active_tenant(&self, client_id: &str) -> Result<Option<Tenant>, StoreError> {
+        let ticket = match self.statuses.lookup(client_id) {
+            Ok(status) => return Ok(status),
+            Err(ticket) => ticket,
+        };
+        let status = self
+            .get(client_id)
+            .await?
+            .filter(|c| c.revoked_at.is_none())
+            .map(|c| c.tenant());
+        self.statuses.fill(client_id, ticket, status.clone());
+        Ok(status)
     }
 
     /// Creates a client for `tenant`.
@@ -198,6 +232,8 @@ impl Clients {
         };
         client.revoked_at.get_or_insert(now);
         self.put(&client).await?;
+        // After the write, so that a check cannot re-read the client before it.
+        self.statuses.invalidate(client_id);
         Ok(true)
     }
 
@@ -277,5 +313,36 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_revocation_here_is_seen_at_once_one_elsewhere_within_the_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(boxtrace::SledStore::open_path(dir.path()).unwrap());
+        let ttl = Duration::from_secs(5);
+        let here = Clients::with_status_ttl(store.clone(), ttl);
+        // Another process on the same store (a second server, or the CLI, on PostgreSQL).
+        let elsewhere = Clients::with_status_ttl(store.clone(), ttl);
+        let tenant = Tenant::new("o", "s");
+        let now = Utc::now();
+
+        let a = here.create(&tenant, now).await.unwrap().client_id;
+        assert_eq!(here.active_tenant(&a).await.unwrap(), Some(tenant.clone()));
+        assert!(here.revoke(&a, now).await.unwrap());
+        assert_eq!(here.active_tenant(&a).await.unwrap(), None, "at once");
+
+        let b = here.create(&tenant, now).await.unwrap().client_id;
+        assert_eq!(here.active_tenant(&b).await.unwrap(), Some(tenant.clone()));
+        assert!(elsewhere.revoke(&b, now).await.unwrap());
+        tokio::time::advance(ttl - Duration::from_millis(1)).await;
+        assert_eq!(
+            here.active_tenant(&b).await.unwrap(),
+            Some(tenant.clone()),
+            "answered from memory within the ttl"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(here.active_tenant(&b).await.unwrap(), None, "read again after it");
+
+        assert_eq!(here.active_tenant("btc_nobody").await.unwrap(), None);
     }
 }

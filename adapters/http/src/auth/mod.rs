@@ -3,6 +3,7 @@
 
 mod clients;
 mod operator;
+mod status_cache;
 mod token;
 
 use axum::body::Bytes;
@@ -17,6 +18,7 @@ use utoipa::ToSchema;
 
 pub use clients::{client_tenant, ApiClient, Clients, InvalidTenant, NewClient};
 pub use operator::{Operator, OperatorToken, MIN_OPERATOR_TOKEN_LEN};
+pub use status_cache::{CLIENT_CACHE_CAPACITY, DEFAULT_CLIENT_CACHE_TTL};
 pub use token::{Claims, TokenError, Tokens};
 
 use crate::error::ApiError;
@@ -52,10 +54,11 @@ impl FromRequestParts<AppState> for Caller {
             .tokens
             .verify(token.trim())
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-        // Revocation takes effect at once, not when the token expires.
-        let client = state.clients.get(&claims.sub).await?;
-        match client {
-            Some(client) if client.revoked_at.is_none() && client.tenant() == claims.tenant() => {
+        // Revocation takes effect before the token expires: at once through this
+        // process, within `clientCacheTtl` through another (the status is cached).
+        let tenant = state.clients.active_tenant(&claims.sub).await?;
+        match tenant {
+            Some(tenant) if tenant == claims.tenant() => {
                 Ok(Caller {
                     tenant: claims.tenant(),
                     client_id: claims.sub,

@@ -12,6 +12,7 @@ Environment (each overrides the same key of --config; boxtrace.example.toml list
   BOXTRACE_DATA_DIR                    the sled data directory [default: boxtrace-data]
   BOXTRACE_TOKEN_KEY                   key signing access tokens, at least 32 bytes [required]
   BOXTRACE_OPERATOR_TOKEN              the operator token (/admin), at least 32 bytes [default: unset, /admin off]
+  BOXTRACE_CLIENT_CACHE_TTL            how long a client's status is trusted without a store read [default: 5s]
   BOXTRACE_PROVIDERS                   comma-separated provider ids, e.g. ictsi,sim [default: sim]
   BOXTRACE_<PROVIDER>_<NAME>           a provider credential, e.g. BOXTRACE_ICTSI_SUBSCRIPTION_KEY
   BOXTRACE_ALLOW_PRIVATE_WEBHOOKS      allow web-hooks to loopback and private addresses [default: false]

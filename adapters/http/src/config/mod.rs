@@ -56,6 +56,12 @@ pub struct ServerConfig {
     /// Lifetime of an access token.
     #[serde(with = "humantime_serde")]
     pub token_ttl: Duration,
+    /// How long the token check trusts a client's status without reading the store
+    /// (`BOXTRACE_CLIENT_CACHE_TTL`, e.g. `5s`; `0s` reads it on every request). A
+    /// revocation through this server's operator API takes effect at once; one written
+    /// by another process (a second server or the CLI on PostgreSQL) within this time.
+    #[serde(with = "humantime_serde")]
+    pub client_cache_ttl: Duration,
     /// The operator's token, at least 32 bytes (`BOXTRACE_OPERATOR_TOKEN`): it opens the
     /// operator API (`/admin`) and the console. Unset, both are off.
     #[serde(deserialize_with = "secret")]
@@ -189,6 +195,7 @@ impl Default for ServerConfig {
             store_stall_limit: boxtrace::SledConfig::default().stall_limit,
             token_key: None,
             token_ttl: Duration::from_secs(15 * 60),
+            client_cache_ttl: crate::auth::DEFAULT_CLIENT_CACHE_TTL,
             operator_token: None,
             allow_private_webhooks: false,
             allow_insecure_webhooks: false,
@@ -346,6 +353,13 @@ impl ServerConfig {
         if let Some(timeout) = var("BOXTRACE_DATABASE_OPERATION_TIMEOUT") {
             self.database_operation_timeout =
                 duration("BOXTRACE_DATABASE_OPERATION_TIMEOUT", &timeout)?;
+        }
+        if let Some(ttl) = var("BOXTRACE_CLIENT_CACHE_TTL") {
+            self.client_cache_ttl = humantime_serde::re::humantime::parse_duration(ttl.trim())
+                .map_err(|e| ConfigError::Env {
+                    name: "BOXTRACE_CLIENT_CACHE_TTL",
+                    message: format!("'{ttl}' is not a duration such as 5s or 0s: {e}"),
+                })?;
         }
         if let Some(limit) = var("BOXTRACE_STORE_STALL_LIMIT") {
             self.store_stall_limit = duration("BOXTRACE_STORE_STALL_LIMIT", &limit)?;

@@ -4,6 +4,7 @@
 //! `serve` and `demo`; the operator console, over HTTP and in headless Chromium.
 
 mod api;
+mod client_cache;
 mod cluster;
 mod conformance;
 mod console;
