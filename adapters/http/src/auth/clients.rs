@@ -341,7 +341,11 @@ mod tests {
             "answered from memory within the ttl"
         );
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert_eq!(here.active_tenant(&b).await.unwrap(), None, "read again after it");
+        assert_eq!(
+            here.active_tenant(&b).await.unwrap(),
+            None,
+            "read again after it"
+        );
 
         assert_eq!(here.active_tenant("btc_nobody").await.unwrap(), None);
     }

@@ -58,12 +58,10 @@ impl FromRequestParts<AppState> for Caller {
         // process, within `clientCacheTtl` through another (the status is cached).
         let tenant = state.clients.active_tenant(&claims.sub).await?;
         match tenant {
-            Some(tenant) if tenant == claims.tenant() => {
-                Ok(Caller {
-                    tenant: claims.tenant(),
-                    client_id: claims.sub,
-                })
-            }
+            Some(tenant) if tenant == claims.tenant() => Ok(Caller {
+                tenant,
+                client_id: claims.sub,
+            }),
             _ => Err(ApiError::unauthorized(
                 "the client of this token is revoked or unknown",
             )),

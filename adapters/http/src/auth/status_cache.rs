@@ -90,8 +90,7 @@ impl StatusCache {
         if entries.generation != ticket.generation {
             return;
         }
-        if entries.by_client.len() >= self.capacity && !entries.by_client.contains_key(client_id)
-        {
+        if entries.by_client.len() >= self.capacity && !entries.by_client.contains_key(client_id) {
             // Drop what has lapsed; if that does not free half, drop everything. Either
             // way the next sweep is at least capacity/2 inserts away, so the sweep costs
             // O(1) per insert even under a flood of distinct clients.
