@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use boxtrace::Secret;
 use boxtrace_http::auth::Clients;
 
+use crate::cluster::TestSchema;
 use crate::support;
 
 const OPERATOR_TOKEN: &str = "operator-token-for-cache-tests-0123456789";
@@ -78,4 +79,64 @@ async fn a_revocation_written_by_another_process_takes_effect_within_the_ttl() {
         served_from_memory > 0,
         "the first request after the write is answered from memory"
     );
+}
+
+#[tokio::test]
+async fn two_servers_on_postgresql_see_a_revocation_through_either_within_the_ttl() {
+    let Some(schema) = TestSchema::new("two_servers_on_postgresql_see_a_revocation") else {
+        return;
+    };
+    let ttl = Duration::from_millis(800);
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = support::config(dir.path(), false);
+        config.database_url = Some(Secret::new(schema.url.clone()));
+        config.database_schema = schema.name.clone();
+        config.operator_token = Some(Secret::new(OPERATOR_TOKEN));
+        config.client_cache_ttl = ttl;
+        servers.push(support::server_with(config, dir).await);
+    }
+    let (a, b) = (&servers[0], &servers[1]);
+    let tms = a.tms("org-a").await;
+    let on_b = |path: &str| {
+        crate::conformance::send(
+            reqwest::Client::new()
+                .get(format!("{}{path}", b.base))
+                .bearer_auth(&tms.token),
+        )
+    };
+    assert_eq!(tms.get("/api/containers").await.status(), 200);
+    assert_eq!(on_b("/api/containers").await.unwrap().status(), 200);
+
+    let revoked = crate::conformance::send(
+        reqwest::Client::new()
+            .post(format!("{}/admin/clients/{}/revoke", a.base, tms.client_id))
+            .bearer_auth(OPERATOR_TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let written = Instant::now();
+    assert_eq!(tms.get("/api/containers").await.status(), 401, "A at once");
+    let refused_after = loop {
+        let status = on_b("/api/containers").await.unwrap().status();
+        let elapsed = written.elapsed();
+        if status == 401 {
+            break elapsed;
+        }
+        assert_eq!(status, 200);
+        assert!(elapsed < ttl * 3, "B still accepts {elapsed:?} after");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        refused_after <= ttl + Duration::from_millis(400),
+        "B refused {refused_after:?} after the revocation (ttl {ttl:?})"
+    );
+    for server in &servers {
+        server.shutdown.cancel();
+    }
+    for server in servers {
+        let _ = server.task.await;
+    }
 }

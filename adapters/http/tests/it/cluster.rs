@@ -31,13 +31,14 @@ const LATENCY: &str = "2s";
 const RETAKEN_AFTER: chrono::Duration = chrono::Duration::seconds(5);
 
 /// A schema of its own on the test database, dropped at the end.
-struct TestSchema {
-    url: String,
-    name: String,
+pub struct TestSchema {
+    pub url: String,
+    pub name: String,
 }
 
 impl TestSchema {
-    fn new(test: &str) -> Option<Self> {
+    /// None (and a line saying `test` was skipped) without `BOXTRACE_TEST_DATABASE_URL`.
+    pub fn new(test: &str) -> Option<Self> {
         let Ok(url) = std::env::var("BOXTRACE_TEST_DATABASE_URL") else {
             eprintln!("skipped {test}: set BOXTRACE_TEST_DATABASE_URL to run it");
             return None;
