@@ -154,7 +154,8 @@ impl App {
         Self::with_store(config, clock, store)
     }
 
-    fn with_store(
+    /// [`App::build`] on a store of the caller's (tests put faults in front of one).
+    pub fn with_store(
         config: ServerConfig,
         clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,

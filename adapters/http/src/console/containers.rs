@@ -307,7 +307,13 @@ pub async fn trace(
     }
     timeline.reverse();
 
-    let deliveries = deliveries(&state, &job).await;
+    let (deliveries, deliveries_unread) = match deliveries(&state, &job).await {
+        Ok(deliveries) => (deliveries, false),
+        Err(e) => {
+            tracing::warn!(error = %e, container = %key.container, "console: the deliveries of a trace could not be read");
+            (Vec::new(), true)
+        }
+    };
     let rule = engine.next_trace_rule(&job).map(|r| r.describe());
     let next = match (job.state.is_active(), job.due_at) {
         (true, Some(due)) => format!("{} ({})", when(due), relative(due, now)),
@@ -350,25 +356,21 @@ pub async fn trace(
                 }),
                 booking => job.request.booking_number(),
             },
-            next, why, result, timeline, deliveries,
+            next, why, result, timeline, deliveries, deliveries_unread,
             csrf => session.csrf, nav => "containers", title => key.container.clone(),
         },
     )
 }
 
-async fn deliveries(state: &AppState, job: &Job) -> Vec<Delivery> {
+/// The container's deliveries: its entries waiting or dead in its tenant's endpoint
+/// queues, then this server's attempts. `Err` when the store could not give the queues:
+/// the page says so rather than show none.
+async fn deliveries(state: &AppState, job: &Job) -> Result<Vec<Delivery>, boxtrace::Error> {
     let mut out = Vec::new();
     let store = state.engine.store();
-    let hooks = state
-        .webhooks
-        .list(&job.request.key.tenant)
-        .await
-        .unwrap_or_default();
+    let hooks = state.webhooks.list(&job.request.key.tenant).await?;
     for hook in &hooks {
-        let entries = store
-            .outbox_entries(&hook.queue(), QUEUE_PEEK)
-            .await
-            .unwrap_or_default();
+        let entries = store.outbox_entries(&hook.queue(), QUEUE_PEEK).await?;
         for entry in entries.into_iter().filter(|e| e.job_id == job.id) {
             out.push(Delivery {
                 webhook: hook.id.clone(),
@@ -395,7 +397,7 @@ async fn deliveries(state: &AppState, job: &Job) -> Vec<Delivery> {
             detail: attempt.outcome,
         });
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

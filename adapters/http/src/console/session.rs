@@ -415,12 +415,15 @@ pub async fn logout(
         .signed_out
         .record(state.engine.store().as_ref(), &session.session, Utc::now())
         .await;
-    if let Err(e) = recorded {
-        // Ended here (kept in memory), but another server or a restart would not know.
-        tracing::warn!(error = %e, "console: the sign-out could not be recorded in the store");
-        return super::unavailable(e.into());
-    }
-    let mut response = Redirect::to("/console/login").into_response();
+    let mut response = match recorded {
+        Ok(()) => Redirect::to("/console/login").into_response(),
+        Err(e) => {
+            // Ended here (kept in memory), but another server or a restart would not
+            // know; the browser forgets the cookie all the same.
+            tracing::warn!(error = %e, "console: the sign-out could not be recorded in the store");
+            super::unavailable(e.into())
+        }
+    };
     response
         .headers_mut()
         .insert(header::SET_COOKIE, session_cookie("", 0));

@@ -58,6 +58,11 @@ pub async fn server(allow_private: bool) -> Server {
 /// A server with `config`, whose data directory is in `dir`.
 pub async fn server_with(config: ServerConfig, dir: tempfile::TempDir) -> Server {
     let app = App::build(config, Arc::new(SystemClock)).await.unwrap();
+    server_of(app, dir).await
+}
+
+/// Serves a built `app`, whose data directory is in `dir`.
+pub async fn server_of(app: App, dir: tempfile::TempDir) -> Server {
     let state = app.state().clone();
     let listener = app.bind().await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

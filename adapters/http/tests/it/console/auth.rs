@@ -303,7 +303,7 @@ async fn the_search_spans_tenants_and_filters() {
 }
 
 /// The CSRF token of the page at `url`.
-async fn csrf_of(http: &reqwest::Client, url: &str, cookie: &str) -> String {
+pub(super) async fn csrf_of(http: &reqwest::Client, url: &str, cookie: &str) -> String {
     let html = http
         .get(url)
         .header("cookie", cookie)

@@ -3,14 +3,16 @@
 
 mod auth;
 mod browser;
+mod faulty;
 mod hostile;
+mod store_faults;
 mod webdriver;
 
 use boxtrace::Secret;
 use reqwest::redirect::Policy;
 use serde_json::json;
 
-use crate::support::{config, server_with, Server, Tms};
+use crate::support::{config, server_of, server_with, Server, Tms};
 
 /// The operator token of these tests.
 pub const OPERATOR_TOKEN: &str = "operator-token-for-the-console-tests-0123456789";
@@ -22,6 +24,22 @@ pub async fn operator_server() -> Server {
     let mut config = config(dir.path(), true);
     config.operator_token = Some(Secret::new(OPERATOR_TOKEN));
     server_with(config, dir).await
+}
+
+/// [`operator_server`] on a store whose operations fail when the test says so.
+pub async fn faulty_operator_server() -> (Server, faulty::Faults) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), true);
+    config.operator_token = Some(Secret::new(OPERATOR_TOKEN));
+    let faults = faulty::Faults::default();
+    let store = faulty::FaultyStore::open(&dir.path().join("store"), faults.clone());
+    let app = boxtrace_http::App::with_store(
+        config,
+        std::sync::Arc::new(boxtrace::SystemClock),
+        std::sync::Arc::new(store),
+    )
+    .unwrap();
+    (server_of(app, dir).await, faults)
 }
 
 /// An HTTP client that does not follow redirects and keeps no cookies: each test says

@@ -1,0 +1,84 @@
+//! Console pages while the store fails part of the way: each says what it could not read
+//! or record instead of showing an empty or a stale answer.
+
+use super::auth::csrf_of;
+use super::{browserless, faulty_operator_server, publish, sign_in, OPERATOR_TOKEN};
+use crate::support::Receiver;
+
+const BOX: &str = "MSCU1234566";
+
+#[tokio::test]
+async fn a_container_page_says_when_its_deliveries_cannot_be_read() {
+    let (server, faults) = faulty_operator_server().await;
+    let tms = server.tms("org-a").await;
+    publish(&tms, &[BOX]).await;
+    let receiver = Receiver::start().await;
+    tms.register(&receiver.url).await;
+    let http = browserless();
+    let base = &server.base;
+    let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
+    let page = format!("{base}/console/containers/org-a/svc-1/empty/sim/{BOX}");
+
+    faults.fail("outbox_entries");
+    let response = http
+        .get(&page)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the rest of the page is still worth showing"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains(BOX));
+    assert!(
+        !html.contains("No deliveries recorded"),
+        "a failed read is not an empty one: {html}"
+    );
+    assert!(
+        html.contains("The deliveries could not be read"),
+        "the page says the store failed: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_out_the_store_cannot_record_still_clears_the_cookie() {
+    let (server, faults) = faulty_operator_server().await;
+    let http = browserless();
+    let base = &server.base;
+    let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
+    let csrf = csrf_of(&http, &format!("{base}/console"), &cookie).await;
+
+    faults.fail("put_record");
+    let out = http
+        .post(format!("{base}/console/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status(),
+        503,
+        "the operator learns the sign-out is not recorded"
+    );
+    let cleared = out
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("the answer clears the session cookie");
+    assert!(
+        cleared.starts_with("boxtrace_console=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    // Ended here all the same.
+    let after = http
+        .get(format!("{base}/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(after.status(), 200);
+}
