@@ -11,11 +11,17 @@ use serde::Serialize;
 
 use super::page::{self, when, when_opt};
 use super::session::{check_post, ConsoleSession, CsrfForm};
+use boxtrace::OutboxEntry;
+
 use crate::state::AppState;
 use crate::webhooks::{redacted, Webhook};
 
 /// Dead entries shown per endpoint.
 const DEAD_SHOWN: usize = 5;
+
+/// Entries read, oldest first, to find an endpoint's first dead ones: the store offers no
+/// read of dead entries alone, and a backed-up queue must not cost the page a full scan.
+const ENTRIES_READ: usize = 1000;
 
 /// One endpoint as the page shows it.
 #[derive(Debug, Serialize)]
@@ -30,6 +36,8 @@ struct Endpoint {
     last_error: String,
     last_success: String,
     dead_events: Vec<DeadEvent>,
+    /// Why the dead count has fewer (or no) events listed, when it does.
+    dead_note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,23 +103,14 @@ pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Res
             Ok(stats) => stats,
             Err(e) => return super::unavailable(e.into()),
         };
-        let dead_events: Vec<DeadEvent> = if stats.dead > 0 {
-            store
-                .outbox_entries(&hook.queue(), 1000)
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.dead)
-                .take(DEAD_SHOWN)
-                .map(|e| DeadEvent {
-                    container: e.event.payload.container_number.clone(),
-                    event_id: e.event.id,
-                    error: e.last_error.unwrap_or_default(),
-                    attempts: e.attempts,
-                })
-                .collect()
+        let (dead_events, dead_note) = if stats.dead > 0 {
+            let read = store.outbox_entries(&hook.queue(), ENTRIES_READ).await;
+            if let Err(e) = &read {
+                tracing::warn!(error = %e, webhook = %hook.id, "console: the dead events of a web-hook could not be read");
+            }
+            dead_shown(read.ok(), stats.dead)
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
         let activity = state.deliverer.activity().endpoint(&hook.id);
         // The in-memory outcome is the latest; a dead entry's error survives restarts.
@@ -137,6 +136,7 @@ pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Res
             last_error,
             last_success: when_opt(activity.last_success),
             dead_events,
+            dead_note,
             id: hook.id,
         });
     }
@@ -144,6 +144,66 @@ pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Res
         "webhooks.html",
         context! { endpoints, csrf => session.csrf, nav => "webhooks", title => "Web-hooks" },
     )
+}
+
+/// The first dead events among the entries `read` (`None`: the store did not give them),
+/// and a note when the `dead` count has none listed: the page never shows an empty list
+/// beside a count above zero without saying why.
+fn dead_shown(read: Option<Vec<OutboxEntry>>, dead: usize) -> (Vec<DeadEvent>, Option<String>) {
+    let Some(entries) = read else {
+        return (
+            Vec::new(),
+            Some(format!(
+                "{dead} dead; they could not be read: the store did not answer."
+            )),
+        );
+    };
+    let read = entries.len();
+    let shown: Vec<DeadEvent> = entries
+        .into_iter()
+        .filter(|e| e.dead)
+        .take(DEAD_SHOWN)
+        .map(|e| DeadEvent {
+            container: e.event.payload.container_number.clone(),
+            event_id: e.event.id,
+            error: e.last_error.unwrap_or_default(),
+            attempts: e.attempts,
+        })
+        .collect();
+    let truncated = read >= ENTRIES_READ;
+    let note = if shown.is_empty() && truncated {
+        Some(format!(
+            "{dead} dead; the first dead entries are beyond the first {} entries read.",
+            thousands(ENTRIES_READ)
+        ))
+    } else if shown.is_empty() {
+        // Replayed, or delivered, between the count and the read.
+        Some(format!(
+            "{dead} dead when counted; none left when the entries were read just after."
+        ))
+    } else if truncated && shown.len() < dead.min(DEAD_SHOWN) {
+        Some(format!(
+            "{dead} dead; only {} among the first {} entries read, the others lie beyond.",
+            shown.len(),
+            thousands(ENTRIES_READ)
+        ))
+    } else {
+        None
+    };
+    (shown, note)
+}
+
+/// `1000` as `1,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// `GET /console/webhooks/{id}/{action}`: asks to confirm an action.
@@ -238,4 +298,28 @@ pub async fn act(
     }
     state.deliverer.wake();
     Redirect::to("/console/webhooks").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_without_listed_events_says_why() {
+        let (shown, note) = dead_shown(None, 3);
+        assert!(shown.is_empty());
+        assert_eq!(
+            note.as_deref(),
+            Some("3 dead; they could not be read: the store did not answer.")
+        );
+        let (_, note) = dead_shown(Some(Vec::new()), 2);
+        assert!(note.unwrap().starts_with("2 dead when counted"));
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

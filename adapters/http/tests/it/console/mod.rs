@@ -3,6 +3,7 @@
 
 mod auth;
 mod browser;
+mod dead_events;
 mod faulty;
 mod hostile;
 mod store_faults;
