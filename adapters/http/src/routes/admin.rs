@@ -128,21 +128,3 @@ pub async fn revoke(
     tracing::info!(client = %client.client_id, org = %client.org_id, "API client revoked by the operator");
     Ok(Json(client.into()))
 }
-
-/// The same as `DELETE /admin/clients/{id}`, for tools that cannot send DELETE.
-#[utoipa::path(post, path = "/admin/clients/{id}/revoke", tag = "operator", operation_id = "revokeClientByPost", security(("operator" = [])),
-    params(("id" = String, Path, description = "Client id")),
-    responses(
-        (status = 200, description = "Revoked", body = ClientView),
-        (status = 401, description = "Missing or wrong operator token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The operator API is off", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable; nothing was revoked", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn revoke_post(
-    state: State<AppState>,
-    operator: Operator,
-    id: Path<String>,
-) -> Result<Json<ClientView>, ApiError> {
-    revoke(state, operator, id).await
-}

@@ -34,7 +34,7 @@ use crate::state::AppState;
         containers::list, containers::get,
         results::list,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
-        admin::create, admin::list, admin::revoke, admin::revoke_post,
+        admin::create, admin::list, admin::revoke,
     ),
     components(schemas(
         crate::error::Problem, crate::auth::TokenResponse, crate::auth::OAuthError,
@@ -42,7 +42,7 @@ use crate::state::AppState;
         webhooks::PingResult, webhooks::ReplayResult,
         containers::TraceView, containers::TracePage, containers::TraceDetail, containers::PathKind,
         results::ResultEntry, results::ResultsPage,
-        ops::Readiness, ops::ProviderCircuit,
+        ops::Readiness, boxtrace::ProviderHealthStatus, boxtrace::CircuitState,
         boxtrace::ResultEvent, boxtrace::DcsaEquipmentEvent,
         admin::CreateClient, admin::ClientView, crate::auth::NewClient,
     )),
@@ -102,7 +102,6 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/results", get(results::list))
         .route("/admin/clients", post(admin::create).get(admin::list))
         .route("/admin/clients/{id}", axum::routing::delete(admin::revoke))
-        .route("/admin/clients/{id}/revoke", post(admin::revoke_post))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

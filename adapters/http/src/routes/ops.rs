@@ -7,8 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use boxtrace::{CircuitState, ProviderHealthStatus, RESULTS_QUEUE};
-use chrono::{DateTime, Utc};
+use boxtrace::{ProviderHealthStatus, RESULTS_QUEUE};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -38,45 +37,7 @@ pub struct Readiness {
     pub store: &'static str,
     /// Each provider's circuit breaker. A suspended provider does not make the server
     /// unready: it still accepts publishes, and their jobs wait for the provider.
-    pub providers: Vec<ProviderCircuit>,
-}
-
-/// One provider's circuit breaker, as `/readyz` reports it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProviderCircuit {
-    /// The provider id.
-    pub provider: String,
-    /// `closed` (tracing as usual), `halfOpen` (one probe request decides) or `open`
-    /// (suspended until `retryAt`).
-    #[schema(pattern = "^(closed|halfOpen|open)$")]
-    pub circuit: &'static str,
-    /// Why it is not closed: `failures`, `credentials_rejected` or `credentials_missing`
-    /// (the last two need an operator: fix the provider's credentials, then restart).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
-    /// Since when it has not been closed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<DateTime<Utc>>,
-    /// When the next probe request may go.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<DateTime<Utc>>,
-}
-
-impl From<ProviderHealthStatus> for ProviderCircuit {
-    fn from(status: ProviderHealthStatus) -> Self {
-        Self {
-            provider: status.provider,
-            circuit: match status.circuit {
-                CircuitState::Closed => "closed",
-                CircuitState::HalfOpen => "halfOpen",
-                CircuitState::Open => "open",
-            },
-            cause: status.cause,
-            since: status.since,
-            retry_at: status.retry_at,
-        }
-    }
+    pub providers: Vec<ProviderHealthStatus>,
 }
 
 /// Readiness: started, not stopping, the store can write, and it answers in time. The body
@@ -95,12 +56,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
         Ok(Ok(_)) => Ok(Json(Readiness {
             status: "ready",
             store: "ok",
-            providers: state
-                .engine
-                .provider_health()
-                .into_iter()
-                .map(ProviderCircuit::from)
-                .collect(),
+            providers: state.engine.provider_health(),
         })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");

@@ -28,10 +28,7 @@ async fn a_revocation_through_the_operator_api_refuses_the_very_next_request() {
 
     let revoked = crate::conformance::send(
         reqwest::Client::new()
-            .post(format!(
-                "{}/admin/clients/{}/revoke",
-                server.base, tms.client_id
-            ))
+            .delete(format!("{}/admin/clients/{}", server.base, tms.client_id))
             .bearer_auth(OPERATOR_TOKEN),
     )
     .await
@@ -111,7 +108,7 @@ async fn two_servers_on_postgresql_see_a_revocation_through_either_within_the_tt
 
     let revoked = crate::conformance::send(
         reqwest::Client::new()
-            .post(format!("{}/admin/clients/{}/revoke", a.base, tms.client_id))
+            .delete(format!("{}/admin/clients/{}", a.base, tms.client_id))
             .bearer_auth(OPERATOR_TOKEN),
     )
     .await

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{server, Receiver};
+use crate::support::{server, Delivery, Receiver};
 
 #[tokio::test]
 async fn a_receiver_down_then_up_gets_every_event_with_stable_ids() {
@@ -29,15 +29,7 @@ async fn a_receiver_down_then_up_gets_every_event_with_stable_ids() {
     assert!(failed_ids >= 4);
     receiver.status.store(204, Ordering::SeqCst);
     let got = receiver.wait_for(3, 15).await;
-    let mut containers: Vec<String> = got
-        .iter()
-        .map(|d| {
-            d.json()["payload"]["containerNumber"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut containers: Vec<String> = got.iter().map(Delivery::container_number).collect();
     containers.sort();
     let mut expected: Vec<String> = boxes.iter().map(|s| s.to_string()).collect();
     expected.sort();
@@ -135,15 +127,7 @@ async fn a_gone_endpoint_is_disabled() {
     assert_eq!(replayed["replayed"], 1);
     let got = receiver.wait_for(2, 10).await;
     // Two containers: no order between them is promised.
-    let mut containers: Vec<String> = got
-        .iter()
-        .map(|d| {
-            d.json()["payload"]["containerNumber"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut containers: Vec<String> = got.iter().map(Delivery::container_number).collect();
     containers.sort();
     assert_eq!(
         containers,

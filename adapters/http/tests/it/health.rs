@@ -59,7 +59,7 @@ async fn a_suspended_provider_shows_in_readyz_and_metrics() {
         json!({
             "status": "ready",
             "store": "ok",
-            "providers": [{ "provider": "sim", "circuit": "closed" }]
+            "providers": [{ "provider": "sim", "circuit": "closed", "suspendedCredentials": 0 }]
         })
     );
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::support::{send, Receiver, TOKEN_KEY};
+use crate::support::{send, Delivery, Receiver, TOKEN_KEY};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_boxtrace");
 
@@ -209,12 +209,7 @@ async fn sigkill_under_load_loses_no_acknowledged_publish_and_logs_no_secret() {
         let delivered: BTreeSet<String> = receiver
             .received()
             .iter()
-            .map(|d| {
-                d.json()["payload"]["containerNumber"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+            .map(Delivery::container_number)
             .collect();
         let missing: Vec<_> = acked.iter().filter(|c| !delivered.contains(*c)).collect();
         if missing.is_empty() {

@@ -210,6 +210,14 @@ impl Delivery {
         serde_json::from_slice(&self.body).unwrap()
     }
 
+    /// The container the delivered event is about (empty when the body has none).
+    pub fn container_number(&self) -> String {
+        self.json()["payload"]["containerNumber"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub fn verifies(&self, secret: &str) -> bool {
         sign::verify(
             secret,

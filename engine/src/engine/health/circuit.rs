@@ -9,6 +9,7 @@ use crate::tracer::{BreakerConfig, PermanentReason};
 
 /// Where a provider's circuit breaker is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum CircuitState {
     /// Requests go to the provider as usual.

@@ -43,6 +43,7 @@ pub(crate) struct ProviderHealth {
 /// A provider's health as operators see it (`/readyz` details): the worst of its
 /// circuits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderHealthStatus {
     /// The provider id.

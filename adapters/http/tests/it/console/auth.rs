@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{browserless, operator_server, publish, sign_in, OPERATOR_TOKEN};
+use super::{browserless, get_with_cookie, operator_server, publish, sign_in, OPERATOR_TOKEN};
 use crate::support::{server, Receiver};
 
 const BOX: &str = "MSCU1234566";
@@ -78,12 +78,7 @@ async fn without_the_operator_token_nothing_is_shown() {
         format!("{cookie}x"),
         format!("boxtrace_console={OPERATOR_TOKEN}"),
     ] {
-        let response = http
-            .get(format!("{base}/console"))
-            .header("cookie", forged)
-            .send()
-            .await
-            .unwrap();
+        let response = get_with_cookie(&http, format!("{base}/console"), forged).await;
         assert_eq!(response.status(), 303);
     }
 }
@@ -114,12 +109,7 @@ async fn the_operator_signs_in_with_a_cookie_that_is_not_the_token_and_signs_out
     assert!(!set_cookie.contains(OPERATOR_TOKEN));
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
 
-    let page = http
-        .get(format!("{base}/console/containers?q={BOX}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with_cookie(&http, format!("{base}/console/containers?q={BOX}"), &cookie).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     assert!(page.headers()["content-security-policy"]
@@ -136,15 +126,12 @@ async fn the_operator_signs_in_with_a_cookie_that_is_not_the_token_and_signs_out
         .unwrap()
         .to_owned();
 
-    let overview: serde_json::Value = http
-        .get(format!("{base}/console/overview.json"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview: serde_json::Value =
+        get_with_cookie(&http, format!("{base}/console/overview.json"), &cookie)
+            .await
+            .json()
+            .await
+            .unwrap();
     assert_eq!(overview["jobs"]["total"], 1);
     assert!(
         overview["jobs"]["countedAt"].is_string(),
@@ -179,12 +166,7 @@ async fn the_operator_signs_in_with_a_cookie_that_is_not_the_token_and_signs_out
         .unwrap()
         .contains("Max-Age=0"));
     // The old cookie, even kept by someone, no longer opens a page.
-    let after = http
-        .get(format!("{base}/console"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let after = get_with_cookie(&http, format!("{base}/console"), &cookie).await;
     assert_eq!(after.status(), 303);
 }
 
@@ -217,15 +199,15 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled() {
     let http = browserless();
     let base = &server.base;
     let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
-    let confirm = http
-        .get(format!("{base}/console/webhooks/{hook}/disable"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let confirm = get_with_cookie(
+        &http,
+        format!("{base}/console/webhooks/{hook}/disable"),
+        &cookie,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let csrf = confirm
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -275,12 +257,8 @@ async fn the_search_spans_tenants_and_filters() {
         let http = http.clone();
         let cookie = cookie.clone();
         async move {
-            let html = http
-                .get(format!("{base}/console/containers?{query}"))
-                .header("cookie", cookie)
-                .send()
+            let html = get_with_cookie(&http, format!("{base}/console/containers?{query}"), cookie)
                 .await
-                .unwrap()
                 .text()
                 .await
                 .unwrap();
@@ -293,23 +271,19 @@ async fn the_search_spans_tenants_and_filters() {
     assert_eq!(rows("kind=EXPORT").await, 0);
     assert_eq!(rows("provider=sim").await, 3);
     assert_eq!(rows("provider=ictsi").await, 0);
-    let bad = http
-        .get(format!("{base}/console/containers?after=zz"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let bad = get_with_cookie(
+        &http,
+        format!("{base}/console/containers?after=zz"),
+        &cookie,
+    )
+    .await;
     assert_eq!(bad.status(), 400);
 }
 
 /// The CSRF token of the page at `url`.
 pub(super) async fn csrf_of(http: &reqwest::Client, url: &str, cookie: &str) -> String {
-    let html = http
-        .get(url)
-        .header("cookie", cookie)
-        .send()
+    let html = get_with_cookie(http, url, cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -354,14 +328,7 @@ async fn a_sign_out_outlives_a_restart() {
     let status = |cookie: String| {
         let http = http.clone();
         let url = format!("{}/console", server.base);
-        async move {
-            http.get(url)
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { get_with_cookie(&http, url, cookie).await.status() }
     };
     assert_eq!(
         status(ended).await,

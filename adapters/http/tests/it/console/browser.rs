@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use super::webdriver::Browser;
 use super::{operator_server, publish, OPERATOR_TOKEN};
-use crate::support::Receiver;
+use crate::support::{Delivery, Receiver};
 
 const ENTER: &str = "\u{E007}";
 
@@ -160,15 +160,7 @@ async fn an_operator_works_the_console_in_chromium() {
     browser.find(&format!("#replay-{hook}")).await.click().await;
     browser.find("#confirm").await.click().await;
     let got = receiver.wait_for(3, 15).await;
-    let mut delivered: Vec<String> = got
-        .iter()
-        .map(|d| {
-            d.json()["payload"]["containerNumber"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut delivered: Vec<String> = got.iter().map(Delivery::container_number).collect();
     delivered.sort();
     let mut expected: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
     expected.sort();

@@ -7,7 +7,7 @@ use boxtrace::{SystemClock, Tenant, TraceKind, RESULTS_QUEUE};
 use boxtrace_http::App;
 use chrono::{Duration, Utc};
 
-use super::{browserless, sign_in, OPERATOR_TOKEN};
+use super::{browserless, get_with_cookie, sign_in, OPERATOR_TOKEN};
 use crate::support::{config, server_of};
 
 #[tokio::test]
@@ -79,12 +79,8 @@ async fn dead_events_past_the_entries_read_are_counted_and_said_to_be_further_on
     let server = server_of(app, dir).await;
     let http = browserless();
     let cookie = sign_in(&http, &server.base, OPERATOR_TOKEN).await.unwrap();
-    let html = http
-        .get(format!("{}/console/webhooks", server.base))
-        .header("cookie", &cookie)
-        .send()
+    let html = get_with_cookie(&http, format!("{}/console/webhooks", server.base), &cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

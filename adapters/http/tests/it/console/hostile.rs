@@ -4,7 +4,7 @@
 //! query secrets out of its pages. Search input the store cannot take is refused as bad
 //! input, not answered 5xx.
 
-use super::{browserless, operator_server, publish, sign_in, OPERATOR_TOKEN};
+use super::{browserless, get_with_cookie, operator_server, publish, sign_in, OPERATOR_TOKEN};
 use crate::support::Receiver;
 
 const BOX: &str = "MSCU1234566";
@@ -12,7 +12,7 @@ const BOX: &str = "MSCU1234566";
 const ORG: &str = "Acme & Co <img src=x onerror=alert(1)> \"quoted\" 'single' a+b";
 
 async fn page(http: &reqwest::Client, url: &str, cookie: &str) -> (u16, String) {
-    let response = http.get(url).header("cookie", cookie).send().await.unwrap();
+    let response = get_with_cookie(http, url, cookie).await;
     (response.status().as_u16(), response.text().await.unwrap())
 }
 

@@ -67,6 +67,19 @@ pub async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> Option<
     (response.status() == 303).then(|| cookie.unwrap().split(';').next().unwrap().to_owned())
 }
 
+/// `GET url` with the session cookie `cookie` (`name=value`).
+pub async fn get_with_cookie(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    cookie: impl AsRef<str>,
+) -> reqwest::Response {
+    http.get(url)
+        .header("cookie", cookie.as_ref())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Publishes empty traces of `containers` for `tms` at the sim provider.
 pub async fn publish(tms: &Tms, containers: &[&str]) {
     for container in containers {

@@ -2,7 +2,9 @@
 //! or record instead of showing an empty or a stale answer.
 
 use super::auth::csrf_of;
-use super::{browserless, faulty_operator_server, publish, sign_in, OPERATOR_TOKEN};
+use super::{
+    browserless, faulty_operator_server, get_with_cookie, publish, sign_in, OPERATOR_TOKEN,
+};
 use crate::support::Receiver;
 
 const BOX: &str = "MSCU1234566";
@@ -20,12 +22,7 @@ async fn a_container_page_says_when_its_deliveries_cannot_be_read() {
     let page = format!("{base}/console/containers/org-a/svc-1/empty/sim/{BOX}");
 
     faults.fail("outbox_entries");
-    let response = http
-        .get(&page)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = get_with_cookie(&http, &page, &cookie).await;
     assert_eq!(
         response.status(),
         200,
@@ -74,11 +71,6 @@ async fn a_sign_out_the_store_cannot_record_still_clears_the_cookie() {
         "{cleared}"
     );
     // Ended here all the same.
-    let after = http
-        .get(format!("{base}/console"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let after = get_with_cookie(&http, format!("{base}/console"), &cookie).await;
     assert_ne!(after.status(), 200);
 }
