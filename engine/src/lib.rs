@@ -2,13 +2,16 @@
 //! providers, re-traces each one at intervals that adapt to what it last found, and tells
 //! the client application about every change.
 //!
-//! - [`Engine`]: takes events ([`Engine::handle_event`]), keeps jobs in a [`Store`],
+//! - [`Engine`]: takes events ([`Engine::handle_event`]), keeps jobs in a [`JobStore`],
 //!   dispatches traces to [`Tracer`]s under per-provider limits, and emits
 //!   [`ResultEvent`]s to a live [`Subscription`] and a durable outbox.
 //! - [`Tracer`]: the provider interface. Provider crates register a factory with
 //!   `inventory` ([`ProviderRegistration`]); an embedder can also pass instances.
-//! - [`SledStore`]: the embedded store (group-committed, crash-safe). With the feature
-//!   `postgres`, `PostgresStore`: several processes on one PostgreSQL database.
+//! - Stores: the engine runs on a [`JobStore`]; a backend may also offer an [`Outbox`] of
+//!   result events for deliverers and [`Records`] for an adapter's own state ([`Store`]: all
+//!   three). `SledStore` (feature `sled`, on by default): the embedded store
+//!   (group-committed, crash-safe). With the feature `postgres`, `PostgresStore`: several
+//!   processes on one PostgreSQL database.
 //! - [`Policy`]: the adaptive re-trace rules. [`Clock`]: injected time.
 //! - [`DcsaEquipmentEvent`]: result events carry their equipment events in DCSA Track &
 //!   Trace 2.2 form too. With the feature `utoipa`, the model types that cross an API
@@ -93,9 +96,11 @@ pub use schedule::{
 };
 pub use store::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedEntry, FeedPage, JobPage,
-    ListQuery, OutboxClaim, OutboxEntry, OutboxStats, SledConfig, SledStore, Store, StoreError,
+    JobStore, ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, Store, StoreError,
     StoreResult, TraceCommit, MAX_FEED_PAGE, RESULTS_QUEUE,
 };
+#[cfg(feature = "sled")]
+pub use store::{SledConfig, SledStore};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};
 pub use tracer::{

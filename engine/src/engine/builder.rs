@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::credentials::{Credentials, EnvCredentials};
 use crate::error::{Error, Result};
 use crate::schedule::Policy;
-use crate::store::Store;
+use crate::store::{JobStore, Outbox, Store};
 use crate::tracer::{
     build_provider, HttpSettings, ProviderBuildError, ProviderContext, ProviderLimits, Tracer,
 };
@@ -40,7 +40,7 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Longest the dispatcher sleeps (clock time) without looking at the store: the safety
     /// net for jobs made due by another process whose wake-up was lost
-    /// ([`Store::wake_ups`](crate::Store::wake_ups)).
+    /// ([`JobStore::wake_ups`](crate::JobStore::wake_ups)).
     #[serde(with = "humantime_serde")]
     pub max_idle: Duration,
     /// Result events buffered per subscriber; a slower subscriber misses events (the
@@ -64,7 +64,8 @@ impl Default for EngineConfig {
 /// Builds an [`Engine`]. A store and at least one provider are required.
 #[derive(Debug, Default)]
 pub struct EngineBuilder {
-    store: Option<Arc<dyn Store>>,
+    jobs: Option<Arc<dyn JobStore>>,
+    outbox: Option<Arc<dyn Outbox>>,
     tracers: Vec<Arc<dyn Tracer>>,
     registered: Vec<(String, serde_json::Value)>,
     limits: HashMap<String, ProviderLimits>,
@@ -77,15 +78,29 @@ pub struct EngineBuilder {
 }
 
 impl EngineBuilder {
-    /// Uses `store`.
-    pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Arc::new(store));
+    /// Uses `store`, a full backend, as the job store and its outbox.
+    pub fn store(self, store: impl Store) -> Self {
+        self.shared_store(Arc::new(store))
+    }
+
+    /// Uses a shared full backend as the job store and its outbox.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.jobs = Some(store.clone());
+        self.outbox = Some(store);
         self
     }
 
-    /// Uses a shared store.
-    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = Some(store);
+    /// Uses `jobs` as the job store, with no outbox: all the dispatcher needs. Events
+    /// still reach [`Engine::subscribe`](super::Engine::subscribe); the engine's outbox
+    /// calls answer `StoreError::Unsupported`. Replaces a store set before, outbox included.
+    pub fn job_store(self, jobs: impl JobStore) -> Self {
+        self.shared_job_store(Arc::new(jobs))
+    }
+
+    /// Uses a shared job store, with no outbox ([`EngineBuilder::job_store`]).
+    pub fn shared_job_store(mut self, jobs: Arc<dyn JobStore>) -> Self {
+        self.jobs = Some(jobs);
+        self.outbox = None;
         self
     }
 
@@ -164,9 +179,9 @@ impl EngineBuilder {
                 "claimBatch and maxInFlight must be at least 1".into(),
             ));
         }
-        let store = self
-            .store
-            .ok_or_else(|| Error::Config("no store: call .store(SledStore::open(..)?)".into()))?;
+        let jobs = self.jobs.ok_or_else(|| {
+            Error::Config("no store: call .store(SledStore::open(..)?) or .job_store(..)".into())
+        })?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let shutdown = CancellationToken::new();
         let mut tracers = self.tracers;
@@ -252,7 +267,8 @@ impl EngineBuilder {
         }
         Ok(Engine {
             inner: Arc::new(Inner {
-                store,
+                jobs,
+                outbox: self.outbox,
                 providers,
                 credentials: self
                     .credentials

@@ -62,7 +62,7 @@ pub(super) async fn defer(inner: &Arc<Inner>, provider: &str, slots: Vec<Slot>, 
             _ => {
                 // The job keeps its lease until then, which makes it due at that time.
                 if let Err(e) = inner
-                    .store
+                    .jobs
                     .renew(claimed.job.id, claimed.token, wait.until)
                     .await
                 {
@@ -164,7 +164,7 @@ async fn commit(
         }
     };
     match inner
-        .store
+        .jobs
         .complete(TraceCommit {
             token,
             job: next,
@@ -219,7 +219,7 @@ fn job_rng(seed: u64, job: &crate::model::Job) -> rand::rngs::StdRng {
 async fn expedite_cohort(inner: &Arc<Inner>, provider: &str, cohort: &str, seen: DateTime<Utc>) {
     let at = crate::clock::after_std(seen, inner.policy.cohort.delay);
     match inner
-        .store
+        .jobs
         .expedite_cohort(provider, cohort, at, seen)
         .await
     {

@@ -48,7 +48,7 @@ async fn claim(
     limit: usize,
 ) -> crate::store::StoreResult<Vec<Claimed>> {
     inner
-        .store
+        .jobs
         .claim_due_by(DueClaim {
             now,
             due_by,
@@ -144,7 +144,7 @@ fn start_due(inner: &Arc<Inner>, pool: &mut Pool, running: &mut Running, now: Da
 async fn release(inner: &Inner, waiting: Vec<Waiting>) {
     for w in waiting {
         let Claimed { job, token } = w.claimed;
-        if let Err(e) = inner.store.release(job.id, token, w.due).await {
+        if let Err(e) = inner.jobs.release(job.id, token, w.due).await {
             tracing::debug!(job = job.id.0, error = %e, "handing a lease back failed; it lapses by itself");
         }
     }
@@ -157,7 +157,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
     let mut store_failures = 0u32;
     // Another process sharing the store made a job due now: look at once rather than at
     // the next due time or `max_idle`.
-    let mut wake_ups = inner.store.wake_ups();
+    let mut wake_ups = inner.jobs.wake_ups();
     let lookahead = inner.lookahead;
     tracing::info!(
         providers = ?inner.providers.keys().collect::<Vec<_>>(),
@@ -216,7 +216,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         let at_capacity = running.total + pool.len() >= inner.config.max_in_flight;
         let mut wake_at = idle_until;
         if !at_capacity {
-            match inner.store.next_due().await {
+            match inner.jobs.next_due().await {
                 Ok(Some(due)) => {
                     let claim_at = due - chrono::Duration::from_std(lookahead).unwrap_or_default();
                     wake_at = wake_at.min(claim_at);
@@ -259,7 +259,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         );
         running.tasks.shutdown().await;
     }
-    if let Err(e) = inner.store.flush().await {
+    if let Err(e) = inner.jobs.flush().await {
         tracing::error!(error = %e, "final store flush failed");
     }
     tracing::info!("dispatcher stopped");

@@ -31,7 +31,8 @@ use crate::model::{
 };
 use crate::schedule::Policy;
 use crate::store::{
-    EventSeq, FeedCursor, FeedPage, JobPage, ListQuery, OutboxClaim, Store, RESULTS_QUEUE,
+    EventSeq, FeedCursor, FeedPage, JobPage, JobStore, ListQuery, Outbox, OutboxClaim, StoreError,
+    RESULTS_QUEUE,
 };
 
 pub use builder::{EngineBuilder, EngineConfig};
@@ -51,7 +52,11 @@ pub struct Engine {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) store: Arc<dyn Store>,
+    /// The job store: all the dispatcher needs.
+    pub(crate) jobs: Arc<dyn JobStore>,
+    /// The outbox of the same backend, when it has one ([`EngineBuilder::store`]); the
+    /// engine only hands its results queue to deliverers, it never writes to it.
+    pub(crate) outbox: Option<Arc<dyn Outbox>>,
     pub(crate) providers: HashMap<String, Provider>,
     pub(crate) credentials: Arc<dyn Credentials>,
     pub(crate) policy: Policy,
@@ -179,7 +184,7 @@ impl Engine {
         let now = self.inner.clock.now();
         let (job, outcome) = self
             .inner
-            .store
+            .jobs
             .publish(request, provider.real_time, now)
             .await?;
         tracing::debug!(
@@ -199,7 +204,7 @@ impl Engine {
     /// Stops a trace. Cancelling something not traced is not an error.
     pub async fn cancel(&self, key: &JobKey) -> Result<CancelOutcome> {
         let now = self.inner.clock.now();
-        match self.inner.store.cancel(key, now).await? {
+        match self.inner.jobs.cancel(key, now).await? {
             Some(event) => {
                 let _ = self.inner.events.send(event);
                 Ok(CancelOutcome::Cancelled)
@@ -210,17 +215,17 @@ impl Engine {
 
     /// The job stored under `key`.
     pub async fn get(&self, key: &JobKey) -> Result<Option<Job>> {
-        Ok(self.inner.store.get(key).await?)
+        Ok(self.inner.jobs.get(key).await?)
     }
 
     /// A tenant's jobs.
     pub async fn list(&self, tenant: &Tenant, query: &ListQuery) -> Result<JobPage> {
-        Ok(self.inner.store.list(tenant, query).await?)
+        Ok(self.inner.jobs.list(tenant, query).await?)
     }
 
-    /// Every tenant's jobs: the operator's view ([`Store::list_all`]).
+    /// Every tenant's jobs: the operator's view ([`JobStore::list_all`]).
     pub async fn list_all(&self, query: &ListQuery) -> Result<JobPage> {
-        Ok(self.inner.store.list_all(query).await?)
+        Ok(self.inner.jobs.list_all(query).await?)
     }
 
     /// The rule of the policy that chose the job's next trace time at its last trace
@@ -246,10 +251,10 @@ impl Engine {
 
     /// The job's result events, oldest first (at most the newest `limit`).
     pub async fn history(&self, key: &JobKey, limit: usize) -> Result<Vec<ResultEvent>> {
-        Ok(self.inner.store.history(key, limit).await?)
+        Ok(self.inner.jobs.history(key, limit).await?)
     }
 
-    /// The tenant's result events after `after`, in feed order ([`Store::results`]): a
+    /// The tenant's result events after `after`, in feed order ([`JobStore::results`]): a
     /// client that missed web-hooks catches up from its last cursor.
     pub async fn results(
         &self,
@@ -257,7 +262,7 @@ impl Engine {
         after: FeedCursor,
         limit: usize,
     ) -> Result<FeedPage> {
-        Ok(self.inner.store.results(tenant, after, limit).await?)
+        Ok(self.inner.jobs.results(tenant, after, limit).await?)
     }
 
     /// A live stream of result events as they are committed. Events emitted while nobody
@@ -267,24 +272,19 @@ impl Engine {
     }
 
     /// Leases up to `limit` entries of the results queue ([`RESULTS_QUEUE`]) for `lease`.
-    /// Adapters that deliver to several destinations use [`Store::fan_out`] through
-    /// [`Engine::store`].
+    /// Adapters that deliver to several destinations use [`Outbox::fan_out`] through
+    /// [`Engine::outbox`]. An engine built with a job store alone has no outbox: this
+    /// answers [`StoreError::Unsupported`].
     pub async fn claim_outbox(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxClaim>> {
         let now = self.inner.clock.now();
         let until = crate::clock::after_std(now, lease);
-        Ok(self
-            .inner
-            .store
-            .claim_outbox(RESULTS_QUEUE, now, limit, until)
+        Ok(self.outbox_or_err()?.claim_outbox(RESULTS_QUEUE, now, limit, until)
             .await?)
     }
 
     /// Marks a claimed outbox entry delivered.
     pub async fn ack_outbox(&self, seq: EventSeq, token: u64) -> Result<()> {
-        Ok(self
-            .inner
-            .store
-            .ack_outbox(RESULTS_QUEUE, seq, token)
+        Ok(self.outbox_or_err()?.ack_outbox(RESULTS_QUEUE, seq, token)
             .await?)
     }
 
@@ -295,10 +295,7 @@ impl Engine {
         token: u64,
         not_before: DateTime<Utc>,
     ) -> Result<()> {
-        Ok(self
-            .inner
-            .store
-            .retry_outbox(RESULTS_QUEUE, seq, token, not_before, None)
+        Ok(self.outbox_or_err()?.retry_outbox(RESULTS_QUEUE, seq, token, not_before, None)
             .await?)
     }
 
@@ -331,9 +328,25 @@ impl Engine {
         &self.inner.clock
     }
 
-    /// The engine's store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+    /// The engine's job store.
+    pub fn jobs(&self) -> &Arc<dyn JobStore> {
+        &self.inner.jobs
+    }
+
+    /// The engine's outbox: `None` when the engine was built with a job store alone
+    /// ([`EngineBuilder::job_store`]).
+    pub fn outbox(&self) -> Option<&Arc<dyn Outbox>> {
+        self.inner.outbox.as_ref()
+    }
+
+    fn outbox_or_err(&self) -> Result<&Arc<dyn Outbox>> {
+        self.inner.outbox.as_ref().ok_or(
+            StoreError::Unsupported(
+                "the outbox: this engine was built with a job store alone; build it with \
+                 .store(..) and a backend that implements Outbox",
+            )
+            .into(),
+        )
     }
 
     /// Runs the dispatcher in the calling task until [`Engine::shutdown`] is called, then

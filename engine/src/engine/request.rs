@@ -108,7 +108,7 @@ async fn execute(inner: &Arc<Inner>, request: Request) {
 async fn hand_back(inner: &Inner, slots: impl Iterator<Item = Slot>) {
     let now = inner.clock.now();
     for Claimed { job, token } in slots.flat_map(|s| s.jobs) {
-        if let Err(e) = inner.store.renew(job.id, token, now).await {
+        if let Err(e) = inner.jobs.renew(job.id, token, now).await {
             tracing::debug!(error = %e, "releasing a lease at shutdown failed; it lapses by itself");
         }
     }
@@ -252,7 +252,7 @@ async fn keep_leases(inner: &Inner, provider: &Provider, slots: Vec<Slot>) -> Ve
             let left = claimed.job.lease.map(|l| l.until - now).unwrap_or_default();
             if left < needed {
                 if let Err(e) = inner
-                    .store
+                    .jobs
                     .renew(claimed.job.id, claimed.token, lease_until(inner, now))
                     .await
                 {

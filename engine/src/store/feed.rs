@@ -1,5 +1,5 @@
 //! The results feed: a tenant's result events in a stable order, read page by page after an
-//! opaque cursor ([`crate::Store::results`]), so that a client that missed web-hooks can
+//! opaque cursor ([`crate::JobStore::results`]), so that a client that missed web-hooks can
 //! catch up and a report can export history.
 //!
 //! The feed is an index over the result history every store keeps already: it holds what
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{StoreError, StoreResult};
 use crate::model::ResultEvent;
 
-/// Most entries one [`crate::Store::results`] call returns.
+/// Most entries one [`crate::JobStore::results`] call returns.
 pub const MAX_FEED_PAGE: usize = 1000;
 
 /// A position in a tenant's feed: the entries after it are the ones not yet seen.

@@ -4,7 +4,7 @@
 //! model's transition ([`crate::model::Job`]) to them, so processes never step on each
 //! other: due jobs and outbox entries are claimed with `FOR UPDATE SKIP LOCKED` under
 //! leases, and a commit is fenced by its lease token on the row it locked. Processes wake
-//! each other with LISTEN/NOTIFY ([`Store::wake_ups`]). Schema and queries: `migrations/`,
+//! each other with LISTEN/NOTIFY ([`JobStore::wake_ups`]). Schema and queries: `migrations/`,
 //! `jobs.rs`, `outbox.rs`, `reads.rs`; the design is in ARCHITECTURE.md.
 
 mod config;
@@ -32,7 +32,7 @@ pub use self::error::PostgresError;
 
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, ListQuery, OutboxClaim,
-    OutboxEntry, OutboxStats, Store, StoreResult, TraceCommit,
+    OutboxEntry, OutboxStats, JobStore, Outbox, Records, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -198,7 +198,7 @@ impl fmt::Debug for PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl JobStore for PostgresStore {
     async fn publish(
         &self,
         request: TraceRequest,
@@ -295,6 +295,44 @@ impl Store for PostgresStore {
         .await
     }
 
+    /// Every acknowledged write is already durable except commits without an event (made
+    /// with `synchronous_commit = off`); a transaction that commits synchronously flushes
+    /// the WAL past all of them.
+    async fn flush(&self) -> StoreResult<()> {
+        // Taking a transaction id makes the commit write (and so flush) a commit record.
+        self.deadline("a flush", async {
+            let (tx, _) =
+                tx::Tx::open(&self.shared, tx::BEGIN, "SELECT pg_current_xact_id()", &[]).await?;
+            tx.commit().await
+        })
+        .await
+    }
+
+    /// Started on first use: a dedicated connection that LISTENs, reconnecting with
+    /// backoff when it drops. `None` outside a tokio runtime.
+    fn wake_ups(&self) -> Option<watch::Receiver<()>> {
+        if let Some(sender) = self.shared.wake.get() {
+            return Some(sender.subscribe());
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return None;
+        }
+        let sender = self.shared.wake.get_or_init(|| {
+            let sender = Arc::new(watch::Sender::new(()));
+            notify::spawn_listener(
+                self.shared.driver.clone(),
+                self.shared.schema.clone(),
+                sender.clone(),
+                self.shared.stop.clone(),
+            );
+            sender
+        });
+        Some(sender.subscribe())
+    }
+}
+
+#[async_trait]
+impl Outbox for PostgresStore {
     async fn claim_outbox(
         &self,
         queue: &str,
@@ -383,7 +421,10 @@ impl Store for PostgresStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl Records for PostgresStore {
     async fn put_record(
         &self,
         kind: &str,
@@ -420,40 +461,5 @@ impl Store for PostgresStore {
             reads::delete_record(&self.shared, kind, key),
         )
         .await
-    }
-
-    /// Every acknowledged write is already durable except commits without an event (made
-    /// with `synchronous_commit = off`); a transaction that commits synchronously flushes
-    /// the WAL past all of them.
-    async fn flush(&self) -> StoreResult<()> {
-        // Taking a transaction id makes the commit write (and so flush) a commit record.
-        self.deadline("a flush", async {
-            let (tx, _) =
-                tx::Tx::open(&self.shared, tx::BEGIN, "SELECT pg_current_xact_id()", &[]).await?;
-            tx.commit().await
-        })
-        .await
-    }
-
-    /// Started on first use: a dedicated connection that LISTENs, reconnecting with
-    /// backoff when it drops. `None` outside a tokio runtime.
-    fn wake_ups(&self) -> Option<watch::Receiver<()>> {
-        if let Some(sender) = self.shared.wake.get() {
-            return Some(sender.subscribe());
-        }
-        if tokio::runtime::Handle::try_current().is_err() {
-            return None;
-        }
-        let sender = self.shared.wake.get_or_init(|| {
-            let sender = Arc::new(watch::Sender::new(()));
-            notify::spawn_listener(
-                self.shared.driver.clone(),
-                self.shared.schema.clone(),
-                sender.clone(),
-                self.shared.stop.clone(),
-            );
-            sender
-        });
-        Some(sender.subscribe())
     }
 }

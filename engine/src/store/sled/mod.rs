@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::writer::{decode, unavailable, Op, Writer};
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, ListQuery,
-    OutboxClaim, OutboxEntry, OutboxStats, Store, StoreError, StoreResult, TraceCommit,
+    OutboxClaim, OutboxEntry, OutboxStats, Outbox, JobStore, Records, StoreError, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
@@ -283,7 +283,7 @@ impl SledStore {
 }
 
 #[async_trait]
-impl Store for SledStore {
+impl JobStore for SledStore {
     async fn publish(
         &self,
         request: TraceRequest,
@@ -416,6 +416,21 @@ impl Store for SledStore {
         .await
     }
 
+    async fn flush(&self) -> StoreResult<()> {
+        self.call(|reply| Op::Flush { reply }).await
+    }
+
+    fn writable(&self) -> StoreResult<()> {
+        self.shared.health.check()
+    }
+
+    async fn failed(&self) -> StoreError {
+        self.shared.health.wait_failed().await
+    }
+}
+
+#[async_trait]
+impl Outbox for SledStore {
     async fn claim_outbox(
         &self,
         queue: &str,
@@ -574,7 +589,10 @@ impl Store for SledStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl Records for SledStore {
     async fn put_record(
         &self,
         kind: &str,
@@ -615,18 +633,6 @@ impl Store for SledStore {
     async fn delete_record(&self, kind: &str, key: &str) -> StoreResult<bool> {
         let key = keys::record(kind, key);
         self.call(|reply| Op::DeleteRecord { key, reply }).await
-    }
-
-    async fn flush(&self) -> StoreResult<()> {
-        self.call(|reply| Op::Flush { reply }).await
-    }
-
-    fn writable(&self) -> StoreResult<()> {
-        self.shared.health.check()
-    }
-
-    async fn failed(&self) -> StoreError {
-        self.shared.health.wait_failed().await
     }
 }
 
