@@ -1,5 +1,5 @@
 //! Test support for embedders and provider authors (feature `testing`): a scripted tracer,
-//! request builders, and the [`Store`](crate::Store) conformance suite.
+//! request builders, and the store conformance suites ([`store_conformance`]).
 
 pub mod provider_contract;
 mod scripted;

@@ -5,10 +5,10 @@ use chrono::Duration;
 
 use super::{mins, tenant};
 use crate::model::TraceKind;
-use crate::store::{DueClaim, Store};
+use crate::store::{DueClaim, JobStore};
 use crate::testing::{container, request, t0};
 
-pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: Store>(store: S) {
+pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: JobStore>(store: S) {
     let now = t0();
     let soon = request(&tenant(), TraceKind::Export, "p", &container(60));
     let later = request(&tenant(), TraceKind::Export, "p", &container(61));
@@ -71,7 +71,7 @@ pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: Store>(
     assert_eq!(back.len(), 1, "and back a lease after it");
 }
 
-pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: Store>(store: S) {
+pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: JobStore>(store: S) {
     let now = t0();
     let r = request(&tenant(), TraceKind::Export, "p", &container(63));
     store.publish(r, true, now).await.unwrap();
@@ -133,7 +133,7 @@ pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: Store>(store: S
 }
 
 /// Commits a trace of `claimed` at `now` that found nothing new and makes it due at `due`.
-async fn reschedule<S: Store>(
+async fn reschedule<S: JobStore>(
     store: &S,
     claimed: crate::store::Claimed,
     now: chrono::DateTime<chrono::Utc>,

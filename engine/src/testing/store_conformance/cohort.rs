@@ -5,11 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{mins, tenant, traced};
 use crate::model::{EmitReason, Location, Status, TraceKind, VesselVisit};
-use crate::store::{Claimed, Store, TraceCommit};
+use crate::store::{Claimed, JobStore, TraceCommit};
 use crate::testing::{container, request, t0};
 
 /// Commits `claimed` as traced at `now` on `visit` at terminal `MICT`, next due `next`.
-async fn on_visit<S: Store>(
+async fn on_visit<S: JobStore>(
     store: &S,
     claimed: Claimed,
     visit: &str,
@@ -35,7 +35,7 @@ async fn on_visit<S: Store>(
         .unwrap();
 }
 
-pub(super) async fn cohort_news_brings_only_the_visits_other_boxes_forward<S: Store>(store: S) {
+pub(super) async fn cohort_news_brings_only_the_visits_other_boxes_forward<S: JobStore>(store: S) {
     let requests: Vec<_> = (0..6)
         .map(|n| {
             let provider = if n == 5 { "other" } else { "p" };
@@ -107,7 +107,7 @@ pub(super) async fn cohort_news_brings_only_the_visits_other_boxes_forward<S: St
     );
 }
 
-pub(super) async fn a_box_that_leaves_its_visit_leaves_the_cohort<S: Store>(store: S) {
+pub(super) async fn a_box_that_leaves_its_visit_leaves_the_cohort<S: JobStore>(store: S) {
     let a = request(&tenant(), TraceKind::Export, "p", &container(50));
     let b = request(&tenant(), TraceKind::Export, "p", &container(51));
     for r in [&a, &b] {

@@ -1,15 +1,15 @@
-//! Conformance checks of the results feed ([`Store::results`]).
+//! Conformance checks of the results feed ([`JobStore::results`]).
 
 use std::collections::HashSet;
 
 use super::{mins, tenant, traced};
 use crate::model::{EmitReason, ResultEvent, Status, Tenant, TraceKind};
-use crate::store::{FeedCursor, Store, TraceCommit};
+use crate::store::{FeedCursor, JobStore, TraceCommit};
 use crate::testing::{container, request, t0};
 
 /// Publishes, traces (with an event) and, if `cancel`, cancels a box of `tenant`; returns
 /// the events in the order the store emitted them.
-async fn emit<S: Store>(store: &S, tenant: &Tenant, n: u32, cancel: bool) -> Vec<ResultEvent> {
+async fn emit<S: JobStore>(store: &S, tenant: &Tenant, n: u32, cancel: bool) -> Vec<ResultEvent> {
     let r = request(tenant, TraceKind::Export, "p", &container(n));
     store.publish(r.clone(), true, t0()).await.unwrap();
     let claimed = store
@@ -41,7 +41,7 @@ async fn emit<S: Store>(store: &S, tenant: &Tenant, n: u32, cancel: bool) -> Vec
 /// Waits until `tenant`'s feed after `after` holds `want` entries. A store may show an
 /// event a little after its commit returned (PostgreSQL waits for older transactions to
 /// end, so that no later commit lands behind a cursor), but not much later.
-async fn settle<S: Store>(store: &S, tenant: &Tenant, after: FeedCursor, want: usize) {
+async fn settle<S: JobStore>(store: &S, tenant: &Tenant, after: FeedCursor, want: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let page = store.results(tenant, after, 1000).await.unwrap();
@@ -59,7 +59,7 @@ async fn settle<S: Store>(store: &S, tenant: &Tenant, after: FeedCursor, want: u
 
 /// Every page of `tenant`'s feed from the start, `limit` entries at a time, and the cursor
 /// after the last.
-async fn read_all<S: Store>(
+async fn read_all<S: JobStore>(
     store: &S,
     tenant: &Tenant,
     limit: usize,
@@ -94,7 +94,7 @@ async fn read_all<S: Store>(
     }
 }
 
-pub(super) async fn results_feed_pages_a_tenants_events_in_order<S: Store>(store: S) {
+pub(super) async fn results_feed_pages_a_tenants_events_in_order<S: JobStore>(store: S) {
     let other = Tenant::new("org-b", "svc-1");
     let mut mine = Vec::new();
     let mut theirs = Vec::new();

@@ -3,10 +3,10 @@
 
 use super::{mins, tenant};
 use crate::model::{Tenant, TraceKind, TrackingState};
-use crate::store::{ListQuery, Store, RESULTS_QUEUE};
+use crate::store::{JobStore, ListQuery, Outbox, RESULTS_QUEUE};
 use crate::testing::{container, request, t0};
 
-pub(super) async fn list_all_spans_tenants_and_pages<S: Store>(store: S) {
+pub(super) async fn list_all_spans_tenants_and_pages<S: JobStore>(store: S) {
     let other = Tenant::new("org-b", "svc-2");
     for i in 0..5 {
         let owner = if i % 2 == 0 { tenant() } else { other.clone() };
@@ -64,7 +64,7 @@ pub(super) async fn list_all_spans_tenants_and_pages<S: Store>(store: S) {
         .is_err());
 }
 
-pub(super) async fn outbox_entries_show_live_and_dead<S: Store>(store: S) {
+pub(super) async fn outbox_entries_show_live_and_dead<S: JobStore + Outbox>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(320));
     store.publish(r.clone(), true, t0()).await.unwrap();
     store.cancel(&r.key, t0()).await.unwrap();
