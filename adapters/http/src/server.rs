@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use axum::Router;
 use boxtrace::{
     Clock, Credentials, CredentialsError, Engine, EngineHandle, EnvCredentials, PostgresStore,
-    ProviderCredentials, SledConfig, SledStore, Store, Tenant,
+    ProviderCredentials, SledConfig, SledStore, JobStore, Outbox, Records, Store, Tenant,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -188,13 +188,15 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let deliverer = Deliverer::new(
             engine.clone(),
+            store.clone(),
             webhooks.clone(),
             guard,
             config.delivery.clone(),
             metrics.clone(),
         )?;
         let state = AppState {
-            clients: Clients::with_status_ttl(store, config.client_cache_ttl),
+            clients: Clients::with_status_ttl(store.clone(), config.client_cache_ttl),
+            store,
             tokens: Tokens::new(&key, config.token_ttl),
             operator,
             engine,
@@ -337,7 +339,7 @@ async fn serve_once_built(
         app.state.ready.store(false, Ordering::Relaxed);
     }
     tracing::info!(listen = %local, providers = ?app.state.engine.providers(), "boxtrace is serving");
-    let store = app.state.engine.store().clone();
+    let store = app.state.engine.jobs().clone();
     let failed = store.failed();
     tokio::pin!(failed);
     let mut store_failed = None;

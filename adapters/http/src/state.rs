@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use boxtrace::Engine;
+use boxtrace::{Engine, Store};
 
 use crate::auth::{Clients, OperatorToken, Tokens};
 use crate::metrics::Metrics;
@@ -14,6 +14,11 @@ use crate::webhooks::{ssrf::Guard, Deliverer, Webhooks};
 pub struct AppState {
     /// The engine.
     pub engine: Engine,
+    /// The backend the engine runs on, whole: the adapter's records (web-hook
+    /// registrations, API clients, console sign-outs) and the administration of its outbox
+    /// (stats, entries, replay, purge). The engine itself holds only its job store and
+    /// outbox.
+    pub store: Arc<dyn Store>,
     /// API clients.
     pub clients: Clients,
     /// Access tokens.

@@ -445,7 +445,8 @@ async fn engine_rules_and_nothing_stored_on_rejection() {
     assert!(page.jobs.is_empty(), "nothing stored from rejected events");
     assert_eq!(
         h.engine
-            .store()
+            .outbox()
+            .expect("a full backend")
             .outbox_stats(RESULTS_QUEUE)
             .await
             .unwrap()

@@ -121,7 +121,8 @@ fn an_engine_dropped_mid_trace_loses_nothing() {
         }
         assert_eq!(
             engine
-                .store()
+                .outbox()
+                .expect("a full backend")
                 .outbox_stats(RESULTS_QUEUE)
                 .await
                 .unwrap()

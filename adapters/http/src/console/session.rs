@@ -276,7 +276,7 @@ impl FromRequestParts<AppState> for ConsoleSession {
             verify(operator, value, Utc::now(), &console.signed_out).ok_or(refused_again(live))?;
         match console
             .signed_out
-            .ended(state.engine.store().as_ref(), &session.nonce)
+            .ended(state.store.as_ref(), &session.nonce)
             .await
         {
             Ok(false) => {}
@@ -413,7 +413,7 @@ pub async fn logout(
     }
     let recorded = console
         .signed_out
-        .record(state.engine.store().as_ref(), &session.session, Utc::now())
+        .record(state.store.as_ref(), &session.session, Utc::now())
         .await;
     let mut response = match recorded {
         Ok(()) => Redirect::to("/console/login").into_response(),

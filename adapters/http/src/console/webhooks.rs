@@ -96,7 +96,7 @@ pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Res
         Ok(hooks) => hooks,
         Err(e) => return super::unavailable(e.into()),
     };
-    let store = state.engine.store();
+    let store = state.store;
     let mut endpoints = Vec::with_capacity(hooks.len());
     for hook in hooks {
         let stats = match store.outbox_stats(&hook.queue()).await {
@@ -221,8 +221,7 @@ pub async fn confirm(
         Err(refused) => return refused,
     };
     let dead = state
-        .engine
-        .store()
+        .store
         .outbox_stats(&hook.queue())
         .await
         .map(|s| s.dead)
@@ -274,8 +273,7 @@ pub async fn act(
             let now = state.engine.clock().now();
             match enabled {
                 Ok(()) => state
-                    .engine
-                    .store()
+                    .store
                     .replay_outbox(&hook.queue(), now)
                     .await
                     .map(|n| tracing::info!(webhook = %hook.id, replayed = n, "console: dead web-hook events replayed")),

@@ -47,7 +47,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
     if !state.is_ready() {
         return Err(ApiError::unavailable("the server is starting or stopping"));
     }
-    let store = state.engine.store();
+    let store = state.engine.jobs();
     if let Err(e) = store.writable() {
         tracing::warn!(error = %e, "not ready: the store cannot write");
         return Err(ApiError::unavailable(format!("not ready: {e}")));
@@ -84,7 +84,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.render(&mut out);
     state.engine.metrics().render_prometheus(&mut out);
 
-    let store = state.engine.store();
+    let store = &state.store;
     let _ = writeln!(
         out,
         "# HELP boxtrace_outbox_depth Events waiting for delivery, by queue and state."

@@ -171,7 +171,7 @@ pub async fn list(
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
     let mut views = Vec::new();
     for hook in state.webhooks.list(&caller.tenant).await? {
-        let stats = state.engine.store().outbox_stats(&hook.queue()).await?;
+        let stats = state.store.outbox_stats(&hook.queue()).await?;
         views.push(WebhookView {
             id: hook.id,
             url: hook.url,
@@ -259,8 +259,7 @@ pub async fn replay(
     }
     let now = state.engine.clock().now();
     let replayed = state
-        .engine
-        .store()
+        .store
         .replay_outbox(&hook.queue(), now)
         .await?;
     state.deliverer.wake();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use boxtrace::{Engine, FanOutEntry, OutboxClaim, ResultEvent, RESULTS_QUEUE};
+use boxtrace::{Engine, FanOutEntry, Outbox, OutboxClaim, ResultEvent, RESULTS_QUEUE};
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -49,6 +49,9 @@ pub enum DeliveryOutcome {
 #[derive(Debug)]
 pub struct Deliverer {
     engine: Engine,
+    /// The engine's backend, whose outbox the deliverer fans out and drains (until
+    /// delivery moves into the engine, issue 15).
+    outbox: Arc<dyn Outbox>,
     webhooks: Webhooks,
     client: reqwest::Client,
     guard: Guard,
@@ -60,9 +63,10 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// A deliverer for `engine`'s results.
+    /// A deliverer for `engine`'s results, which the engine's backend appends to `outbox`.
     pub fn new(
         engine: Engine,
+        outbox: Arc<dyn Outbox>,
         webhooks: Webhooks,
         guard: Guard,
         config: DeliveryConfig,
@@ -82,6 +86,7 @@ impl Deliverer {
             .build()?;
         Ok(Arc::new(Self {
             engine,
+            outbox,
             webhooks,
             client,
             guard,
@@ -141,7 +146,7 @@ impl Deliverer {
 
     /// Moves result events from the engine's queue to each matching endpoint's queue.
     async fn fan_out(&self, shutdown: &CancellationToken) -> Result<(), boxtrace::Error> {
-        let store = self.engine.store();
+        let store = &self.outbox;
         loop {
             // A long backlog (a million first results) must not hold a shutdown: what
             // is left waits in the results queue for the next start.
@@ -194,7 +199,7 @@ impl Deliverer {
         self: Arc<Self>,
         deliveries: &mut JoinSet<()>,
     ) -> Result<(), boxtrace::Error> {
-        let store = self.engine.store().clone();
+        let store = self.outbox.clone();
         for hook in self.webhooks.all().await? {
             if hook.disabled.is_some() {
                 continue;
@@ -241,7 +246,7 @@ impl Deliverer {
             &outcome,
             self.engine.clock().now(),
         );
-        let store = self.engine.store();
+        let store = &self.outbox;
         let (queue, seq, token) = (hook.queue(), claim.entry.seq, claim.token);
         let event_id = &claim.entry.event.id;
         let result = match &outcome {

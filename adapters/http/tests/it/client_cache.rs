@@ -49,7 +49,7 @@ async fn a_revocation_written_by_another_process_takes_effect_within_the_ttl() {
 
     // Another process on the same store: its own `Clients`, so the server's cache is
     // not told (as with a second server, or the CLI, on PostgreSQL).
-    let elsewhere = Clients::new(Arc::clone(server.app.engine.store()));
+    let elsewhere = Clients::new(Arc::clone(&server.app.store));
     let written = Instant::now();
     assert!(elsewhere
         .revoke(&tms.client_id, chrono::Utc::now())

@@ -241,7 +241,7 @@ async fn an_export_longer_than_a_page_streams_to_the_end() {
     let a = server.tms("org-a").await;
     // Written straight to the store, more than one store page (1,000) of them: each box
     // published and cancelled at once (a provider that does not exist is never traced).
-    let store = server.app.engine.store();
+    let store = &server.app.store;
     let mut writes = tokio::task::JoinSet::new();
     for n in 0..1_100 {
         let store = store.clone();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use boxtrace::{
     Clock, Engine, EngineConfig, ManualClock, Policy, ResultAction, SledConfig, SledStore,
-    StaticCredentials, Store,
+    StaticCredentials, JobStore, Outbox, Records, Store,
 };
 
 use super::score::{Heard, Score};
@@ -123,7 +123,7 @@ async fn drive(
     clock: &ManualClock,
     name: &str,
 ) -> anyhow::Result<()> {
-    let store = engine.store();
+    let store = engine.jobs();
     let mut next = 0;
     let mut idle_steps = 0u32;
     loop {

@@ -109,7 +109,7 @@ async fn three_engines_trace_every_job_once_per_due_time() {
     let total: u64 = tracers.iter().map(ScriptedTracer::total_calls).sum();
     assert_eq!(total, u64::from(JOBS) * CYCLES as u64);
     // Only the first result is news: one event per job, in history and outbox alike.
-    let store = engines[0].store();
+    let store = engines[0].outbox().expect("a full backend");
     assert_eq!(
         store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
         JOBS as usize

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use boxtrace::testing::{store_conformance, t0};
 use boxtrace::{
-    EmitReason, Fenced, PostgresError, PostgresStore, Status, Store, StoreError, TraceCommit,
+    EmitReason, Fenced, PostgresError, PostgresStore, Status, JobStore, Outbox, Records, Store, StoreError, TraceCommit,
     TraceResult, RESULTS_QUEUE,
 };
 use chrono::Duration;

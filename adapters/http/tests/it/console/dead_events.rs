@@ -31,7 +31,7 @@ async fn dead_events_past_the_entries_read_are_counted_and_said_to_be_further_on
         .disable(&hook, "parked by the test".into())
         .await
         .unwrap();
-    let store = state.engine.store().clone();
+    let store = state.store.clone();
     let queue = hook.queue();
     let lease = now + Duration::minutes(5);
 

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use boxtrace::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, Job, JobId, JobKey,
     JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats, PublishOutcome, ResultEvent,
-    SledStore, Store, StoreError, StoreResult, Tenant, TraceCommit, TraceRequest,
+    SledStore, JobStore, Outbox, Records, Store, StoreError, StoreResult, Tenant, TraceCommit, TraceRequest,
 };
 use chrono::{DateTime, Utc};
 
-/// The operations that fail now, by the name of the [`Store`] method.
+/// The operations that fail now, by the name of the store method.
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Arc<Mutex<HashSet<&'static str>>>);
 
@@ -49,7 +49,7 @@ impl FaultyStore {
 }
 
 #[async_trait]
-impl Store for FaultyStore {
+impl JobStore for FaultyStore {
     async fn publish(
         &self,
         request: TraceRequest,
@@ -59,26 +59,32 @@ impl Store for FaultyStore {
         self.faults.check("publish")?;
         self.inner.publish(request, real_time, now).await
     }
+
     async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
         self.faults.check("cancel")?;
         self.inner.cancel(key, now).await
     }
+
     async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
         self.faults.check("get")?;
         self.inner.get(key).await
     }
+
     async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
         self.faults.check("list")?;
         self.inner.list(tenant, query).await
     }
+
     async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage> {
         self.faults.check("list_all")?;
         self.inner.list_all(query).await
     }
+
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
         self.faults.check("history")?;
         self.inner.history(key, limit).await
     }
+
     async fn results(
         &self,
         tenant: &Tenant,
@@ -88,26 +94,32 @@ impl Store for FaultyStore {
         self.faults.check("results")?;
         self.inner.results(tenant, after, limit).await
     }
+
     async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
         self.faults.check("claim_due_by")?;
         self.inner.claim_due_by(claim).await
     }
+
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {
         self.faults.check("renew")?;
         self.inner.renew(job, token, until).await
     }
+
     async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
         self.faults.check("release")?;
         self.inner.release(job, token, due).await
     }
+
     async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {
         self.faults.check("complete")?;
         self.inner.complete(commit).await
     }
+
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.faults.check("next_due")?;
         self.inner.next_due().await
     }
+
     async fn expedite_cohort(
         &self,
         provider: &str,
@@ -118,6 +130,23 @@ impl Store for FaultyStore {
         self.faults.check("expedite_cohort")?;
         self.inner.expedite_cohort(provider, cohort, at, seen).await
     }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.faults.check("flush")?;
+        self.inner.flush().await
+    }
+
+    fn writable(&self) -> StoreResult<()> {
+        self.inner.writable()
+    }
+
+    async fn failed(&self) -> StoreError {
+        self.inner.failed().await
+    }
+}
+
+#[async_trait]
+impl Outbox for FaultyStore {
     async fn claim_outbox(
         &self,
         queue: &str,
@@ -130,10 +159,12 @@ impl Store for FaultyStore {
             .claim_outbox(queue, now, limit, lease_until)
             .await
     }
+
     async fn ack_outbox(&self, queue: &str, seq: EventSeq, token: u64) -> StoreResult<()> {
         self.faults.check("ack_outbox")?;
         self.inner.ack_outbox(queue, seq, token).await
     }
+
     async fn retry_outbox(
         &self,
         queue: &str,
@@ -147,6 +178,7 @@ impl Store for FaultyStore {
             .retry_outbox(queue, seq, token, not_before, error)
             .await
     }
+
     async fn fan_out(
         &self,
         queue: &str,
@@ -158,6 +190,7 @@ impl Store for FaultyStore {
         self.faults.check("fan_out")?;
         self.inner.fan_out(queue, seq, token, to, now).await
     }
+
     async fn fan_out_all(
         &self,
         queue: &str,
@@ -172,6 +205,7 @@ impl Store for FaultyStore {
         }
         self.inner.fan_out_all(queue, entries, now).await
     }
+
     async fn bury_outbox(
         &self,
         queue: &str,
@@ -182,22 +216,30 @@ impl Store for FaultyStore {
         self.faults.check("bury_outbox")?;
         self.inner.bury_outbox(queue, seq, token, error).await
     }
+
     async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {
         self.faults.check("replay_outbox")?;
         self.inner.replay_outbox(queue, now).await
     }
+
     async fn purge_outbox(&self, queue: &str) -> StoreResult<usize> {
         self.faults.check("purge_outbox")?;
         self.inner.purge_outbox(queue).await
     }
+
     async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats> {
         self.faults.check("outbox_stats")?;
         self.inner.outbox_stats(queue).await
     }
+
     async fn outbox_entries(&self, queue: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
         self.faults.check("outbox_entries")?;
         self.inner.outbox_entries(queue, limit).await
     }
+}
+
+#[async_trait]
+impl Records for FaultyStore {
     async fn put_record(
         &self,
         kind: &str,
@@ -207,10 +249,12 @@ impl Store for FaultyStore {
         self.faults.check("put_record")?;
         self.inner.put_record(kind, key, value).await
     }
+
     async fn get_record(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
         self.faults.check("get_record")?;
         self.inner.get_record(kind, key).await
     }
+
     async fn list_records(
         &self,
         kind: &str,
@@ -219,18 +263,9 @@ impl Store for FaultyStore {
         self.faults.check("list_records")?;
         self.inner.list_records(kind, prefix).await
     }
+
     async fn delete_record(&self, kind: &str, key: &str) -> StoreResult<bool> {
         self.faults.check("delete_record")?;
         self.inner.delete_record(kind, key).await
-    }
-    async fn flush(&self) -> StoreResult<()> {
-        self.faults.check("flush")?;
-        self.inner.flush().await
-    }
-    fn writable(&self) -> StoreResult<()> {
-        self.inner.writable()
-    }
-    async fn failed(&self) -> StoreError {
-        self.inner.failed().await
     }
 }
