@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use boxtrace::testing::t0;
 use boxtrace::{
-    Command, ContainerNumber, EmitReason, Policy, PolicyInput, SledStore, Status, JobStore, Outbox, Records, Store,
+    Command, ContainerNumber, EmitReason, JobStore, Policy, PolicyInput, SledStore, Status,
     TraceCommit, TraceKind, TraceResult,
 };
 use boxtrace_benches::{export_event, export_request};

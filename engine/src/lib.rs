@@ -99,10 +99,10 @@ pub use store::{
     JobStore, ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, Store, StoreError,
     StoreResult, TraceCommit, MAX_FEED_PAGE, RESULTS_QUEUE,
 };
-#[cfg(feature = "sled")]
-pub use store::{SledConfig, SledStore};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};
+#[cfg(feature = "sled")]
+pub use store::{SledConfig, SledStore};
 pub use tracer::{
     build_provider, default_lookup_key, registered_providers, BreakerConfig, DataError,
     HttpSettings, PermanentReason, ProviderBuildError, ProviderContext, ProviderLimits,

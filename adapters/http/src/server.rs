@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use axum::Router;
 use boxtrace::{
     Clock, Credentials, CredentialsError, Engine, EngineHandle, EnvCredentials, PostgresStore,
-    ProviderCredentials, SledConfig, SledStore, JobStore, Outbox, Records, Store, Tenant,
+    ProviderCredentials, SledConfig, SledStore, Store, Tenant,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

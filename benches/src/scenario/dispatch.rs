@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use boxtrace::{Clock, Engine, EngineConfig, Policy, SledConfig, SledStore, JobStore, Outbox, Records, Store, SystemClock};
+use boxtrace::{Clock, Engine, EngineConfig, Policy, SledConfig, SledStore, Store, SystemClock};
 use boxtrace_sim::{SimConfig, SimTracer};
 
 use crate::options::{count_label, Options};

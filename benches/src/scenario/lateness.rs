@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use boxtrace::{
     Clock, DataError, Engine, EngineConfig, ProviderCredentials, ProviderLimits, SledConfig,
-    SledStore, JobStore, Outbox, Records, Store, SystemClock, TraceError, TraceKind, TraceRequest, TraceResult, Tracer,
+    SledStore, Store, SystemClock, TraceError, TraceKind, TraceRequest, TraceResult, Tracer,
     Workflow,
 };
 use boxtrace_sim::{SimConfig, SimTracer};

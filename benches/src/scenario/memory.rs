@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boxtrace::{SledConfig, SledStore, JobStore, Outbox, Records, Store};
+use boxtrace::{SledConfig, SledStore, Store};
 use chrono::Utc;
 
 use crate::options::{count_label, Options};

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use boxtrace::testing::{container, request};
 use boxtrace::{
-    Clock, Engine, EngineConfig, Job, PostgresConfig, PostgresStore, JobStore, Outbox, Records, Store, SystemClock, Tenant,
+    Clock, Engine, EngineConfig, Job, PostgresConfig, PostgresStore, Store, SystemClock, Tenant,
     TraceKind, TraceRequest,
 };
 use boxtrace_sim::{SimConfig, SimTracer};

@@ -218,11 +218,7 @@ fn job_rng(seed: u64, job: &crate::model::Job) -> rand::rngs::StdRng {
 /// started working, its departure moved, a sibling was loaded) is news for all of them.
 async fn expedite_cohort(inner: &Arc<Inner>, provider: &str, cohort: &str, seen: DateTime<Utc>) {
     let at = crate::clock::after_std(seen, inner.policy.cohort.delay);
-    match inner
-        .jobs
-        .expedite_cohort(provider, cohort, at, seen)
-        .await
-    {
+    match inner.jobs.expedite_cohort(provider, cohort, at, seen).await {
         Ok(0) => {}
         Ok(moved) => {
             tracing::debug!(

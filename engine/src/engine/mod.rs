@@ -278,13 +278,17 @@ impl Engine {
     pub async fn claim_outbox(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxClaim>> {
         let now = self.inner.clock.now();
         let until = crate::clock::after_std(now, lease);
-        Ok(self.outbox_or_err()?.claim_outbox(RESULTS_QUEUE, now, limit, until)
+        Ok(self
+            .outbox_or_err()?
+            .claim_outbox(RESULTS_QUEUE, now, limit, until)
             .await?)
     }
 
     /// Marks a claimed outbox entry delivered.
     pub async fn ack_outbox(&self, seq: EventSeq, token: u64) -> Result<()> {
-        Ok(self.outbox_or_err()?.ack_outbox(RESULTS_QUEUE, seq, token)
+        Ok(self
+            .outbox_or_err()?
+            .ack_outbox(RESULTS_QUEUE, seq, token)
             .await?)
     }
 
@@ -295,7 +299,9 @@ impl Engine {
         token: u64,
         not_before: DateTime<Utc>,
     ) -> Result<()> {
-        Ok(self.outbox_or_err()?.retry_outbox(RESULTS_QUEUE, seq, token, not_before, None)
+        Ok(self
+            .outbox_or_err()?
+            .retry_outbox(RESULTS_QUEUE, seq, token, not_before, None)
             .await?)
     }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use boxtrace::testing::{container, request, store_conformance, t0};
 use boxtrace::{
-    EmitReason, SledStore, Status, JobStore, Outbox, Records, Store, Tenant, TraceCommit, TraceKind, TraceResult,
+    EmitReason, JobStore, Outbox, SledStore, Status, Tenant, TraceCommit, TraceKind, TraceResult,
     RESULTS_QUEUE,
 };
 

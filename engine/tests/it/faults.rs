@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use boxtrace::testing::{container, request, t0};
-use boxtrace::{SledConfig, SledStore, JobStore, Outbox, Records, Store, StoreError, Tenant, TraceKind};
+use boxtrace::{JobStore, SledConfig, SledStore, StoreError, Tenant, TraceKind};
 
 fn publish_request(n: u32) -> boxtrace::TraceRequest {
     request(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use boxtrace::{JobStore, Outbox, Records, Store, StoreError, Tenant};
+use boxtrace::{Store, StoreError, Tenant};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use boxtrace::{Clock, PostgresConfig, PostgresStore, JobStore, Outbox, Records, Store, SystemClock};
+use boxtrace::{Clock, PostgresConfig, PostgresStore, Store, SystemClock};
 use boxtrace_http::auth::{client_tenant, Clients};
 use boxtrace_http::{server, ServerConfig};
 use clap::{Args, Subcommand};

@@ -367,7 +367,7 @@ pub async fn trace(
 /// the page says so rather than show none.
 async fn deliveries(state: &AppState, job: &Job) -> Result<Vec<Delivery>, boxtrace::Error> {
     let mut out = Vec::new();
-    let store = state.store;
+    let store = &state.store;
     let hooks = state.webhooks.list(&job.request.key.tenant).await?;
     for hook in &hooks {
         let entries = store.outbox_entries(&hook.queue(), QUEUE_PEEK).await?;

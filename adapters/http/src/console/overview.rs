@@ -335,7 +335,7 @@ fn per_minute(delta: u64, over: Duration) -> f64 {
 
 /// The results queue's and every endpoint's queue sizes.
 async fn queue_sizes(state: &AppState) -> Result<Queues, boxtrace::Error> {
-    let store = state.store;
+    let store = &state.store;
     let results_pending = store.outbox_stats(RESULTS_QUEUE).await?.pending;
     let mut endpoints = Vec::new();
     for hook in state.webhooks.all().await? {

@@ -96,7 +96,7 @@ pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Res
         Ok(hooks) => hooks,
         Err(e) => return super::unavailable(e.into()),
     };
-    let store = state.store;
+    let store = &state.store;
     let mut endpoints = Vec::with_capacity(hooks.len());
     for hook in hooks {
         let stats = match store.outbox_stats(&hook.queue()).await {

@@ -47,7 +47,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
     if !state.is_ready() {
         return Err(ApiError::unavailable("the server is starting or stopping"));
     }
-    let store = state.engine.jobs();
+    let store = &state.store;
     if let Err(e) = store.writable() {
         tracing::warn!(error = %e, "not ready: the store cannot write");
         return Err(ApiError::unavailable(format!("not ready: {e}")));

@@ -258,10 +258,7 @@ pub async fn replay(
         state.webhooks.enable(&hook).await?;
     }
     let now = state.engine.clock().now();
-    let replayed = state
-        .store
-        .replay_outbox(&hook.queue(), now)
-        .await?;
+    let replayed = state.store.replay_outbox(&hook.queue(), now).await?;
     state.deliverer.wake();
     tracing::info!(webhook = %hook.id, replayed, "dead web-hook events replayed");
     Ok(Json(ReplayResult { replayed }))

@@ -8,7 +8,7 @@ pub mod ssrf;
 
 use std::sync::Arc;
 
-use boxtrace::{ResultAction, JobStore, Outbox, Records, Store, StoreError, Tenant};
+use boxtrace::{ResultAction, Store, StoreError, Tenant};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use boxtrace::{
     Clock, Engine, EngineConfig, ManualClock, Policy, ResultAction, SledConfig, SledStore,
-    StaticCredentials, JobStore, Outbox, Records, Store,
+    StaticCredentials, Store,
 };
 
 use super::score::{Heard, Score};

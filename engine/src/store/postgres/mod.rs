@@ -31,8 +31,8 @@ pub use self::config::PostgresConfig;
 pub use self::error::PostgresError;
 
 use super::{
-    Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, ListQuery, OutboxClaim,
-    OutboxEntry, OutboxStats, JobStore, Outbox, Records, StoreResult, TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, JobStore, ListQuery,
+    Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, StoreResult, TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 

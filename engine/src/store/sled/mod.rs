@@ -20,8 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{decode, unavailable, Op, Writer};
 use super::{
-    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, ListQuery,
-    OutboxClaim, OutboxEntry, OutboxStats, Outbox, JobStore, Records, StoreError, StoreResult, TraceCommit,
+    Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, JobStore,
+    ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, StoreError, StoreResult,
+    TraceCommit,
 };
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 

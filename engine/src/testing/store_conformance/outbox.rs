@@ -38,7 +38,12 @@ pub(super) async fn commits_and_cancels_feed_the_results_queue<S: JobStore + Out
         .unwrap()
         .pop()
         .unwrap();
-    let next = traced(&c.job, Status::GatedIn, t0() + mins(1), Some(t0() + mins(120)));
+    let next = traced(
+        &c.job,
+        Status::GatedIn,
+        t0() + mins(1),
+        Some(t0() + mins(120)),
+    );
     let committed = store
         .complete(TraceCommit {
             token: c.token,
@@ -66,7 +71,11 @@ pub(super) async fn commits_and_cancels_feed_the_results_queue<S: JobStore + Out
         .claim_outbox(RESULTS_QUEUE, t0() + mins(1), 10, t0() + mins(2))
         .await
         .unwrap();
-    assert_eq!(claims.len(), 1, "one entry for one event, none for the fenced commit");
+    assert_eq!(
+        claims.len(),
+        1,
+        "one entry for one event, none for the fenced commit"
+    );
     assert_eq!(
         claims[0].entry.event, event,
         "the outbox holds the same event"
@@ -81,7 +90,11 @@ pub(super) async fn commits_and_cancels_feed_the_results_queue<S: JobStore + Out
         .await
         .unwrap()
         .expect("an active job is cancelled");
-    assert!(store.cancel(&r.key, t0() + mins(2)).await.unwrap().is_none());
+    assert!(store
+        .cancel(&r.key, t0() + mins(2))
+        .await
+        .unwrap()
+        .is_none());
     let entries = store.outbox_entries(RESULTS_QUEUE, 10).await.unwrap();
     assert_eq!(
         entries.iter().map(|e| &e.event).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use boxtrace::{PostgresError, PostgresStore, JobStore, Outbox, Records, Store, StoreError, RESULTS_QUEUE};
+use boxtrace::{JobStore, Outbox, PostgresError, PostgresStore, StoreError, RESULTS_QUEUE};
 
 use super::proxy::Proxy;
 use super::{export, TestDb};

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use boxtrace::testing::{store_conformance, t0};
 use boxtrace::{
-    EmitReason, Fenced, PostgresError, PostgresStore, Status, JobStore, Outbox, Records, Store, StoreError, TraceCommit,
-    TraceResult, RESULTS_QUEUE,
+    EmitReason, Fenced, JobStore, Outbox, PostgresError, PostgresStore, Status, StoreError,
+    TraceCommit, TraceResult, RESULTS_QUEUE,
 };
 use chrono::Duration;
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use boxtrace::testing::{container, t0, ScriptedTracer};
-use boxtrace::{EngineConfig, ManualClock, JobStore, Outbox, Records, Store};
+use boxtrace::{EngineConfig, JobStore, ManualClock};
 
 use super::{engine, eventually, export, TestDb};
 

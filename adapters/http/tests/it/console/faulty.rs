@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use boxtrace::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, Job, JobId, JobKey,
-    JobPage, ListQuery, OutboxClaim, OutboxEntry, OutboxStats, PublishOutcome, ResultEvent,
-    SledStore, JobStore, Outbox, Records, Store, StoreError, StoreResult, Tenant, TraceCommit, TraceRequest,
+    JobPage, JobStore, ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, PublishOutcome,
+    Records, ResultEvent, SledStore, StoreError, StoreResult, Tenant, TraceCommit, TraceRequest,
 };
 use chrono::{DateTime, Utc};
 
