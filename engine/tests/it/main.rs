@@ -8,6 +8,7 @@ mod conformance;
 mod contract;
 mod crash;
 mod faults;
+mod job_store_only;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
