@@ -9,7 +9,7 @@
 //!
 //! One run, on a fresh schema that is dropped at the end:
 //!
-//! 1. **Load** N jobs, all due now: the first ones through `Store::publish`; when the rate
+//! 1. **Load** N jobs, all due now: the first ones through `JobStore::publish`; when the rate
 //!    measured on them says the rest would take more than [`PUBLISH_BUDGET`], the rest are
 //!    cloned from a published job in SQL, with exactly the columns and body the store
 //!    writes (checked by reading some back through the store).
@@ -206,7 +206,7 @@ async fn measure_in(context: &Context, n: u64, window: Duration) -> anyhow::Resu
     ));
     if load.bulk == 0 && n > PUBLISH_SAMPLE {
         report.note(format!(
-            "postgres at {size}: the first {} publishes promised the whole load within {} s, so all {size} jobs went through `Store::publish`",
+            "postgres at {size}: the first {} publishes promised the whole load within {} s, so all {size} jobs went through `JobStore::publish`",
             count_label(PUBLISH_SAMPLE),
             PUBLISH_BUDGET.as_secs()
         ));
@@ -223,7 +223,7 @@ async fn measure_in(context: &Context, n: u64, window: Duration) -> anyhow::Resu
             "jobs/s",
         ));
         report.note(format!(
-            "postgres at {size}: publishing {} jobs one by one would have taken about {:.0} s at the measured rate (more than {} s), so {} were cloned in SQL; {} cloned jobs read back through `Store::get` equal the published template but for id and key, and every row's body id equals its id column",
+            "postgres at {size}: publishing {} jobs one by one would have taken about {:.0} s at the measured rate (more than {} s), so {} were cloned in SQL; {} cloned jobs read back through `JobStore::get` equal the published template but for id and key, and every row's body id equals its id column",
             count_label(n),
             n as f64 / (load.published as f64 / load.publish_time.as_secs_f64()),
             PUBLISH_BUDGET.as_secs(),
