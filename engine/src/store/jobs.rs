@@ -23,7 +23,7 @@ pub struct Claimed {
 /// The outcome of one trace, committed in one atomic step: the job's new state (result,
 /// counters, next due time or stop) and, when the trace changed something a client must
 /// hear about, why: the store then appends the result event (built from the job as
-/// stored) to the outbox and the job's history.
+/// stored) to the job's history and, in a store with an outbox, to its results queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceCommit {
     /// The lease token of the claim.
@@ -43,7 +43,7 @@ pub struct TraceCommit {
 pub struct Committed {
     /// The job as stored.
     pub job: Job,
-    /// The result event appended to the outbox, if any.
+    /// The result event appended to the history (and outbox), if any.
     pub event: Option<ResultEvent>,
 }
 
@@ -95,7 +95,8 @@ pub struct JobPage {
 /// Storage for jobs, due times, history and leases: the one capability the engine needs
 /// to run. A backend that implements only this trait runs the dispatcher, publishes,
 /// cancels and reads; the outbox ([`super::Outbox`]) and adapter records
-/// ([`super::Records`]) are opt-in.
+/// ([`super::Records`]) are opt-in capabilities, the way apalis splits its `Backend` from
+/// opt-in ones. Whoever writes a backend implements this first.
 ///
 /// Every write that acknowledges something to a client (publish, cancel, a commit with an
 /// event) is durable when the call returns. Claims are leases: a job claimed and never
@@ -113,7 +114,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<(Job, PublishOutcome)>;
 
     /// Applies a cancel ([`Job::plan_cancel`]) atomically and durably, appending the final
-    /// event to the outbox and history. `None` when no active job matched (not an error).
+    /// event to the history (and to the outbox, in a store that has one). `None` when no
+    /// active job matched (not an error).
     async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>>;
 
     /// The job stored under `key`.
@@ -131,8 +133,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>>;
 
     /// The tenant's result events after `after`, in feed order, at most `limit` (0 means
-    /// 100; capped at [`MAX_FEED_PAGE`](super::MAX_FEED_PAGE)): every event appended to the outbox and history
-    /// ([`JobStore::complete`], [`JobStore::cancel`]) is in the feed of its job's tenant, once.
+    /// 100; capped at [`MAX_FEED_PAGE`](super::MAX_FEED_PAGE)): every event appended to the
+    /// history ([`JobStore::complete`], [`JobStore::cancel`]) is in the feed of its job's
+    /// tenant, once.
     /// A cursor handed out stays valid: no event that becomes visible later sorts before
     /// it, so paging from cursor to cursor never skips one. Only durable events are shown.
     ///
@@ -180,7 +183,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
         self.renew(job, token, due).await
     }
 
-    /// Commits a finished trace in one atomic step (job, due index, outbox, history), if
+    /// Commits a finished trace in one atomic step (job, due index, history, and the outbox
+    /// if the store has one), if
     /// the lease is still the caller's ([`Job::merge_completion`]); returns the job as stored.
     async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed>;
 
