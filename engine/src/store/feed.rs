@@ -78,7 +78,10 @@ pub struct FeedPage {
 impl FeedPage {
     /// A page from entries fetched with one more than `limit` asked for, after `after`.
     // Used by the backends; a build with neither (a provider crate's) leaves it unused.
-    #[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "sled", feature = "postgres", feature = "testing")),
+        allow(dead_code)
+    )]
     pub(crate) fn from_fetched(
         mut entries: Vec<FeedEntry>,
         after: FeedCursor,
@@ -96,7 +99,10 @@ impl FeedPage {
 }
 
 /// The page size a caller asked for, within the store's bounds (0 means 100).
-#[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "sled", feature = "postgres", feature = "testing")),
+    allow(dead_code)
+)]
 pub(crate) fn page_limit(limit: usize) -> usize {
     match limit {
         0 => 100,

@@ -9,7 +9,7 @@
 //! live in [`crate::model`] as pure functions; a backend's job is to apply them atomically
 //! and durably.
 
-mod feed;
+pub(crate) mod feed;
 mod jobs;
 mod outbox;
 #[cfg(feature = "postgres")]

@@ -1,6 +1,8 @@
 //! Test support for embedders and provider authors (feature `testing`): a scripted tracer,
-//! request builders, and the store conformance suites ([`store_conformance`]).
+//! request builders, the store conformance suites ([`store_conformance`]) and
+//! [`MemoryJobStore`], a job store in memory that runs the engine on its own.
 
+mod memory;
 pub mod provider_contract;
 mod scripted;
 pub mod store_conformance;
@@ -8,6 +10,7 @@ pub mod store_conformance;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
+pub use memory::MemoryJobStore;
 pub use scripted::ScriptedTracer;
 
 use crate::model::{ContainerId, ContainerNumber, JobKey, Tenant, TraceKind, TraceRequest};
