@@ -132,7 +132,7 @@ fn cursor(key: &JobKey) -> String {
 
 fn parse_cursor(text: &str) -> StoreResult<JobKey> {
     let invalid = || StoreError::InvalidCursor("not a cursor of this listing".into());
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return Err(invalid());
     }
     let bytes = (0..text.len())
