@@ -474,7 +474,11 @@ impl Job {
             return Err(Fenced::LeaseLost);
         }
         let forced_meanwhile = current.force.requested > next.force.requested;
-        next.request = current.request.clone();
+        // A publish during the trace may have corrected the request; most did not, and
+        // the writer that runs this should not copy it for nothing.
+        if next.request != current.request {
+            next.request = current.request.clone();
+        }
         next.force.requested = current.force.requested;
         next.lease = None;
         next.lease_seq = current.lease_seq;

@@ -9,10 +9,13 @@
 //! acknowledged data is gone, and the store refuses to open unless the operator accepts
 //! the loss. The file is written at most every [`EVERY`] and when the writer stops, so it
 //! may lag the tree (a crash loses only the lag from the check); it never runs ahead.
+//! A [`Recorder`] thread writes it, so that its sync never holds up the writer.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::store::{StoreError, StoreResult};
@@ -174,6 +177,65 @@ impl Ledger {
         self.written = acks;
         self.at = Instant::now();
         Ok(())
+    }
+}
+
+/// The ledger on a thread of its own: the writer hands it the figures of each flushed
+/// batch and goes on; the thread writes the latest at most every [`EVERY`], and once more
+/// when the writer stops.
+#[derive(Debug)]
+pub(super) struct Recorder {
+    figures: Option<mpsc::Sender<Acks>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Starts the thread that keeps `ledger`.
+    pub(super) fn start(mut ledger: Ledger) -> std::io::Result<Self> {
+        let (figures, received) = mpsc::channel::<Acks>();
+        let thread = std::thread::Builder::new()
+            .name("boxtrace-sled-ledger".into())
+            .spawn(move || {
+                while let Ok(mut acks) = received.recv() {
+                    // Figures only grow: the latest one counts. Wait out the rest of the
+                    // interval for later ones, unless the writer stops meanwhile.
+                    loop {
+                        let wait = EVERY.saturating_sub(ledger.at.elapsed());
+                        match received.recv_timeout(wait) {
+                            Ok(later) => acks = later,
+                            Err(mpsc::RecvTimeoutError::Timeout) => break,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                                ledger.record(acks, true);
+                                return;
+                            }
+                        }
+                    }
+                    ledger.record(acks, true);
+                }
+            })?;
+        Ok(Self {
+            figures: Some(figures),
+            thread: Some(thread),
+        })
+    }
+
+    /// Records `acks`, which the tree holds durably (its batch was flushed), soon.
+    pub(super) fn record(&self, acks: Acks) {
+        if let Some(figures) = &self.figures {
+            // The thread ends only after the sender is gone.
+            let _ = figures.send(acks);
+        }
+    }
+
+    /// Records `acks` now and stops the thread: the writer is stopping.
+    pub(super) fn finish(&mut self, acks: Option<Acks>) {
+        if let (Some(acks), Some(figures)) = (acks, &self.figures) {
+            let _ = figures.send(acks);
+        }
+        self.figures.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

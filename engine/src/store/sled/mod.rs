@@ -5,10 +5,12 @@ mod health;
 mod keys;
 mod ledger;
 mod open;
+mod prepare;
 mod record;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -101,7 +103,13 @@ pub struct SledStore {
 
 #[derive(Debug)]
 struct Shared {
+    /// The database, for ids drawn before a write reaches the writer.
+    db: sled::Db,
     tree: sled::Tree,
+    /// This database's instance id, in every event id.
+    instance: String,
+    /// The highest event sequence known to be on disk ([`Writer::flushed_seq`]).
+    flushed_seq: Arc<AtomicU64>,
     ops: Option<mpsc::Sender<Op>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     health: Arc<Health>,
@@ -147,12 +155,15 @@ impl SledStore {
         let instance = open::meta(&tree)?;
         let acks = open::acks(&tree)?;
         let ledger = ledger::Ledger::open(&config.path, acks, config.accept_data_loss)?;
+        let ledger = ledger::Recorder::start(ledger)
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the ledger thread: {e}")))?;
         let health = Health::new();
+        let flushed_seq = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel(config.max_batch.max(1) * 8);
         let writer = Writer {
-            db,
+            db: db.clone(),
             tree: tree.clone(),
-            instance,
+            instance: instance.clone(),
             max_batch: config.max_batch.max(1),
             durable_reschedules: config.durable_reschedules,
             unflushed: false,
@@ -161,6 +172,8 @@ impl SledStore {
             ledger,
             acks,
             created: 0,
+            last_seq: 0,
+            flushed_seq: flushed_seq.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("boxtrace-sled-writer".into())
@@ -171,7 +184,10 @@ impl SledStore {
         })?;
         Ok(Self {
             shared: Arc::new(Shared {
+                db,
                 tree,
+                instance,
+                flushed_seq,
                 ops: Some(tx),
                 writer: Mutex::new(Some(handle)),
                 health,
@@ -193,6 +209,30 @@ impl SledStore {
             .await
             .map_err(|_| StoreError::Closed)?;
         result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Returns once every event of `page` is on disk. A batch is visible before its
+    /// flush: only what a crash cannot undo may be shown, or a client's cursor could
+    /// point past an event that never was. Events up to the writer's watermark are on
+    /// disk already; a later one waits for a flush.
+    async fn durable_feed(&self, page: &FeedPage) -> StoreResult<()> {
+        let last = page.entries.last().map_or(0, |e| e.cursor.minor);
+        if last > self.shared.flushed_seq.load(Ordering::Acquire) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// A publish prepared for the writer ([`prepare::publish`]), with the id a new job
+    /// would take.
+    fn prepare_publish(
+        &self,
+        request: TraceRequest,
+        real_time: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<prepare::PreparedPublish> {
+        let id = self.shared.db.generate_id().map_err(unavailable)?;
+        prepare::publish(JobId(id), request, real_time, now)
     }
 
     fn job_id(&self, key: &JobKey) -> StoreResult<Option<JobId>> {
@@ -291,13 +331,8 @@ impl JobStore for SledStore {
         real_time: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<(Job, PublishOutcome)> {
-        self.call(|reply| Op::Publish {
-            request,
-            real_time,
-            now,
-            reply,
-        })
-        .await
+        let prepared = Box::new(self.prepare_publish(request, real_time, now)?);
+        self.call(|reply| Op::Publish { prepared, reply }).await
     }
 
     async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
@@ -346,11 +381,7 @@ impl JobStore for SledStore {
         limit: usize,
     ) -> StoreResult<FeedPage> {
         let page = feed::page(&self.shared.tree, tenant, after, limit)?;
-        if !page.entries.is_empty() {
-            // A batch is visible before its flush: only show what a crash cannot undo,
-            // or a client's cursor could point past an event that never was.
-            self.flush().await?;
-        }
+        self.durable_feed(&page).await?;
         Ok(page)
     }
 
@@ -381,11 +412,8 @@ impl JobStore for SledStore {
     }
 
     async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {
-        self.call(|reply| Op::Complete {
-            commit: Box::new(commit),
-            reply,
-        })
-        .await
+        let prepared = Box::new(prepare::commit(commit, &self.shared.instance)?);
+        self.call(|reply| Op::Complete { prepared, reply }).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
