@@ -195,10 +195,7 @@ impl Writer {
         }
     }
 
-    /// Runs one operation into `batch`. An error that spoils the whole batch (I/O while
-    /// applying earlier writes) comes back with the operation's reply. `early` is set when
-    /// the reply need not wait for the batch's flush (it may go once the batch is applied).
-
+    /// Draws the next sequence number (an event's, an outbox copy's).
     pub(super) fn next_id(&mut self) -> StoreResult<u64> {
         let id = self.db.generate_id().map_err(unavailable)?;
         self.last_seq = self.last_seq.max(id);

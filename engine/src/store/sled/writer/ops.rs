@@ -103,6 +103,7 @@ pub(in crate::store::sled) enum Op {
 }
 
 impl Writer {
+    /// Runs one operation into `batch`. An error that spoils the whole batch (I/O while
     /// applying earlier writes) comes back with the operation's reply. `early` is set when
     /// the reply need not wait for the batch's flush (it may go once the batch is applied).
     #[allow(clippy::type_complexity)]
