@@ -231,6 +231,8 @@ impl SledStore {
         real_time: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<prepare::PreparedPublish> {
+        // A failed store refuses before it is touched (`call` would refuse anyway).
+        self.shared.health.check()?;
         let id = self.shared.db.generate_id().map_err(unavailable)?;
         prepare::publish(JobId(id), request, real_time, now)
     }
