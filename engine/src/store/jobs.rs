@@ -207,6 +207,32 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
         Ok(0)
     }
 
+    /// Removes up to `limit` finished jobs (completed, cancelled, expired, failed) that
+    /// finished before `finished_before`, oldest first, with everything they own: the
+    /// job, its key, its index entries, its history and its results-feed entries, in one
+    /// atomic step per job. A job finishes at its [`Job::updated_at`], which every
+    /// transition to a finished state sets and nothing changes afterwards but a
+    /// re-publish. Returns how many jobs went.
+    ///
+    /// Each job is removed only if it is still finished, and finished before the cutoff,
+    /// when it is removed: a job re-published meanwhile keeps its new life. Outbox entries
+    /// are left alone (a finished job's last event may still wait for its delivery;
+    /// delivered entries are removed by [`Outbox::ack_outbox`] and [`Outbox::fan_out`]).
+    /// Results-feed cursors handed out earlier stay valid: paging on skips nothing that is
+    /// still stored. Finding the jobs costs O(log n + k), never a scan of all jobs.
+    ///
+    /// The default removes nothing: a store without it keeps every job.
+    ///
+    /// [`Outbox::ack_outbox`]: super::Outbox::ack_outbox
+    /// [`Outbox::fan_out`]: super::Outbox::fan_out
+    async fn purge_finished(
+        &self,
+        _finished_before: DateTime<Utc>,
+        _limit: usize,
+    ) -> StoreResult<usize> {
+        Ok(0)
+    }
+
     /// Makes every write so far durable.
     async fn flush(&self) -> StoreResult<()>;
 

@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "results feed",
         sql: include_str!("migrations/0003_results_feed.sql"),
     },
+    Migration {
+        version: 4,
+        name: "retention",
+        sql: include_str!("migrations/0004_retention.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -15,6 +15,7 @@ mod migrate;
 mod notify;
 mod outbox;
 mod reads;
+mod retention;
 mod sql;
 mod tx;
 
@@ -291,6 +292,18 @@ impl JobStore for PostgresStore {
         self.deadline(
             "a cohort expedite",
             jobs::expedite_cohort(&self.shared, provider, cohort, at, seen),
+        )
+        .await
+    }
+
+    async fn purge_finished(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize> {
+        self.deadline(
+            "a purge of finished jobs",
+            retention::purge_finished(&self.shared, finished_before, limit),
         )
         .await
     }

@@ -12,6 +12,7 @@
 //! | `r`    | record kind, record key               | record (JSON)                    |
 //! | `c`    | provider, cohort, job id              | empty                            |
 //! | `f`    | tenant, outbox sequence               | job id (8 B): the results feed   |
+//! | `e`    | finish time (ms, rounded down), job id | empty: finished jobs, for retention |
 //!
 //! Integers are big-endian so that byte order is numeric order: the due index is a range
 //! scan from its start, and a tenant's jobs are one prefix.
@@ -30,6 +31,7 @@ pub(super) const HISTORY: u8 = b'h';
 pub(super) const RECORD: u8 = b'r';
 pub(super) const COHORT: u8 = b'c';
 pub(super) const FEED: u8 = b'f';
+pub(super) const FINISHED: u8 = b'e';
 
 pub(super) fn meta(name: &str) -> Vec<u8> {
     let mut key = vec![META];
@@ -162,6 +164,22 @@ pub(super) fn history(id: JobId, seq: u64) -> [u8; 17] {
     key[1..9].copy_from_slice(&id.0.to_be_bytes());
     key[9..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// A finished job's entry in the retention index: when it finished (its `updated_at`),
+/// in milliseconds rounded down, so that every job finished before a cutoff sorts at or
+/// before the cutoff's key.
+pub(super) fn finished(at: DateTime<Utc>, id: JobId) -> [u8; 17] {
+    let mut key = [FINISHED; 17];
+    key[1..9].copy_from_slice(&(at.timestamp_millis().max(0) as u64).to_be_bytes());
+    key[9..].copy_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// The job id of a retention index key.
+pub(super) fn finished_job(key: &[u8]) -> Option<JobId> {
+    let id = key.get(9..17)?;
+    Some(JobId(u64::from_be_bytes(id.try_into().ok()?)))
 }
 
 /// The prefix of a tenant's results feed: its events in sequence order.

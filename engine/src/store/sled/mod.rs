@@ -447,6 +447,19 @@ impl JobStore for SledStore {
         .await
     }
 
+    async fn purge_finished(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize> {
+        self.call(|reply| Op::PurgeFinished {
+            before: finished_before,
+            limit,
+            reply,
+        })
+        .await
+    }
+
     async fn flush(&self) -> StoreResult<()> {
         self.call(|reply| Op::Flush { reply }).await
     }

@@ -12,11 +12,16 @@ use crate::store::{StoreError, StoreResult};
 
 /// The on-disk layout version this build writes. 2 split each job into a body and a
 /// schedule record (`record.rs`); this build still reads jobs that version 1 wrote. 3 added
-/// the results feed (`f` keys), built from the history when an older store is opened.
-pub(super) const SCHEMA_VERSION: u64 = 3;
+/// the results feed (`f` keys), built from the history when an older store is opened. 4
+/// added the retention index of finished jobs (`e` keys), built from the jobs (one scan)
+/// when an older store is opened.
+pub(super) const SCHEMA_VERSION: u64 = 4;
 
 /// The version from which the results feed is kept with every event.
 const FEED_VERSION: u64 = 3;
+
+/// The version from which finished jobs are indexed by finish time.
+const RETENTION_VERSION: u64 = 4;
 
 /// The meta key of the acknowledged-writes counters ([`Acks`]).
 pub(super) const ACKS: &str = "acks";
@@ -74,6 +79,11 @@ pub(super) fn meta(tree: &sled::Tree) -> StoreResult<String> {
                 // Before the version is raised: a crash part-way builds it again.
                 let indexed = index_feed(tree)?;
                 tracing::info!(events = indexed, "results feed built from the history");
+            }
+            if version < RETENTION_VERSION {
+                // Before the version is raised: a crash part-way builds it again.
+                let indexed = super::writer::index_finished_jobs(tree)?;
+                tracing::info!(jobs = indexed, "retention index built from the finished jobs");
             }
             if version < SCHEMA_VERSION {
                 // Older jobs stay readable; the new version keeps older builds, which

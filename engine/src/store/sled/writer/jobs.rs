@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::batch::{read_job, unavailable, Batch};
-use super::{Writer, MAX_LEASED};
+use super::{retention, Writer, MAX_LEASED};
 use crate::model::{EmitReason, Fenced, Job, JobId, JobKey, PublishOutcome, ResultEvent};
 use crate::store::sled::prepare::{self, PreparedCommit, PreparedPublish};
 use crate::store::sled::{keys, record};
@@ -206,6 +206,7 @@ impl Writer {
         };
         let old_due = current.due_at;
         let old_cohort = current.indexed_cohort();
+        let old_finished = retention::finished_key(&current);
         let (job, outcome) = Job::plan_publish(
             Some(current),
             prepared.job.request,
@@ -225,6 +226,7 @@ impl Writer {
         }
         self.store_job(batch, &job, old_due, false)?;
         self.index_cohort(batch, old_cohort, &job);
+        retention::index_finished(batch, old_finished, &job);
         Ok((job, outcome))
     }
 
@@ -247,6 +249,9 @@ impl Writer {
         };
         self.index_cohort(batch, old_cohort, &job);
         let seq = self.next_id()?;
+        // An active job has no retention entry; written once nothing can fail before the
+        // job itself is.
+        retention::index_finished(batch, None, &job);
         // A cancel changes state, due time and lease only.
         self.store_job(batch, &job, old_due, true)?;
         // No commit will come for a lease it ended.
@@ -372,6 +377,7 @@ impl Writer {
         };
         self.store_encoded(batch, &job, current.due_at, body, schedule);
         self.index_cohort(batch, current.indexed_cohort(), &job);
+        retention::index_finished(batch, retention::finished_key(&current), &job);
         let event = match (commit.emit, seq, event) {
             (Some(_), Some(seq), Some(event)) if holds => {
                 let numbered = event.number(&self.instance, seq);

@@ -5,12 +5,14 @@
 //! serialize on a process-wide lock (see DESIGN.md). Operations queue while a batch is
 //! being flushed, so the next batch grows with load: durability costs latency, not
 //! throughput. `ops.rs` holds the operations, `batch.rs` the pending writes of one batch,
-//! `jobs.rs` and `outbox.rs` what each operation does to the tree.
+//! `jobs.rs` and `outbox.rs` what each operation does to the tree, `retention.rs` the
+//! index of finished jobs and their purge.
 
 mod batch;
 mod jobs;
 mod ops;
 mod outbox;
+mod retention;
 
 use std::collections::HashMap;
 
@@ -20,6 +22,7 @@ use self::batch::Batch;
 pub(super) use self::batch::{decode, unavailable};
 use self::ops::reject;
 pub(super) use self::ops::Op;
+pub(super) use self::retention::index_finished_jobs;
 use super::health::Health;
 use super::ledger::{Acks, Recorder};
 use super::{keys, open};

@@ -97,6 +97,12 @@ pub(in crate::store::sled) enum Op {
         seen: DateTime<Utc>,
         reply: Reply<usize>,
     },
+    /// Removes finished jobs ([`crate::JobStore::purge_finished`]).
+    PurgeFinished {
+        before: DateTime<Utc>,
+        limit: usize,
+        reply: Reply<usize>,
+    },
     Flush {
         reply: Reply<()>,
     },
@@ -260,6 +266,18 @@ impl Writer {
                 batch.remove(&key);
                 Ok(pending(reply, existed))
             }
+            Op::PurgeFinished {
+                before,
+                limit,
+                reply,
+            } => {
+                // The scan reads the tree, so earlier writes of this batch go first. Not
+                // flushed: a purge lost in a crash is simply done again.
+                if let Err(e) = batch.apply() {
+                    return Err((pending(reply, Ok(0)), e));
+                }
+                Ok(pending(reply, self.purge_finished(batch, before, limit)))
+            }
             Op::Flush { reply } => {
                 *durable = true;
                 Ok(pending(reply, Ok(())))
@@ -293,6 +311,7 @@ pub(super) fn reject(op: Op) -> PendingReply {
         Op::PutRecord { reply, .. } => fail(reply),
         Op::DeleteRecord { reply, .. } => fail(reply),
         Op::ExpediteCohort { reply, .. } => fail(reply),
+        Op::PurgeFinished { reply, .. } => fail(reply),
         Op::Flush { reply } => fail(reply),
     }
 }

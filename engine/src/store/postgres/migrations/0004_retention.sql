@@ -1,0 +1,8 @@
+-- boxtrace PostgreSQL store, version 4: retention of finished jobs
+-- (`Store::purge_finished`).
+--
+-- A finished job (any state but ACTIVE) finished at its `updated_at`, which every
+-- transition to a finished state sets and nothing changes afterwards but a re-publish
+-- (which makes it ACTIVE again, and so leaves this index). Finding the k oldest finished
+-- jobs reads k index entries after one descent, however many jobs are active.
+CREATE INDEX jobs_finished ON jobs (updated_at, id) WHERE state <> 'ACTIVE';
