@@ -39,6 +39,8 @@ struct State {
     keys: HashMap<JobId, JobKey>,
     /// (due time, job) of every job with a due time: what `claim_due_by` walks.
     due: BTreeSet<(DateTime<Utc>, JobId)>,
+    /// (finish time, job) of every finished job: what `purge_finished` walks.
+    finished: BTreeSet<(DateTime<Utc>, JobId)>,
     /// Each job's result events, oldest first.
     history: HashMap<JobId, Vec<ResultEvent>>,
     /// Each tenant's result events in the order they were appended, under their sequence.
@@ -62,13 +64,21 @@ impl MemoryJobStore {
 }
 
 impl State {
-    /// Stores `job` under its key, moving its due-index entry from `old_due`.
+    /// Stores `job` under its key, moving its due-index entry from `old_due` and its
+    /// retention entry from where the job it replaces had it.
     fn put(&mut self, job: Job, old_due: Option<DateTime<Utc>>) {
         if let Some(due) = old_due {
             self.due.remove(&(due, job.id));
         }
         if let Some(due) = job.due_at {
             self.due.insert((due, job.id));
+        }
+        if let Some(old) = self.jobs.get(&job.request.key) {
+            self.finished.remove(&(old.updated_at, old.id));
+        }
+        if !job.state.is_active() {
+            // A finished job's `updated_at` is when it finished.
+            self.finished.insert((job.updated_at, job.id));
         }
         self.keys.insert(job.id, job.request.key.clone());
         self.jobs.insert(job.request.key.clone(), job);
@@ -330,6 +340,41 @@ impl JobStore for MemoryJobStore {
             state.put(job, old_due);
         }
         Ok(moved)
+    }
+
+    async fn purge_finished(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<usize> {
+        let mut state = self.state();
+        // Every entry sorts before (cutoff, 0) exactly when it finished before the cutoff.
+        let doomed: Vec<(DateTime<Utc>, JobId)> = state
+            .finished
+            .range(..(finished_before, JobId(0)))
+            .take(limit)
+            .copied()
+            .collect();
+        for entry in &doomed {
+            state.finished.remove(entry);
+            let id = entry.1;
+            let Some(key) = state.keys.remove(&id) else {
+                continue;
+            };
+            if let Some(job) = state.jobs.remove(&key) {
+                if let Some(due) = job.due_at {
+                    state.due.remove(&(due, id));
+                }
+            }
+            let events = state.history.remove(&id).unwrap_or_default();
+            if let Some(feed) = state.feed.get_mut(&key.tenant) {
+                // A scan of the tenant's feed: simple, and this store is not for large
+                // fleets. A backend keeps the sequence numbers with the history instead.
+                let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+                feed.retain(|_, event| !ids.contains(event.id.as_str()));
+            }
+        }
+        Ok(doomed.len())
     }
 
     async fn flush(&self) -> StoreResult<()> {

@@ -28,6 +28,7 @@ mod jobs;
 mod operator;
 mod outbox;
 mod records;
+mod retention;
 
 use std::future::Future;
 
@@ -114,6 +115,9 @@ where
         ("results_feed_pages_a_tenants_events_in_order", |s| {
             Box::pin(feed::results_feed_pages_a_tenants_events_in_order(s))
         }),
+        ("purge_removes_only_jobs_finished_before_the_cutoff", |s| {
+            Box::pin(retention::purge_removes_only_jobs_finished_before_the_cutoff(s))
+        }),
     ];
     run(checks, &make).await;
 }
@@ -141,6 +145,14 @@ where
         }),
         ("outbox_entries_show_live_and_dead", |s| {
             Box::pin(operator::outbox_entries_show_live_and_dead(s))
+        }),
+        ("a_purge_leaves_undelivered_events_in_the_outbox", |s| {
+            Box::pin(retention::a_purge_leaves_undelivered_events_in_the_outbox(
+                s,
+            ))
+        }),
+        ("delivered_entries_leave_nothing_behind", |s| {
+            Box::pin(retention::delivered_entries_leave_nothing_behind(s))
         }),
     ];
     run(checks, &make).await;

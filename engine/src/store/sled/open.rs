@@ -83,7 +83,10 @@ pub(super) fn meta(tree: &sled::Tree) -> StoreResult<String> {
             if version < RETENTION_VERSION {
                 // Before the version is raised: a crash part-way builds it again.
                 let indexed = super::writer::index_finished_jobs(tree)?;
-                tracing::info!(jobs = indexed, "retention index built from the finished jobs");
+                tracing::info!(
+                    jobs = indexed,
+                    "retention index built from the finished jobs"
+                );
             }
             if version < SCHEMA_VERSION {
                 // Older jobs stay readable; the new version keeps older builds, which

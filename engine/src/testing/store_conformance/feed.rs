@@ -41,7 +41,12 @@ async fn emit<S: JobStore>(store: &S, tenant: &Tenant, n: u32, cancel: bool) -> 
 /// Waits until `tenant`'s feed after `after` holds `want` entries. A store may show an
 /// event a little after its commit returned (PostgreSQL waits for older transactions to
 /// end, so that no later commit lands behind a cursor), but not much later.
-async fn settle<S: JobStore>(store: &S, tenant: &Tenant, after: FeedCursor, want: usize) {
+pub(super) async fn settle<S: JobStore>(
+    store: &S,
+    tenant: &Tenant,
+    after: FeedCursor,
+    want: usize,
+) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let page = store.results(tenant, after, 1000).await.unwrap();

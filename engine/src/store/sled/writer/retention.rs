@@ -92,7 +92,12 @@ impl Writer {
     fn remove_job(&mut self, batch: &mut Batch<'_>, job: &Job) -> StoreResult<()> {
         let id = job.id;
         let index_key = keys::job_key(&job.request.key);
-        if batch.get(&index_key)?.as_deref().and_then(keys::id_from_value) == Some(id) {
+        if batch
+            .get(&index_key)?
+            .as_deref()
+            .and_then(keys::id_from_value)
+            == Some(id)
+        {
             batch.remove(&index_key);
         }
         batch.remove(&keys::job(id));
