@@ -158,3 +158,43 @@ async fn a_results_cursor_of_another_backend_is_refused() {
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidCursor(_)), "{err}");
 }
+
+#[tokio::test]
+async fn a_store_of_schema_3_gets_its_finished_jobs_indexed_for_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = Tenant::new("o", "s");
+    let finished = request(&tenant, TraceKind::Export, "p", &container(5));
+    let active = request(&tenant, TraceKind::Export, "p", &container(6));
+    {
+        let store = SledStore::open_path(dir.path()).unwrap();
+        store.publish(finished.clone(), true, t0()).await.unwrap();
+        store.publish(active.clone(), true, t0()).await.unwrap();
+        store.cancel(&finished.key, t0()).await.unwrap().unwrap();
+        // What schema 3 wrote: no retention index.
+        let tree = &store.shared.tree;
+        let index: Vec<_> = tree.scan_prefix([keys::FINISHED]).keys().collect();
+        assert_eq!(index.len(), 1, "the cancel indexed its job");
+        for key in index {
+            tree.remove(key.unwrap()).unwrap();
+        }
+        tree.insert(keys::meta("schema"), &3u64.to_be_bytes())
+            .unwrap();
+        let later = t0() + chrono::Duration::days(1);
+        assert_eq!(store.purge_finished(later, 10).await.unwrap(), 0);
+        store.flush().await.unwrap();
+    }
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let later = t0() + chrono::Duration::days(1);
+    assert_eq!(
+        store.purge_finished(later, 10).await.unwrap(),
+        1,
+        "the old finished job is indexed at open"
+    );
+    assert!(store.get(&finished.key).await.unwrap().is_none());
+    assert!(store.get(&active.key).await.unwrap().is_some());
+    assert!(
+        store.shared.tree.scan_prefix([keys::HISTORY]).next().is_none()
+            && store.shared.tree.scan_prefix([keys::FEED]).next().is_none(),
+        "its history and feed entries went with it"
+    );
+}
