@@ -86,7 +86,7 @@ pub use credentials::{
 };
 pub use engine::{
     Accepted, CircuitState, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics,
-    Histogram, ProviderHealthStatus, Subscription,
+    Histogram, ProviderHealthStatus, Subscription, DEFAULT_RETENTION,
 };
 pub use error::{Error, Result};
 pub use model::*;

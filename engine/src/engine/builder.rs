@@ -46,6 +46,14 @@ pub struct EngineConfig {
     /// Result events buffered per subscriber; a slower subscriber misses events (the
     /// durable outbox does not).
     pub subscriber_buffer: usize,
+    /// How long a finished job (completed, cancelled, expired, failed) is kept, with its
+    /// history and results-feed entries, counted from when it finished: after that the
+    /// engine removes it (a sweep beside the dispatcher, every 5 minutes of clock time),
+    /// and reading it finds nothing. Outbox entries waiting for delivery stay. `None`
+    /// (`"off"` in a file) keeps every job. Default [`DEFAULT_RETENTION`](super::DEFAULT_RETENTION),
+    /// 30 days; zero is refused.
+    #[serde(with = "super::retention::serde_retention")]
+    pub retention: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +65,7 @@ impl Default for EngineConfig {
             shutdown_grace: Duration::from_secs(30),
             max_idle: Duration::from_secs(60),
             subscriber_buffer: 4096,
+            retention: Some(super::DEFAULT_RETENTION),
         }
     }
 }
@@ -171,12 +180,28 @@ impl EngineBuilder {
         self
     }
 
+    /// Keeps finished jobs for `retention` after they finished, then removes them with
+    /// their history and results-feed entries ([`EngineConfig::retention`]); `None` keeps
+    /// every job. Default 30 days ([`DEFAULT_RETENTION`](super::DEFAULT_RETENTION)).
+    /// [`EngineBuilder::config`] replaces it with the configuration's, so call this after.
+    pub fn retention(mut self, retention: Option<Duration>) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
     /// Builds the engine. It does not trace until [`Engine::start`] (or
     /// [`Engine::run_due`]) is called.
     pub fn build(self) -> Result<Engine> {
         if self.config.claim_batch == 0 || self.config.max_in_flight == 0 {
             return Err(Error::Config(
                 "claimBatch and maxInFlight must be at least 1".into(),
+            ));
+        }
+        if self.config.retention.is_some_and(|r| r.is_zero()) {
+            return Err(Error::Config(
+                "retention must be longer than zero (zero would remove every job as soon as \
+                 it finished); use None (\"off\") to keep every job"
+                    .into(),
             ));
         }
         let jobs = self.jobs.ok_or_else(|| {

@@ -159,6 +159,11 @@ pub(super) async fn run(inner: Arc<Inner>) {
     // the next due time or `max_idle`.
     let mut wake_ups = inner.jobs.wake_ups();
     let lookahead = inner.lookahead;
+    // Retention runs beside the dispatcher and stops with it.
+    let sweeper = inner
+        .config
+        .retention
+        .map(|retention| tokio::spawn(super::retention::run(inner.clone(), retention)));
     tracing::info!(
         providers = ?inner.providers.keys().collect::<Vec<_>>(),
         lookahead = ?lookahead,
@@ -258,6 +263,10 @@ pub(super) async fn run(inner: Arc<Inner>) {
             "shutdown grace ran out; abandoned traces come due again when their leases lapse"
         );
         running.tasks.shutdown().await;
+    }
+    if let Some(sweeper) = sweeper {
+        // It ends at the shutdown signal (or between two store calls of a sweep).
+        let _ = sweeper.await;
     }
     if let Err(e) = inner.jobs.flush().await {
         tracing::error!(error = %e, "final store flush failed");

@@ -9,6 +9,7 @@ mod limits;
 mod metrics;
 mod outcome;
 mod request;
+mod retention;
 mod subscription;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use crate::store::{
 pub use builder::{EngineBuilder, EngineConfig};
 pub use health::{CircuitState, ProviderHealthStatus};
 pub use metrics::{EngineMetrics, Histogram};
+pub use retention::DEFAULT_RETENTION;
 pub use subscription::Subscription;
 
 /// The container-tracing engine. Cloning is cheap and shares the engine.
@@ -382,6 +384,17 @@ impl Engine {
     /// never trace one job twice at once (leases).
     pub async fn run_due(&self) -> Result<usize> {
         dispatch::run_due(&self.inner).await
+    }
+
+    /// Removes now the finished jobs past the retention period
+    /// ([`EngineConfig::retention`]) and returns how many went; none when retention is
+    /// off. The running dispatcher does this by itself every 5 minutes of clock time; this
+    /// is for tests and tools that drive time themselves.
+    pub async fn sweep_retention(&self) -> Result<usize> {
+        match self.inner.config.retention {
+            Some(retention) => Ok(retention::sweep(&self.inner, retention).await?),
+            None => Ok(0),
+        }
     }
 
     fn provider(&self, id: &str) -> Result<&Provider> {

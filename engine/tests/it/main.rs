@@ -12,5 +12,6 @@ mod job_store_only;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod retention;
 mod scheduler;
 mod support;

@@ -193,7 +193,12 @@ async fn a_store_of_schema_3_gets_its_finished_jobs_indexed_for_retention() {
     assert!(store.get(&finished.key).await.unwrap().is_none());
     assert!(store.get(&active.key).await.unwrap().is_some());
     assert!(
-        store.shared.tree.scan_prefix([keys::HISTORY]).next().is_none()
+        store
+            .shared
+            .tree
+            .scan_prefix([keys::HISTORY])
+            .next()
+            .is_none()
             && store.shared.tree.scan_prefix([keys::FEED]).next().is_none(),
         "its history and feed entries went with it"
     );
