@@ -70,6 +70,15 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// Reads a retention setting as files write it ([`EngineConfig::retention`]): a
+    /// duration such as `30days` or `12h`, or `off` (keep every job). The error says what
+    /// is accepted; zero is refused.
+    pub fn parse_retention(text: &str) -> std::result::Result<Option<Duration>, String> {
+        super::retention::serde_retention::parse(text)
+    }
+}
+
 /// Builds an [`Engine`]. A store and at least one provider are required.
 #[derive(Debug, Default)]
 pub struct EngineBuilder {

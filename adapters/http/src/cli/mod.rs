@@ -18,6 +18,7 @@ Environment (each overrides the same key of --config; boxtrace.example.toml list
   BOXTRACE_ALLOW_PRIVATE_WEBHOOKS      allow web-hooks to loopback and private addresses [default: false]
   BOXTRACE_ALLOW_INSECURE_WEBHOOKS     allow http web-hook URLs (otherwise https only) [default: false]
   BOXTRACE_LEASE_SECS                  how long a claimed job stays leased, in seconds [default: 60]
+  BOXTRACE_RETENTION                   how long finished jobs are kept, e.g. 30days; off keeps all [default: 30days]
   BOXTRACE_DATABASE_URL                PostgreSQL URL; set, the store is PostgreSQL instead of sled
   BOXTRACE_DATABASE_SCHEMA             PostgreSQL schema of the tables [default: boxtrace]
   BOXTRACE_DATABASE_POOL_SIZE          PostgreSQL connections per process [default: 16]

@@ -396,6 +396,13 @@ impl ServerConfig {
             })?;
             self.engine.lease = Duration::from_secs(secs);
         }
+        if let Some(retention) = var("BOXTRACE_RETENTION") {
+            self.engine.retention =
+                EngineConfig::parse_retention(&retention).map_err(|message| ConfigError::Env {
+                    name: "BOXTRACE_RETENTION",
+                    message,
+                })?;
+        }
         if let Some(log) = var("BOXTRACE_LOG") {
             self.log = log;
         }

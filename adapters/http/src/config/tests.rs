@@ -275,3 +275,34 @@ async fn an_unknown_key_in_a_provider_config_names_the_file_line_and_accepted_ke
         );
     }
 }
+
+#[test]
+fn retention_from_file_then_environment() {
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(
+        ServerConfig::default().engine.retention,
+        Some(30 * day),
+        "30 days by default, as the README says"
+    );
+    let mut config: ServerConfig = toml::from_str("[engine]\nretention = \"7days\"\n").unwrap();
+    assert_eq!(config.engine.retention, Some(7 * day));
+    let off: ServerConfig = toml::from_str("[engine]\nretention = \"off\"\n").unwrap();
+    assert_eq!(off.engine.retention, None, "off keeps every job");
+    let zero = toml::from_str::<ServerConfig>("[engine]\nretention = \"0s\"\n").unwrap_err();
+    assert!(zero.to_string().contains("'off'"), "{zero}");
+
+    let env = |value: &'static str| {
+        move |name: &'static str| (name == "BOXTRACE_RETENTION").then(|| value.to_owned())
+    };
+    config.apply_env(env("90days")).unwrap();
+    assert_eq!(config.engine.retention, Some(90 * day));
+    config.apply_env(env("OFF")).unwrap();
+    assert_eq!(config.engine.retention, None);
+    let err = config.apply_env(env("0")).unwrap_err().to_string();
+    assert!(
+        err.contains("BOXTRACE_RETENTION") && err.contains("'off'"),
+        "{err}"
+    );
+    let err = config.apply_env(env("a while")).unwrap_err().to_string();
+    assert!(err.contains("not a duration"), "{err}");
+}

@@ -12,7 +12,7 @@
 //! | `r`    | record kind, record key               | record (JSON)                    |
 //! | `c`    | provider, cohort, job id              | empty                            |
 //! | `f`    | tenant, outbox sequence               | job id (8 B): the results feed   |
-//! | `e`    | finish time (ms, rounded down), job id | empty: finished jobs, for retention |
+//! | `e`    | finish time (ms, rounded down), job id | empty: finished jobs (retention) |
 //!
 //! Integers are big-endian so that byte order is numeric order: the due index is a range
 //! scan from its start, and a tenant's jobs are one prefix.
