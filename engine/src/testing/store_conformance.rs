@@ -118,6 +118,9 @@ where
         ("purge_removes_only_jobs_finished_before_the_cutoff", |s| {
             Box::pin(retention::purge_removes_only_jobs_finished_before_the_cutoff(s))
         }),
+        ("a_purge_racing_re_publishes_never_takes_a_live_job", |s| {
+            Box::pin(retention::a_purge_racing_re_publishes_never_takes_a_live_job(s))
+        }),
     ];
     run(checks, &make).await;
 }

@@ -327,3 +327,54 @@ pub(super) async fn delivered_entries_leave_nothing_behind<S: JobStore + Outbox>
         );
     }
 }
+
+pub(super) async fn a_purge_racing_re_publishes_never_takes_a_live_job<S: JobStore>(store: S) {
+    let requests: Vec<_> = (0..20)
+        .map(|n| request(&tenant(), TraceKind::Empty, "p", &container(640 + n)))
+        .collect();
+    for r in &requests {
+        store.publish(r.clone(), true, t0()).await.unwrap();
+        store.cancel(&r.key, t0()).await.unwrap().expect("active");
+    }
+    let later = t0() + mins(60);
+    let publishes = async {
+        let mut outcomes = Vec::new();
+        for r in &requests {
+            let (_, outcome) = store.publish(r.clone(), true, later).await.unwrap();
+            outcomes.push(outcome);
+        }
+        outcomes
+    };
+    // One job per call, so that the purge and the publishes interleave.
+    let purges = async {
+        let mut removed = 0;
+        for _ in 0..requests.len() {
+            removed += store.purge_finished(t0() + mins(1), 1).await.unwrap();
+        }
+        removed
+    };
+    let (outcomes, removed) = tokio::join!(publishes, purges);
+    for (r, outcome) in requests.iter().zip(&outcomes) {
+        let job = store.get(&r.key).await.unwrap().unwrap_or_else(|| {
+            panic!(
+                "{} was published ({outcome:?}) and is gone",
+                r.key.container
+            )
+        });
+        assert!(job.state.is_active(), "a published job is active");
+        assert_eq!(job.due_at, Some(later));
+        assert!(
+            matches!(outcome, PublishOutcome::Restarted | PublishOutcome::Created),
+            "{outcome:?}"
+        );
+    }
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == PublishOutcome::Created)
+        .count();
+    assert_eq!(
+        created, removed,
+        "every job the purge took was published afresh, and no other"
+    );
+    assert_eq!(store.purge_finished(later, 100).await.unwrap(), 0);
+}
