@@ -20,5 +20,6 @@ mod process;
 mod receivers;
 mod replay;
 mod results;
+mod retention;
 mod strictness;
 mod support;
