@@ -1,4 +1,4 @@
-//! Conformance of retention ([`Store::purge_finished`]): finished jobs leave with their
+//! Conformance of retention ([`JobStore::purge_finished`]): finished jobs leave with their
 //! history and results-feed entries, oldest first, and nothing else goes; delivered
 //! outbox entries leave nothing behind.
 

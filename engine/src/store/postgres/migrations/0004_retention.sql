@@ -1,5 +1,5 @@
 -- boxtrace PostgreSQL store, version 4: retention of finished jobs
--- (`Store::purge_finished`).
+-- (`JobStore::purge_finished`).
 --
 -- A finished job (any state but ACTIVE) finished at its `updated_at`, which every
 -- transition to a finished state sets and nothing changes afterwards but a re-publish
