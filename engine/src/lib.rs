@@ -70,6 +70,7 @@
 
 mod clock;
 mod credentials;
+mod delivery;
 mod engine;
 mod error;
 mod model;
@@ -84,6 +85,10 @@ pub use clock::{AcceleratedClock, Clock, ManualClock, Sleep, SystemClock};
 pub use credentials::{
     Credentials, CredentialsError, EnvCredentials, ProviderCredentials, Secret, StaticCredentials,
 };
+pub use delivery::{
+    ActiveDestination, Delivery, DeliveryConfig, DeliveryHandle, DestinationId, Destinations,
+    DestinationsError,
+};
 pub use engine::{
     Accepted, CircuitState, Engine, EngineBuilder, EngineConfig, EngineHandle, EngineMetrics,
     Histogram, ProviderHealthStatus, Subscription, DEFAULT_RETENTION,
@@ -96,8 +101,8 @@ pub use schedule::{
 };
 pub use store::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedEntry, FeedPage, JobPage,
-    JobStore, ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, Store, StoreError,
-    StoreResult, TraceCommit, MAX_FEED_PAGE, RESULTS_QUEUE,
+    JobStore, ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, Settlement, Store,
+    StoreError, StoreResult, TraceCommit, Verdict, MAX_FEED_PAGE, RESULTS_QUEUE,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PostgresConfig, PostgresError, PostgresStore};

@@ -187,13 +187,15 @@ impl App {
         let webhooks = Webhooks::new(store.clone());
         let metrics = Arc::new(Metrics::default());
         let deliverer = Deliverer::new(
-            engine.clone(),
-            store.clone(),
             webhooks.clone(),
             guard,
-            config.delivery.clone(),
+            &config.delivery,
             metrics.clone(),
+            engine.clock().clone(),
         )?;
+        let deliveries = engine
+            .deliver_to(deliverer.clone(), config.delivery.engine())
+            .map_err(ServerError::Engine)?;
         let state = AppState {
             clients: Clients::with_status_ttl(store.clone(), config.client_cache_ttl),
             store,
@@ -202,6 +204,7 @@ impl App {
             engine,
             webhooks,
             deliverer,
+            deliveries,
             guard,
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
@@ -231,7 +234,7 @@ impl App {
 
     fn start_background(&self, shutdown: CancellationToken) -> Background {
         let engine = self.state.engine.start();
-        let deliverer = tokio::spawn(self.state.deliverer.clone().run(shutdown.clone()));
+        let deliverer = tokio::spawn(self.state.deliveries.clone().run(shutdown.clone()));
         Background {
             engine,
             deliverer,

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use boxtrace::{Engine, Store};
+use boxtrace::{DeliveryHandle, Engine, Store};
 
 use crate::auth::{Clients, OperatorToken, Tokens};
 use crate::metrics::Metrics;
@@ -15,9 +15,8 @@ pub struct AppState {
     /// The engine.
     pub engine: Engine,
     /// The backend the engine runs on, whole: the adapter's records (web-hook
-    /// registrations, API clients, console sign-outs) and the administration of its outbox
-    /// (stats, entries, replay, purge). The engine itself holds only its job store and
-    /// outbox.
+    /// registrations, API clients, console sign-outs). Its outbox is administered through
+    /// [`AppState::deliveries`], never directly.
     pub store: Arc<dyn Store>,
     /// API clients.
     pub clients: Clients,
@@ -27,8 +26,10 @@ pub struct AppState {
     pub operator: Option<OperatorToken>,
     /// Web-hook registrations.
     pub webhooks: Webhooks,
-    /// The deliverer (pings, wake-ups).
+    /// The web-hook destination (pings, the console's activity).
     pub deliverer: Arc<Deliverer>,
+    /// The engine's deliverer: queue stats, entries, replay, purge, wake-ups.
+    pub deliveries: DeliveryHandle,
     /// The SSRF guard for registrations.
     pub guard: Guard,
     /// Counters.

@@ -347,7 +347,7 @@ impl Engine {
         self.inner.outbox.as_ref()
     }
 
-    fn outbox_or_err(&self) -> Result<&Arc<dyn Outbox>> {
+    pub(crate) fn outbox_or_err(&self) -> Result<&Arc<dyn Outbox>> {
         self.inner.outbox.as_ref().ok_or(
             StoreError::Unsupported(
                 "the outbox: this engine was built with a job store alone; build it with \

@@ -23,7 +23,8 @@ use crate::model::Fenced;
 pub use self::feed::{FeedCursor, FeedEntry, FeedPage, MAX_FEED_PAGE};
 pub use self::jobs::{Claimed, Committed, DueClaim, JobPage, JobStore, ListQuery, TraceCommit};
 pub use self::outbox::{
-    EventSeq, FanOutEntry, Outbox, OutboxClaim, OutboxEntry, OutboxStats, RESULTS_QUEUE,
+    EventSeq, FanOutEntry, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Settlement, Verdict,
+    RESULTS_QUEUE,
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresConfig, PostgresError, PostgresStore};

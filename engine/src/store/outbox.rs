@@ -75,6 +75,40 @@ pub struct OutboxClaim {
     pub token: u64,
 }
 
+/// What became of one claimed outbox entry, for [`Outbox::settle`]: the entry's sequence
+/// number, the claim's lease token, and the verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The entry's sequence number in its queue.
+    pub seq: EventSeq,
+    /// The claim's lease token.
+    pub token: u64,
+    /// What to do with it.
+    pub verdict: Verdict,
+}
+
+/// The verdict on one delivery attempt ([`Settlement`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Delivered: removed, as [`Outbox::ack_outbox`].
+    Ack,
+    /// Failed: tried again from `not_before`, as [`Outbox::retry_outbox`].
+    Retry {
+        /// Not handed out before this time.
+        not_before: DateTime<Utc>,
+        /// Why it failed, for operators.
+        error: Option<String>,
+    },
+    /// Given up on: kept dead until a replay, as [`Outbox::bury_outbox`].
+    Bury {
+        /// Why, for operators.
+        error: String,
+    },
+    /// Not attempted (claimed ahead, then the deliverer stopped): its lease ends now, so
+    /// that it can be claimed again at once; its attempts are unchanged.
+    Release,
+}
+
 /// Durable queues of result events for deliverers (web-hooks and the like): claim, ack,
 /// retry, fan out to per-destination queues, bury, replay and purge. Only an embedder that
 /// delivers events out of process needs it; the engine runs without one (its live
@@ -150,6 +184,31 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
         token: u64,
         error: String,
     ) -> StoreResult<()>;
+
+    /// Applies the verdicts on several claimed entries of `queue`, in the order given, one
+    /// result each (refused with [`StoreError::Fenced`] where the lease was lost): a
+    /// deliverer acknowledges in batches, and one store call per delivery would cap it at
+    /// the store's round trips. An ack or a retry need not be durable when this returns
+    /// (losing one in a crash redelivers the event, which at-least-once allows); a burial
+    /// is, as with [`Outbox::bury_outbox`]. The default applies them one by one, and a
+    /// release lets the lease lapse by itself.
+    async fn settle(&self, queue: &str, settlements: &[Settlement]) -> Vec<StoreResult<()>> {
+        let mut results = Vec::with_capacity(settlements.len());
+        for s in settlements {
+            results.push(match &s.verdict {
+                Verdict::Ack => self.ack_outbox(queue, s.seq, s.token).await,
+                Verdict::Retry { not_before, error } => {
+                    self.retry_outbox(queue, s.seq, s.token, *not_before, error.clone())
+                        .await
+                }
+                Verdict::Bury { error } => {
+                    self.bury_outbox(queue, s.seq, s.token, error.clone()).await
+                }
+                Verdict::Release => Ok(()),
+            });
+        }
+        results
+    }
 
     /// Makes every dead entry of `queue` available again at `now`; returns how many.
     async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize>;

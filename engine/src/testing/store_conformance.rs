@@ -29,6 +29,7 @@ mod operator;
 mod outbox;
 mod records;
 mod retention;
+mod settle;
 
 use std::future::Future;
 
@@ -156,6 +157,9 @@ where
         }),
         ("delivered_entries_leave_nothing_behind", |s| {
             Box::pin(retention::delivered_entries_leave_nothing_behind(s))
+        }),
+        ("settle_applies_each_verdict_and_fences_each", |s| {
+            Box::pin(settle::settle_applies_each_verdict_and_fences_each(s))
         }),
     ];
     run(checks, &make).await;

@@ -21,7 +21,7 @@ async fn sled_passes_the_store_conformance_suite() {
     .await;
     assert_eq!(
         n.load(Ordering::Relaxed),
-        27,
+        28,
         "every check ran on its own store"
     );
 }

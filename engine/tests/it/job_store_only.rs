@@ -4,8 +4,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
 use boxtrace::testing::{store_conformance, t0, MemoryJobStore, ScriptedTracer};
-use boxtrace::{Engine, Error, ManualClock, StaticCredentials, Status, StoreError};
+use boxtrace::{Engine, Error, ManualClock, ResultEvent, StaticCredentials, Status, StoreError};
 
 use crate::support::export;
 
@@ -52,4 +53,42 @@ async fn an_engine_runs_on_a_job_store_alone() {
         matches!(err, Error::Store(StoreError::Unsupported(what)) if what.contains("outbox")),
         "an engine without an outbox says so: {err}"
     );
+    let err = engine
+        .deliver_to(
+            std::sync::Arc::new(Nowhere),
+            boxtrace::DeliveryConfig::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Unsupported(what)) if what.contains("outbox")),
+        "delivery needs an outbox and says so: {err}"
+    );
+}
+
+/// Destinations that never get anything.
+#[derive(Debug)]
+struct Nowhere;
+
+#[async_trait]
+impl boxtrace::Destinations for Nowhere {
+    async fn route(
+        &self,
+        events: &[&ResultEvent],
+    ) -> Result<Vec<Vec<boxtrace::DestinationId>>, boxtrace::DestinationsError> {
+        Ok(events.iter().map(|_| Vec::new()).collect())
+    }
+
+    async fn active(
+        &self,
+    ) -> Result<Vec<boxtrace::ActiveDestination>, boxtrace::DestinationsError> {
+        Ok(Vec::new())
+    }
+
+    async fn deliver(
+        &self,
+        _: &boxtrace::DestinationId,
+        _: &boxtrace::OutboxEntry,
+    ) -> boxtrace::Delivery {
+        boxtrace::Delivery::Delivered
+    }
 }

@@ -7,6 +7,7 @@ mod breaker;
 mod conformance;
 mod contract;
 mod crash;
+mod delivery;
 mod faults;
 mod job_store_only;
 mod model;

@@ -159,6 +159,21 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
 }
 
+impl DeliveryConfig {
+    /// The engine's delivery configuration from this one.
+    pub fn engine(&self) -> boxtrace::DeliveryConfig {
+        boxtrace::DeliveryConfig {
+            timeout: self.timeout,
+            concurrency: self.concurrency_per_endpoint.max(1),
+            claim_ahead: None,
+            retry_schedule: self.retry_schedule.clone(),
+            jitter: self.jitter,
+            seed: None,
+            poll_interval: self.poll_interval,
+        }
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         let s = Duration::from_secs;

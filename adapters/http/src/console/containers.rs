@@ -367,10 +367,12 @@ pub async fn trace(
 /// the page says so rather than show none.
 async fn deliveries(state: &AppState, job: &Job) -> Result<Vec<Delivery>, boxtrace::Error> {
     let mut out = Vec::new();
-    let store = &state.store;
     let hooks = state.webhooks.list(&job.request.key.tenant).await?;
     for hook in &hooks {
-        let entries = store.outbox_entries(&hook.queue(), QUEUE_PEEK).await?;
+        let entries = state
+            .deliveries
+            .entries(&hook.destination(), QUEUE_PEEK)
+            .await?;
         for entry in entries.into_iter().filter(|e| e.job_id == job.id) {
             out.push(Delivery {
                 webhook: hook.id.clone(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use boxtrace::{CircuitState, Engine, Job, ListQuery, TrackingState, RESULTS_QUEUE};
+use boxtrace::{CircuitState, Engine, Job, ListQuery, TrackingState};
 use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::Serialize;
@@ -335,11 +335,10 @@ fn per_minute(delta: u64, over: Duration) -> f64 {
 
 /// The results queue's and every endpoint's queue sizes.
 async fn queue_sizes(state: &AppState) -> Result<Queues, boxtrace::Error> {
-    let store = &state.store;
-    let results_pending = store.outbox_stats(RESULTS_QUEUE).await?.pending;
+    let results_pending = state.deliveries.results_stats().await?.pending;
     let mut endpoints = Vec::new();
     for hook in state.webhooks.all().await? {
-        let stats = store.outbox_stats(&hook.queue()).await?;
+        let stats = state.deliveries.stats(&hook.destination()).await?;
         endpoints.push(EndpointQueue {
             tenant: format!("{}/{}", hook.org_id, hook.svc_id),
             url: crate::webhooks::redacted(&hook.url),

@@ -96,15 +96,17 @@ pub async fn list(session: ConsoleSession, State(state): State<AppState>) -> Res
         Ok(hooks) => hooks,
         Err(e) => return super::unavailable(e.into()),
     };
-    let store = &state.store;
     let mut endpoints = Vec::with_capacity(hooks.len());
     for hook in hooks {
-        let stats = match store.outbox_stats(&hook.queue()).await {
+        let stats = match state.deliveries.stats(&hook.destination()).await {
             Ok(stats) => stats,
-            Err(e) => return super::unavailable(e.into()),
+            Err(e) => return super::unavailable(e),
         };
         let (dead_events, dead_note) = if stats.dead > 0 {
-            let read = store.outbox_entries(&hook.queue(), ENTRIES_READ).await;
+            let read = state
+                .deliveries
+                .entries(&hook.destination(), ENTRIES_READ)
+                .await;
             if let Err(e) = &read {
                 tracing::warn!(error = %e, webhook = %hook.id, "console: the dead events of a web-hook could not be read");
             }
@@ -221,8 +223,8 @@ pub async fn confirm(
         Err(refused) => return refused,
     };
     let dead = state
-        .store
-        .outbox_stats(&hook.queue())
+        .deliveries
+        .stats(&hook.destination())
         .await
         .map(|s| s.dead)
         .unwrap_or(0);
@@ -270,31 +272,32 @@ pub async fn act(
                 Some(_) => state.webhooks.enable(&hook).await,
                 None => Ok(()),
             };
-            let now = state.engine.clock().now();
             match enabled {
                 Ok(()) => state
-                    .store
-                    .replay_outbox(&hook.queue(), now)
+                    .deliveries
+                    .replay(&hook.destination())
                     .await
                     .map(|n| tracing::info!(webhook = %hook.id, replayed = n, "console: dead web-hook events replayed")),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         }
         Action::Disable => state
             .webhooks
             .disable(&hook, "disabled by the operator".into())
             .await
-            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint disabled")),
+            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint disabled"))
+            .map_err(boxtrace::Error::from),
         Action::Enable => state
             .webhooks
             .enable(&hook)
             .await
-            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint enabled")),
+            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint enabled"))
+            .map_err(boxtrace::Error::from),
     };
     if let Err(e) = done {
-        return super::unavailable(e.into());
+        return super::unavailable(e);
     }
-    state.deliverer.wake();
+    state.deliveries.wake();
     Redirect::to("/console/webhooks").into_response()
 }
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use boxtrace::{ProviderHealthStatus, RESULTS_QUEUE};
+use boxtrace::ProviderHealthStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -52,7 +52,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
         tracing::warn!(error = %e, "not ready: the store cannot write");
         return Err(ApiError::unavailable(format!("not ready: {e}")));
     }
-    match tokio::time::timeout(READY_DEADLINE, store.outbox_stats(RESULTS_QUEUE)).await {
+    match tokio::time::timeout(READY_DEADLINE, state.deliveries.results_stats()).await {
         Ok(Ok(_)) => Ok(Json(Readiness {
             status: "ready",
             store: "ok",
@@ -84,13 +84,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.render(&mut out);
     state.engine.metrics().render_prometheus(&mut out);
 
-    let store = &state.store;
     let _ = writeln!(
         out,
         "# HELP boxtrace_outbox_depth Events waiting for delivery, by queue and state."
     );
     let _ = writeln!(out, "# TYPE boxtrace_outbox_depth gauge");
-    if let Ok(stats) = store.outbox_stats(RESULTS_QUEUE).await {
+    if let Ok(stats) = state.deliveries.results_stats().await {
         let _ = writeln!(
             out,
             "boxtrace_outbox_depth{{queue=\"results\",state=\"pending\"}} {}",
@@ -99,7 +98,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     if let Ok(hooks) = state.webhooks.all().await {
         for hook in hooks {
-            if let Ok(stats) = store.outbox_stats(&hook.queue()).await {
+            if let Ok(stats) = state.deliveries.stats(&hook.destination()).await {
                 let _ = writeln!(
                     out,
                     "boxtrace_outbox_depth{{queue=\"{}\",state=\"pending\"}} {}",

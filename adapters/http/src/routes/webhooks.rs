@@ -171,7 +171,7 @@ pub async fn list(
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
     let mut views = Vec::new();
     for hook in state.webhooks.list(&caller.tenant).await? {
-        let stats = state.store.outbox_stats(&hook.queue()).await?;
+        let stats = state.deliveries.stats(&hook.destination()).await?;
         views.push(WebhookView {
             id: hook.id,
             url: hook.url,
@@ -205,8 +205,9 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    owned(&state, &caller, &id).await?;
+    let hook = owned(&state, &caller, &id).await?;
     state.webhooks.delete(&caller.tenant, &id).await?;
+    state.deliveries.purge(&hook.destination()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -257,9 +258,8 @@ pub async fn replay(
     if hook.disabled.is_some() {
         state.webhooks.enable(&hook).await?;
     }
-    let now = state.engine.clock().now();
-    let replayed = state.store.replay_outbox(&hook.queue(), now).await?;
-    state.deliverer.wake();
+    // Wakes the deliverer too, which finds the endpoint enabled again.
+    let replayed = state.deliveries.replay(&hook.destination()).await?;
     tracing::info!(webhook = %hook.id, replayed, "dead web-hook events replayed");
     Ok(Json(ReplayResult { replayed }))
 }

@@ -1,30 +1,23 @@
-//! Delivery: fans result events out to each matching endpoint's queue, then POSTs them,
-//! signed, at least once, in order per container, with retries and a dead state.
+//! The web-hook destination of the engine's deliverer: signed POSTs through the address
+//! guard, 410 Gone disabling the registration, and the console's activity and metrics.
+//! Fan-out, queues, order, retries, the dead state and replay are the engine's
+//! (`boxtrace::DeliveryHandle`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use boxtrace::{Engine, FanOutEntry, Outbox, OutboxClaim, ResultEvent, RESULTS_QUEUE};
-use rand::Rng;
-use tokio::sync::Notify;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use async_trait::async_trait;
+use boxtrace::{
+    ActiveDestination, Clock, Delivery, DestinationId, Destinations, DestinationsError,
+    OutboxEntry, ResultEvent, Tenant,
+};
 use url::Url;
 
 use super::ssrf::{Guard, GuardedResolver};
 use super::{retry, sign, Webhook, Webhooks};
 use crate::config::DeliveryConfig;
 use crate::metrics::Metrics;
-
-/// Events fanned out per store call.
-const FAN_OUT_BATCH: usize = 256;
-
-/// How long a claimed batch of the results queue stays leased to one process. A batch
-/// takes milliseconds; this is what the batch of a process that died waits before
-/// another process fans it out, so it is short. A lease that lapses mid-batch costs
-/// nothing but a retry: a fan-out is conditioned on its lease token.
-const FAN_OUT_LEASE: Duration = Duration::from_secs(10);
 
 /// What one POST achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,32 +38,30 @@ pub enum DeliveryOutcome {
     },
 }
 
-/// The web-hook deliverer. One per server.
+/// The web-hook endpoints as the engine's delivery destinations. One per server.
 #[derive(Debug)]
 pub struct Deliverer {
-    engine: Engine,
-    /// The engine's backend, whose outbox the deliverer fans out and drains (until
-    /// delivery moves into the engine, issue 15).
-    outbox: Arc<dyn Outbox>,
     webhooks: Webhooks,
     client: reqwest::Client,
     guard: Guard,
-    config: DeliveryConfig,
+    timeout: Duration,
     metrics: Arc<Metrics>,
-    wake: Notify,
-    in_flight: Mutex<HashMap<String, usize>>,
+    /// The engine's clock, for the console's activity.
+    clock: Arc<dyn Clock>,
+    /// The registrations as of the last [`Destinations::active`], by destination: what a
+    /// delivery is signed with and sent to.
+    hooks: RwLock<HashMap<DestinationId, Webhook>>,
     activity: super::activity::DeliveryActivity,
 }
 
 impl Deliverer {
-    /// A deliverer for `engine`'s results, which the engine's backend appends to `outbox`.
+    /// The destination of every registration in `webhooks`.
     pub fn new(
-        engine: Engine,
-        outbox: Arc<dyn Outbox>,
         webhooks: Webhooks,
         guard: Guard,
-        config: DeliveryConfig,
+        config: &DeliveryConfig,
         metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, reqwest::Error> {
         let client = reqwest::Client::builder()
             // A proxy would resolve the target itself, out of the guard's sight.
@@ -85,15 +76,13 @@ impl Deliverer {
             .user_agent(concat!("boxtrace-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Arc::new(Self {
-            engine,
-            outbox,
             webhooks,
             client,
             guard,
-            config,
+            timeout: config.timeout,
             metrics,
-            wake: Notify::new(),
-            in_flight: Mutex::new(HashMap::new()),
+            clock,
+            hooks: RwLock::new(HashMap::new()),
             activity: Default::default(),
         }))
     }
@@ -103,214 +92,12 @@ impl Deliverer {
         &self.activity
     }
 
-    /// Looks for work at once (after a registration or a replay).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Runs until `shutdown`, then lets deliveries in flight finish (up to the timeout).
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut results = self.engine.subscribe();
-        let mut deliveries = JoinSet::new();
-        loop {
-            while deliveries.try_join_next().is_some() {}
-            if shutdown.is_cancelled() {
-                break;
-            }
-            if let Err(e) = self.fan_out(&shutdown).await {
-                tracing::warn!(error = %e, "fanning result events out to web-hooks failed; retrying");
-            }
-            if let Err(e) = self.clone().dispatch(&mut deliveries).await {
-                tracing::warn!(error = %e, "claiming web-hook deliveries failed; retrying");
-            }
-            tokio::select! {
-                _ = results.recv() => {}
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-                Some(_) = deliveries.join_next(), if !deliveries.is_empty() => {}
-                _ = shutdown.cancelled() => {}
-            }
-        }
-        let grace = self.config.timeout + Duration::from_secs(1);
-        if tokio::time::timeout(grace, async {
-            while deliveries.join_next().await.is_some() {}
-        })
-        .await
-        .is_err()
-        {
-            tracing::warn!(
-                "deliveries still in flight at shutdown are retried after their leases lapse"
-            );
-        }
-    }
-
-    /// Moves result events from the engine's queue to each matching endpoint's queue.
-    async fn fan_out(&self, shutdown: &CancellationToken) -> Result<(), boxtrace::Error> {
-        let store = &self.outbox;
-        loop {
-            // A long backlog (a million first results) must not hold a shutdown: what
-            // is left waits in the results queue for the next start.
-            if shutdown.is_cancelled() {
-                return Ok(());
-            }
-            let claims = self
-                .engine
-                .claim_outbox(FAN_OUT_BATCH, FAN_OUT_LEASE)
-                .await?;
-            let full = claims.len() == FAN_OUT_BATCH;
-            let mut entries = Vec::with_capacity(claims.len());
-            let mut by_tenant: HashMap<boxtrace::Tenant, Vec<Webhook>> = HashMap::new();
-            for claim in claims {
-                let event = &claim.entry.event;
-                let tenant = boxtrace::Tenant::new(&event.org_id, &event.svc_id);
-                if !by_tenant.contains_key(&tenant) {
-                    let hooks = self.webhooks.list(&tenant).await?;
-                    by_tenant.insert(tenant.clone(), hooks);
-                }
-                let targets: Vec<String> = by_tenant
-                    .get(&tenant)
-                    .into_iter()
-                    .flatten()
-                    // Disabled endpoints still get their copy: it waits, undelivered, until
-                    // a replay re-enables the endpoint, so no event is lost meanwhile.
-                    .filter(|h| h.triggers.iter().any(|t| t.fires_on(event.action)))
-                    .map(Webhook::queue)
-                    .collect();
-                entries.push(FanOutEntry {
-                    seq: claim.entry.seq,
-                    token: claim.token,
-                    to: targets,
-                });
-            }
-            // The whole batch in one call: the store makes it one durable write.
-            let now = self.engine.clock().now();
-            let results = store.fan_out_all(RESULTS_QUEUE, &entries, now).await;
-            if let Some(e) = results.into_iter().find_map(Result::err) {
-                return Err(e.into());
-            }
-            if !full {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Claims due deliveries of every endpoint, within its concurrency limit.
-    async fn dispatch(
-        self: Arc<Self>,
-        deliveries: &mut JoinSet<()>,
-    ) -> Result<(), boxtrace::Error> {
-        let store = self.outbox.clone();
-        for hook in self.webhooks.all().await? {
-            if hook.disabled.is_some() {
-                continue;
-            }
-            let busy = self.in_flight().get(&hook.id).copied().unwrap_or(0);
-            let free = self
-                .config
-                .concurrency_per_endpoint
-                .max(1)
-                .saturating_sub(busy);
-            if free == 0 {
-                continue;
-            }
-            let now = self.engine.clock().now();
-            let lease = self
-                .engine
-                .clock()
-                .elapsed_during(self.config.timeout * 2 + Duration::from_secs(5));
-            let claims = store
-                .claim_outbox(&hook.queue(), now, free, now + lease)
-                .await?;
-            for claim in claims {
-                let slot = InFlight::take(self.clone(), &hook.id);
-                deliveries.spawn(self.clone().deliver(hook.clone(), claim, slot));
-            }
-        }
-        Ok(())
-    }
-
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.in_flight
-            .lock()
+    fn hook(&self, to: &DestinationId) -> Option<Webhook> {
+        self.hooks
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn deliver(self: Arc<Self>, hook: Webhook, claim: OutboxClaim, _slot: InFlight) {
-        let started = Instant::now();
-        let outcome = self.send(&hook, &claim.entry.event).await;
-        self.metrics.delivery(&outcome, started.elapsed());
-        self.activity.record(
-            &hook.id,
-            &claim.entry.event.id,
-            claim.entry.job_id,
-            &outcome,
-            self.engine.clock().now(),
-        );
-        let store = &self.outbox;
-        let (queue, seq, token) = (hook.queue(), claim.entry.seq, claim.token);
-        let event_id = &claim.entry.event.id;
-        let result = match &outcome {
-            DeliveryOutcome::Delivered(_) => store.ack_outbox(&queue, seq, token).await,
-            DeliveryOutcome::Gone => {
-                tracing::warn!(webhook = %hook.id, endpoint = %redacted(&hook.url), "endpoint answered 410 Gone; it is disabled and its pending events wait for a replay");
-                let _ = self
-                    .webhooks
-                    .disable(&hook, "the endpoint answered 410 Gone".into())
-                    .await;
-                store
-                    .bury_outbox(&queue, seq, token, "410 Gone".into())
-                    .await
-            }
-            DeliveryOutcome::Failed(reason)
-            | DeliveryOutcome::Throttled {
-                reason,
-                retry_after: _,
-            } => {
-                let asked = match &outcome {
-                    DeliveryOutcome::Throttled { retry_after, .. } => Some(*retry_after),
-                    _ => None,
-                };
-                let attempt = claim.entry.attempts as usize;
-                match self.config.retry_schedule.get(attempt) {
-                    Some(delay) => {
-                        // A jitter from configuration may be anything, NaN included.
-                        let jitter = if self.config.jitter.is_finite() {
-                            self.config.jitter.clamp(0.0, 0.9)
-                        } else {
-                            0.0
-                        };
-                        let spread = 1.0 - rand::rng().random_range(0.0..=jitter);
-                        let longest = self
-                            .config
-                            .retry_schedule
-                            .iter()
-                            .max()
-                            .copied()
-                            .unwrap_or_default();
-                        let delay = retry::delay(*delay, spread, asked, longest);
-                        let delay = self.engine.clock().elapsed_during(delay);
-                        let at = self
-                            .engine
-                            .clock()
-                            .now()
-                            .checked_add_signed(delay)
-                            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
-                        tracing::info!(webhook = %hook.id, event = %event_id, attempt = attempt + 1, %reason, retry_at = %at, "web-hook delivery failed; will retry");
-                        store
-                            .retry_outbox(&queue, seq, token, at, Some(reason.clone()))
-                            .await
-                    }
-                    None => {
-                        tracing::warn!(webhook = %hook.id, event = %event_id, attempts = attempt + 1, %reason, "web-hook delivery failed for good; the event is dead until replayed");
-                        store.bury_outbox(&queue, seq, token, reason.clone()).await
-                    }
-                }
-            }
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "recording a delivery outcome failed; the delivery is retried when its lease lapses");
-        }
-        self.wake();
+            .get(to)
+            .cloned()
     }
 
     /// POSTs `event` to `hook`, signed. Also used for pings.
@@ -362,7 +149,7 @@ impl Deliverer {
                 }
             }
             Err(e) if e.is_timeout() => {
-                DeliveryOutcome::Failed(format!("no answer within {:?}", self.config.timeout))
+                DeliveryOutcome::Failed(format!("no answer within {:?}", self.timeout))
             }
             Err(e) => {
                 DeliveryOutcome::Failed(format!("could not reach the endpoint: {}", root_cause(&e)))
@@ -371,27 +158,106 @@ impl Deliverer {
     }
 }
 
-/// A slot of an endpoint's concurrency limit, given back when dropped, whether the
-/// delivery finished, panicked or was cancelled.
-struct InFlight {
-    deliverer: Arc<Deliverer>,
-    hook: String,
-}
-
-impl InFlight {
-    fn take(deliverer: Arc<Deliverer>, hook: &str) -> Self {
-        *deliverer.in_flight().entry(hook.to_owned()).or_default() += 1;
-        Self {
-            deliverer,
-            hook: hook.to_owned(),
+#[async_trait]
+impl Destinations for Deliverer {
+    async fn route(
+        &self,
+        events: &[&ResultEvent],
+    ) -> Result<Vec<Vec<DestinationId>>, DestinationsError> {
+        let mut by_tenant: HashMap<Tenant, Vec<Webhook>> = HashMap::new();
+        let mut routes = Vec::with_capacity(events.len());
+        for event in events {
+            let tenant = Tenant::new(&event.org_id, &event.svc_id);
+            if !by_tenant.contains_key(&tenant) {
+                let hooks = self
+                    .webhooks
+                    .list(&tenant)
+                    .await
+                    .map_err(DestinationsError::new)?;
+                by_tenant.insert(tenant.clone(), hooks);
+            }
+            routes.push(
+                by_tenant
+                    .get(&tenant)
+                    .into_iter()
+                    .flatten()
+                    // Disabled endpoints still get their copy: it waits, undelivered,
+                    // until a replay re-enables the endpoint, so no event is lost
+                    // meanwhile.
+                    .filter(|h| h.triggers.iter().any(|t| t.fires_on(event.action)))
+                    .map(Webhook::destination)
+                    .collect(),
+            );
         }
+        Ok(routes)
     }
-}
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Some(n) = self.deliverer.in_flight().get_mut(&self.hook) {
-            *n = n.saturating_sub(1);
+    async fn active(&self) -> Result<Vec<ActiveDestination>, DestinationsError> {
+        let hooks = self.webhooks.all().await.map_err(DestinationsError::new)?;
+        let enabled: HashMap<DestinationId, Webhook> = hooks
+            .into_iter()
+            .filter(|h| h.disabled.is_none())
+            .map(|h| (h.destination(), h))
+            .collect();
+        let active = enabled
+            .keys()
+            .map(|id| ActiveDestination {
+                id: id.clone(),
+                concurrency: None,
+            })
+            .collect();
+        *self.hooks.write().unwrap_or_else(PoisonError::into_inner) = enabled;
+        Ok(active)
+    }
+
+    async fn deliver(&self, to: &DestinationId, entry: &OutboxEntry) -> Delivery {
+        let Some(hook) = self.hook(to) else {
+            // Deleted or disabled since the worker started: the engine stops it soon.
+            return Delivery::Failed {
+                reason: "the endpoint is no longer registered or enabled".into(),
+                retry_after: None,
+            };
+        };
+        let started = Instant::now();
+        let outcome = self.send(&hook, &entry.event).await;
+        self.metrics.delivery(&outcome, started.elapsed());
+        self.activity.record(
+            &hook.id,
+            &entry.event.id,
+            entry.job_id,
+            &outcome,
+            self.clock.now(),
+        );
+        match outcome {
+            DeliveryOutcome::Delivered(_) => Delivery::Delivered,
+            DeliveryOutcome::Gone => {
+                tracing::warn!(webhook = %hook.id, endpoint = %redacted(&hook.url), "endpoint answered 410 Gone; it is disabled and its pending events wait for a replay");
+                if let Err(e) = self
+                    .webhooks
+                    .disable(&hook, "the endpoint answered 410 Gone".into())
+                    .await
+                {
+                    tracing::warn!(webhook = %hook.id, error = %e, "disabling the endpoint failed; its next delivery will find it gone again");
+                }
+                self.hooks
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(to);
+                Delivery::Gone {
+                    reason: "410 Gone".into(),
+                }
+            }
+            DeliveryOutcome::Failed(reason) => Delivery::Failed {
+                reason,
+                retry_after: None,
+            },
+            DeliveryOutcome::Throttled {
+                reason,
+                retry_after,
+            } => Delivery::Failed {
+                reason,
+                retry_after: Some(retry_after),
+            },
         }
     }
 }

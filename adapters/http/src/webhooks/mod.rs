@@ -8,7 +8,7 @@ pub mod ssrf;
 
 use std::sync::Arc;
 
-use boxtrace::{ResultAction, Store, StoreError, Tenant};
+use boxtrace::{DestinationId, ResultAction, Store, StoreError, Tenant};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,11 @@ impl Webhook {
     /// The outbox queue of this endpoint's deliveries.
     pub fn queue(&self) -> String {
         queue_of(&self.id)
+    }
+
+    /// This endpoint as a destination of the engine's deliverer (named by its queue).
+    pub fn destination(&self) -> DestinationId {
+        DestinationId::new(self.queue())
     }
 }
 
@@ -175,16 +180,13 @@ impl Webhooks {
             .transpose()
     }
 
-    /// Removes a tenant's endpoint and its pending deliveries; false if it did not exist.
+    /// Removes a tenant's endpoint; false if it did not exist. Its pending deliveries
+    /// are the engine's to purge (`DeliveryHandle::purge`), after this: a fan-out that
+    /// read the registration before the delete may still add to the queue, and purging
+    /// after the delete catches what it added by then.
     pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<bool, StoreError> {
         let key = format!("{}{id}", tenant_prefix(tenant));
-        let existed = self.store.delete_record(KIND, &key).await?;
-        if existed {
-            // A fan-out that read the registration before the delete may still add to
-            // the queue; purging after the delete catches what it added by then.
-            self.store.purge_outbox(&queue_of(id)).await?;
-        }
-        Ok(existed)
+        self.store.delete_record(KIND, &key).await
     }
 
     /// Resumes deliveries to a disabled endpoint.

@@ -1,5 +1,5 @@
-//! When a failed delivery is tried again: the retry schedule's step with jitter, and a
-//! receiver's `Retry-After` on 429 and 503, capped by the schedule's longest step.
+//! A receiver's `Retry-After` on 429 and 503: the wait it asks for, which the engine's
+//! retry schedule respects up to its longest step.
 
 use std::time::Duration;
 
@@ -28,22 +28,6 @@ pub(super) fn asked_wait(
         .ok()?
         .with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or_default())
-}
-
-/// The delay before the next attempt: the schedule's `step` scaled by `spread` (the
-/// jitter draw), and never sooner than a receiver asked, up to the schedule's `longest`
-/// step so that a receiver cannot park an event for longer than the schedule would.
-pub(super) fn delay(
-    step: Duration,
-    spread: f64,
-    asked: Option<Duration>,
-    longest: Duration,
-) -> Duration {
-    let scheduled = step.mul_f64(spread);
-    match asked {
-        Some(asked) => scheduled.max(asked.min(longest)),
-        None => scheduled,
-    }
 }
 
 #[cfg(test)]
@@ -98,17 +82,5 @@ mod tests {
             asked_wait(StatusCode::TOO_MANY_REQUESTS, &date, later),
             Some(Duration::ZERO)
         );
-    }
-
-    #[test]
-    fn the_asked_wait_is_honoured_up_to_the_longest_step() {
-        let s = Duration::from_secs;
-        let longest = s(3600);
-        assert_eq!(delay(s(5), 0.9, None, longest), s(5).mul_f64(0.9));
-        assert_eq!(delay(s(5), 1.0, Some(s(7)), longest), s(7));
-        // A receiver that asks for less than the schedule still waits the schedule.
-        assert_eq!(delay(s(300), 1.0, Some(s(7)), longest), s(300));
-        // A receiver cannot park an event past the schedule's longest step.
-        assert_eq!(delay(s(5), 1.0, Some(s(86_400)), longest), longest);
     }
 }

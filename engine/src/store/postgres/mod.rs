@@ -35,6 +35,7 @@ use super::{
     Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, JobStore, ListQuery,
     Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, StoreResult, TraceCommit,
 };
+use super::{Settlement, StoreError};
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
 /// The PostgreSQL store. Cloning shares its pool; background tasks (wake-ups) stop when the
@@ -410,6 +411,29 @@ impl Outbox for PostgresStore {
             outbox::bury(&self.shared, queue, seq, token, error),
         )
         .await
+    }
+
+    async fn settle(&self, queue: &str, settlements: &[Settlement]) -> Vec<StoreResult<()>> {
+        if settlements.is_empty() {
+            return Vec::new();
+        }
+        match self
+            .deadline(
+                "an outbox settlement",
+                outbox::settle(&self.shared, queue, settlements),
+            )
+            .await
+        {
+            Ok(results) => results,
+            // Nothing or everything was applied (one statement); each is told to retry.
+            Err(e) => {
+                let cause = e.to_string();
+                settlements
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(cause.clone())))
+                    .collect()
+            }
+        }
     }
 
     async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {

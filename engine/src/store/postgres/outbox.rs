@@ -10,7 +10,9 @@ use super::error::{to_i64, to_u64};
 use super::sql::{self, execute, get, query, query_opt};
 use super::Shared;
 use crate::model::{EmitReason, Fenced, Job, Lease, ResultEvent};
-use crate::store::{EventSeq, OutboxClaim, OutboxEntry, OutboxStats, StoreError, StoreResult};
+use crate::store::{
+    EventSeq, OutboxClaim, OutboxEntry, OutboxStats, Settlement, StoreError, StoreResult, Verdict,
+};
 
 /// Leases the oldest available entries of a queue, at most one per job, and none of a job
 /// whose older live entry waits or is in flight. `SKIP LOCKED` passes over the entries
@@ -67,6 +69,47 @@ const FAN_OUT: &str = "
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM copies)";
+
+/// Ends the holder's lease now (the token stays, so that the next claim's is higher).
+const RELEASE: &str = "
+    UPDATE outbox SET lease_until = NULL
+    WHERE queue = $1 AND seq = $2 AND lease_token = $3 AND lease_until IS NOT NULL AND NOT dead";
+
+/// Verdicts on several held entries in one statement: the settlements as arrays (kind 0
+/// ack, 1 retry, 2 bury, 3 release), each applied only where the token is still the entry's, as the
+/// single statements above; returns the sequence numbers it touched. The sequence numbers
+/// must be distinct (two data-modifying parts of one statement must not touch one row).
+const SETTLE: &str = "
+    WITH s AS (
+        SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::smallint[], $5::timestamptz[], $6::text[])
+            AS s(seq, token, kind, at, error)
+    ), acked AS (
+        DELETE FROM outbox o USING s
+        WHERE s.kind = 0 AND o.queue = $1 AND o.seq = s.seq AND o.lease_token = s.token
+          AND o.lease_until IS NOT NULL AND NOT o.dead
+        RETURNING o.seq
+    ), retried AS (
+        UPDATE outbox o SET attempts = o.attempts + 1, available_at = s.at, lease_until = s.at,
+                            last_error = s.error
+        FROM s
+        WHERE s.kind = 1 AND o.queue = $1 AND o.seq = s.seq AND o.lease_token = s.token
+          AND o.lease_until IS NOT NULL AND NOT o.dead
+        RETURNING o.seq
+    ), buried AS (
+        UPDATE outbox o SET dead = TRUE, lease_until = NULL, last_error = s.error
+        FROM s
+        WHERE s.kind = 2 AND o.queue = $1 AND o.seq = s.seq AND o.lease_token = s.token
+          AND o.lease_until IS NOT NULL AND NOT o.dead
+        RETURNING o.seq
+    ), released AS (
+        UPDATE outbox o SET lease_until = NULL
+        FROM s
+        WHERE s.kind = 3 AND o.queue = $1 AND o.seq = s.seq AND o.lease_token = s.token
+          AND o.lease_until IS NOT NULL AND NOT o.dead
+        RETURNING o.seq
+    )
+    SELECT seq FROM acked UNION ALL SELECT seq FROM retried UNION ALL SELECT seq FROM buried
+    UNION ALL SELECT seq FROM released";
 
 const REPLAY: &str =
     "UPDATE outbox SET dead = FALSE, attempts = 0, available_at = $2 WHERE queue = $1 AND dead";
@@ -224,6 +267,81 @@ pub(super) async fn fan_out(
     } else {
         Err(why_not_held(&client, queue, seq).await)
     }
+}
+
+/// Applies `settlements` to `queue` in one statement (one by one if a sequence number
+/// repeats); one result each.
+pub(super) async fn settle(
+    shared: &Shared,
+    queue: &str,
+    settlements: &[Settlement],
+) -> StoreResult<Vec<StoreResult<()>>> {
+    let distinct: std::collections::HashSet<EventSeq> = settlements.iter().map(|s| s.seq).collect();
+    if distinct.len() != settlements.len() {
+        let mut results = Vec::with_capacity(settlements.len());
+        for s in settlements {
+            results.push(match &s.verdict {
+                Verdict::Ack => ack(shared, queue, s.seq, s.token).await,
+                Verdict::Retry { not_before, error } => {
+                    retry(shared, queue, s.seq, s.token, *not_before, error.clone()).await
+                }
+                Verdict::Bury { error } => bury(shared, queue, s.seq, s.token, error.clone()).await,
+                Verdict::Release => {
+                    let (seq, token) = (
+                        to_i64("outbox sequence", s.seq.0)?,
+                        to_i64("token", s.token)?,
+                    );
+                    let client = shared.client().await?;
+                    match execute(&client, RELEASE, &[&queue, &seq, &token]).await? {
+                        1 => Ok(()),
+                        _ => Err(why_not_held(&client, queue, seq).await),
+                    }
+                }
+            });
+        }
+        return Ok(results);
+    }
+    let n = settlements.len();
+    let (mut seqs, mut tokens, mut kinds) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut ats, mut errors): (Vec<Option<DateTime<Utc>>>, Vec<Option<String>>) =
+        (Vec::with_capacity(n), Vec::with_capacity(n));
+    for s in settlements {
+        seqs.push(to_i64("outbox sequence", s.seq.0)?);
+        tokens.push(to_i64("token", s.token)?);
+        let (kind, at, error): (i16, _, _) = match &s.verdict {
+            Verdict::Ack => (0, None, None),
+            Verdict::Retry { not_before, error } => (1, Some(*not_before), error.clone()),
+            Verdict::Bury { error } => (2, None, Some(error.clone())),
+            Verdict::Release => (3, None, None),
+        };
+        kinds.push(kind);
+        ats.push(at);
+        errors.push(error);
+    }
+    let client = shared.client().await?;
+    let rows = query(
+        &client,
+        SETTLE,
+        &[&queue, &seqs, &tokens, &kinds, &ats, &errors],
+    )
+    .await?;
+    let mut touched = std::collections::HashSet::with_capacity(rows.len());
+    for row in &rows {
+        touched.insert(get::<i64>(row, 0, "settled sequence")?);
+    }
+    let mut results = Vec::with_capacity(n);
+    for seq in seqs {
+        results.push(if touched.contains(&seq) {
+            Ok(())
+        } else {
+            Err(why_not_held(&client, queue, seq).await)
+        });
+    }
+    Ok(results)
 }
 
 pub(super) async fn replay(shared: &Shared, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use self::writer::{decode, unavailable, Op, Writer};
+use super::Settlement;
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, JobStore,
     ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, StoreError, StoreResult,
@@ -598,6 +599,30 @@ impl Outbox for SledStore {
             reply,
         })
         .await
+    }
+
+    async fn settle(&self, queue: &str, settlements: &[Settlement]) -> Vec<StoreResult<()>> {
+        if settlements.is_empty() {
+            return Vec::new();
+        }
+        let (queue, list) = (queue.to_owned(), settlements.to_vec());
+        match self
+            .call(|reply| Op::Settle {
+                queue,
+                settlements: list,
+                reply,
+            })
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => {
+                let cause = e.to_string();
+                settlements
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(cause.clone())))
+                    .collect()
+            }
+        }
     }
 
     async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {

@@ -7,7 +7,10 @@ use super::batch::{unavailable, Batch};
 use super::{pending, PendingReply, Reply, Writer};
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent};
 use crate::store::sled::prepare::{PreparedCommit, PreparedPublish};
-use crate::store::{Claimed, Committed, DueClaim, EventSeq, OutboxClaim, StoreError};
+use crate::store::{
+    Claimed, Committed, DueClaim, EventSeq, OutboxClaim, Settlement, StoreError, StoreResult,
+    Verdict,
+};
 
 /// A write operation, with the channel its result goes back on.
 pub(in crate::store::sled) enum Op {
@@ -71,6 +74,12 @@ pub(in crate::store::sled) enum Op {
         token: u64,
         error: String,
         reply: Reply<()>,
+    },
+    /// Verdicts on several claimed entries of one queue ([`crate::store::Outbox::settle`]).
+    Settle {
+        queue: String,
+        settlements: Vec<Settlement>,
+        reply: Reply<Vec<StoreResult<()>>>,
     },
     Replay {
         queue: String,
@@ -241,6 +250,27 @@ impl Writer {
                 *durable = true;
                 Ok(pending(reply, self.bury(batch, &queue, seq, token, error)))
             }
+            Op::Settle {
+                queue,
+                settlements,
+                reply,
+            } => {
+                // A burial is durable as `Bury` is; acks and retries are not (losing one
+                // redelivers), so a batch of them answers before the flush.
+                if settlements
+                    .iter()
+                    .any(|s| matches!(s.verdict, Verdict::Bury { .. }))
+                {
+                    *durable = true;
+                } else {
+                    *early = true;
+                }
+                let results = settlements
+                    .into_iter()
+                    .map(|s| self.settle(batch, &queue, s))
+                    .collect();
+                Ok(pending(reply, Ok(results)))
+            }
             Op::Replay { queue, now, reply } => {
                 *durable = true;
                 if let Err(e) = batch.apply() {
@@ -306,6 +336,7 @@ pub(super) fn reject(op: Op) -> PendingReply {
         Op::RetryOutbox { reply, .. } => fail(reply),
         Op::FanOut { reply, .. } => fail(reply),
         Op::Bury { reply, .. } => fail(reply),
+        Op::Settle { reply, .. } => fail(reply),
         Op::Replay { reply, .. } => fail(reply),
         Op::Purge { reply, .. } => fail(reply),
         Op::PutRecord { reply, .. } => fail(reply),

@@ -9,7 +9,7 @@ use super::batch::{decode, unavailable, Batch};
 use super::Writer;
 use crate::model::{Fenced, JobId, Lease};
 use crate::store::sled::keys;
-use crate::store::{EventSeq, OutboxClaim, OutboxEntry, StoreResult};
+use crate::store::{EventSeq, OutboxClaim, OutboxEntry, Settlement, StoreResult, Verdict};
 
 impl Writer {
     pub(super) fn claim_outbox(
@@ -150,6 +150,31 @@ impl Writer {
         });
         entry.last_error = Some(error);
         batch.put_json(&keys::outbox(queue, seq.0), &entry)
+    }
+
+    /// Applies one verdict of a settle ([`crate::store::Outbox::settle`]).
+    pub(super) fn settle(
+        &self,
+        batch: &mut Batch<'_>,
+        queue: &str,
+        s: Settlement,
+    ) -> StoreResult<()> {
+        match s.verdict {
+            Verdict::Ack => self.ack_outbox(batch, queue, s.seq, s.token),
+            Verdict::Retry { not_before, error } => {
+                self.retry_outbox(batch, queue, s.seq, s.token, not_before, error)
+            }
+            Verdict::Bury { error } => self.bury(batch, queue, s.seq, s.token, error),
+            Verdict::Release => {
+                let mut entry = self.load_outbox(batch, queue, s.seq, s.token)?;
+                // The token stays, so that the next claim's is higher.
+                entry.lease = entry.lease.map(|l| Lease {
+                    token: l.token,
+                    until: DateTime::<Utc>::MIN_UTC,
+                });
+                batch.put_json(&keys::outbox(queue, s.seq.0), &entry)
+            }
+        }
     }
 
     pub(super) fn replay(

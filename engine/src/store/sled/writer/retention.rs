@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::batch::{read_job, unavailable, Batch};
 use super::super::{keys, record};
+use super::batch::{read_job, unavailable, Batch};
 use super::Writer;
 use crate::model::{Job, JobId};
 use crate::store::{StoreError, StoreResult};

@@ -1,0 +1,81 @@
+//! [`DeliveryConfig`]: the retry schedule, jitter, concurrency, polling and leases of the
+//! deliverer. An embedder maps its own configuration to it.
+
+use std::time::Duration;
+
+/// How result events are delivered to destinations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryConfig {
+    /// The time a destination has to answer one delivery. Leases are sized from it: an
+    /// entry is held `2 × timeout + 5 s`, and one waiting in the claim-ahead buffer is
+    /// handed back untried once less than `timeout` of its lease is left, so that no
+    /// delivery can outlive its lease.
+    pub timeout: Duration,
+    /// Deliveries in flight per destination, unless [`crate::ActiveDestination`] says
+    /// otherwise.
+    pub concurrency: usize,
+    /// Entries claimed per destination beyond its free slots, so that a finished
+    /// delivery starts the next at once, without a store round trip. `None`: as many as
+    /// the destination's concurrency.
+    pub claim_ahead: Option<usize>,
+    /// Delay before each retry; after the last, the entry is dead (kept for a replay).
+    pub retry_schedule: Vec<Duration>,
+    /// Fraction of each retry delay drawn at random (0 to 0.9; anything else, NaN
+    /// included, is clamped, NaN to 0): a step of 5 min with jitter 0.2 waits 4 to 5 min.
+    pub jitter: f64,
+    /// Seed of the jitter's random draws: `Some` makes the retry times reproducible
+    /// (tests); `None` seeds from the operating system.
+    pub seed: Option<u64>,
+    /// How often retries that came due, destinations registered meanwhile and events
+    /// missed by the live stream are looked for.
+    pub poll_interval: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            timeout: s(10),
+            concurrency: 4,
+            claim_ahead: None,
+            // About a day, as the Standard Webhooks guidance suggests.
+            retry_schedule: vec![
+                s(5),
+                s(5 * 60),
+                s(30 * 60),
+                s(2 * 3600),
+                s(5 * 3600),
+                s(10 * 3600),
+                s(10 * 3600),
+            ],
+            jitter: 0.2,
+            seed: None,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// How long a claimed entry is held.
+    pub(super) fn lease(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(5)
+    }
+
+    /// The jitter, made safe to use.
+    pub(super) fn jitter(&self) -> f64 {
+        if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 0.9)
+        } else {
+            0.0
+        }
+    }
+
+    /// The longest step of the schedule: the most a destination's retry hint can ask.
+    pub(super) fn longest_step(&self) -> Duration {
+        self.retry_schedule
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()
+    }
+}
