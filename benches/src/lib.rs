@@ -4,6 +4,8 @@
 //! `benches/README.md` says how to run each figure; `benches/RESULTS.md` holds them.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod baseline;
+pub mod disk;
 pub mod lifecycles;
 pub mod load;
 pub mod options;

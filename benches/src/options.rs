@@ -30,6 +30,9 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Boxes in the efficiency scenario's fleet.
     pub boxes: Option<usize>,
+    /// HTTP clients of the ingest scenario's load generator, one measurement per count;
+    /// the scenario's default (64, 8 in quick mode) when empty.
+    pub connections: Vec<usize>,
 }
 
 impl Options {
@@ -47,6 +50,7 @@ impl Options {
             model: None,
             seed: None,
             boxes: None,
+            connections: Vec::new(),
         }
     }
 

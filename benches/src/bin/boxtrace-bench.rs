@@ -67,6 +67,10 @@ enum Command {
         /// Efficiency: boxes in the generated fleet (default 1,500).
         #[arg(long)]
         boxes: Option<usize>,
+        /// Ingest: HTTP clients of the load generator (default 64); repeat it to measure
+        /// several counts, e.g. `--connections 64 --connections 256`.
+        #[arg(long)]
+        connections: Vec<usize>,
     },
     /// Writes a generated fleet as a lifecycle file (JSON Lines, see
     /// providers/sim/README.md); the defaults are the efficiency scenario's fleet.
@@ -77,6 +81,20 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: std::net::SocketAddr,
+    },
+    /// The ingest scenario's second baseline: parse, then append to sled through a
+    /// group-commit writer and answer 202 after the flush.
+    #[command(hide = true)]
+    BareSledServer {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The sled directory (created).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// sled's page cache in MiB (the engine's default, 64).
+        #[arg(long, default_value_t = 64)]
+        cache_mib: u64,
     },
     /// One engine process of the `postgres` scenario (started by it).
     #[command(hide = true)]
@@ -89,6 +107,15 @@ fn main() -> anyhow::Result<()> {
         Command::BareServer { listen } => {
             boxtrace_benches::scenario::ingest::bare_server_main(listen)
         }
+        Command::BareSledServer {
+            listen,
+            data_dir,
+            cache_mib,
+        } => boxtrace_benches::baseline::sled_ingest::main(
+            listen,
+            &data_dir,
+            cache_mib * 1024 * 1024,
+        ),
         Command::PgWorker(args) => boxtrace_benches::scenario::postgres::worker_main(args),
         Command::Lifecycles(args) => {
             let written = args.run()?;
@@ -116,6 +143,7 @@ fn main() -> anyhow::Result<()> {
             model,
             seed,
             boxes,
+            connections,
         } => {
             let chosen = parse_scenarios(&scenarios)?;
             let options = Options {
@@ -130,6 +158,7 @@ fn main() -> anyhow::Result<()> {
                 model,
                 seed,
                 boxes,
+                connections,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -153,8 +153,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             anyhow::bail!("apalis at {size}: no setting ran: {}", tried.join("; "));
         };
 
-        let durable = dispatch::measure(options, n, window, true).await?;
-        let lazy = dispatch::measure(options, n, window, false).await?;
+        let durable = dispatch::measure(options, n, window, true, None).await?;
+        let lazy = dispatch::measure(options, n, window, false, None).await?;
         let retraces = |report: &Report, tag: &str| {
             let id = format!("dispatch/{size}/{tag}/retraces_per_s");
             report

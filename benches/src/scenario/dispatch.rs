@@ -7,6 +7,12 @@
 //! the first trace of every job (each result is new, so each commit writes the job, its
 //! due key, history and an outbox entry and is flushed before it returns), then re-traces
 //! that find nothing new (the job and its due key only).
+//!
+//! The first traces stand beside a baseline measured in the same run, after the engine
+//! has stopped: the same number of first traces written with bare sled by one writer
+//! (`crate::baseline::sled_traces`). The disk used by the data directory is reported per
+//! active job twice: at rest after the load, and at its peak while dispatching (sampled
+//! every second).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +21,8 @@ use anyhow::Context as _;
 use boxtrace::{Clock, Engine, EngineConfig, Policy, SledConfig, SledStore, Store, SystemClock};
 use boxtrace_sim::{SimConfig, SimTracer};
 
+use crate::baseline::sled_traces;
+use crate::disk;
 use crate::options::{count_label, Options};
 use crate::report::{Figure, Report};
 use crate::stats::{ms, Samples};
@@ -30,6 +38,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let sizes = options.jobs_or(&[2_000], &[10_000, 1_000_000]);
     let window = options.window_or(Duration::from_secs(1), Duration::from_secs(15));
+    // The bare-sled rate of each size, measured in the lazy pass, stands beside the first
+    // traces of both passes.
+    let mut baselines = std::collections::HashMap::new();
     for durable in [false, true] {
         for &n in &sizes {
             if durable && n > 1_000_000 {
@@ -40,7 +51,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
                 ));
                 continue;
             }
-            report.extend(measure(options, n, window, durable).await?);
+            report.extend(measure(options, n, window, durable, Some(&mut baselines)).await?);
         }
     }
     Ok(report)
@@ -110,12 +121,15 @@ pub async fn claim_latency(store: &Arc<dyn Store>, rounds: usize) -> anyhow::Res
 }
 
 /// Measures one size: bulk load, claim latency (lazy mode only), first traces and
-/// re-traces. Figure ids are `dispatch/<size>/<lazy|durable>/retraces_per_s` and so on.
+/// re-traces, disk use. With `baselines`, also the bare-sled baseline of the first traces
+/// (measured in lazy mode, kept by size for the durable pass). Figure ids are
+/// `dispatch/<size>/<lazy|durable>/retraces_per_s` and so on.
 pub async fn measure(
     options: &Options,
     n: u64,
     window: Duration,
     durable: bool,
+    mut baselines: Option<&mut std::collections::HashMap<u64, f64>>,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let size = count_label(n);
@@ -145,7 +159,15 @@ pub async fn measure(
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&config)?);
     let start = SystemClock.now();
     let loaded = load_jobs(&store, n, |_| start).await?;
+    store.flush().await?;
+    let at_rest = disk::usage(dir.path());
     if !durable {
+        report.push(Figure::new(
+            format!("dispatch/{id}/disk_per_job_loaded"),
+            format!("{sled}: disk used per active job after loading {size} jobs (du of the data directory ÷ jobs)"),
+            at_rest as f64 / n as f64,
+            "bytes/job",
+        ));
         report.push(Figure::new(
             format!("dispatch/{id}/load_per_s"),
             format!("{sled}: bulk publish of {size} jobs (durable, group commit)"),
@@ -205,6 +227,7 @@ pub async fn measure(
             ..EngineConfig::default()
         })
         .build()?;
+    let sampler = disk::PeakSampler::start(dir.path(), Duration::from_secs(1));
     let running = engine.start();
 
     // First traces: every result is new. Sizes whose first traces take longer than
@@ -216,12 +239,13 @@ pub async fn measure(
     }
     let first = engine.metrics().traces_total();
     let first_elapsed = first_started.elapsed();
-    report.push(Figure::new(
+    let first_traces = Figure::new(
         format!("dispatch/{id}/{tag}/first_traces_per_s"),
         format!("{sled}, {mode}: first trace of each of {size} jobs (new result: job, history, outbox; fsync'd)"),
         first.min(n) as f64 / first_elapsed.as_secs_f64(),
         "traces/s",
-    ));
+    )
+    .target("≥ 0.8 × baseline at 1M");
 
     // Re-traces that find nothing new, measured over the window.
     let settled = first >= n;
@@ -254,5 +278,34 @@ pub async fn measure(
     running.shutdown().await;
     drop(engine);
     drop(store);
+    let peak = sampler.stop();
+    report.push(Figure::new(
+        format!("dispatch/{id}/{tag}/disk_per_job_peak"),
+        format!("{sled}, {mode}: disk used per active job while dispatching {size} jobs, peak (du every 1 s ÷ jobs)"),
+        peak as f64 / n as f64,
+        "bytes/job",
+    ));
+    drop(dir);
+
+    if let (false, Some(baselines)) = (durable, baselines.as_deref_mut()) {
+        let bare_dir = options.scratch(&format!("dispatch-bare-sled-{size}"))?;
+        let path = bare_dir.path().to_owned();
+        let cache = config.cache_capacity;
+        let bare = tokio::task::spawn_blocking(move || sled_traces::run(&path, n, cache)).await??;
+        drop(bare_dir);
+        baselines.insert(n, bare.per_second());
+        report.note(format!(
+            "dispatch at {size}: the bare-sled baseline loaded its jobs in {:.1} s (not measured), then wrote {} first traces in {:.1} s (batches of {}, one flush each)",
+            bare.loaded_in.as_secs_f64(),
+            bare.traces,
+            bare.elapsed.as_secs_f64(),
+            sled_traces::BATCH,
+        ));
+    }
+    let first_traces = match baselines.and_then(|b| b.get(&n).copied()) {
+        Some(rate) => first_traces.baseline("bare sled, same writes, one writer", rate),
+        None => first_traces,
+    };
+    report.push(first_traces);
     Ok(report)
 }

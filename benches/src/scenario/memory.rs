@@ -1,6 +1,8 @@
 //! Memory and start-up: resident memory of the real `boxtrace serve` holding N active
 //! jobs on sled (default cache, 64 MiB), and the time from process start to `/readyz`
 //! answering 200 on that data directory. Then the same while it dispatches all N.
+//! Beside them, the disk used by the data directory per active job: at rest after the
+//! load, and at its peak (sampled every second) while the server dispatches.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use boxtrace::{SledConfig, SledStore, Store};
 use chrono::Utc;
 
+use crate::disk;
 use crate::options::{count_label, Options};
 use crate::report::{Figure, Report};
 use crate::scenario::dispatch::load_jobs;
@@ -30,6 +33,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     report.note(format!(
         "memory: {size} jobs loaded into sled in {:.1} s before the server starts",
         loaded.as_secs_f64()
+    ));
+    report.push(Figure::new(
+        format!("memory/{size}/disk_per_job_at_rest"),
+        format!(
+            "sled data directory at rest after loading {size} active jobs, per job (du ÷ jobs)"
+        ),
+        disk::usage(&dir.path().join("db")) as f64 / n as f64,
+        "bytes/job",
     ));
     let launch = Launch::new(options.server_bin()?, dir.path());
     let (server, ready) = launch.serve().await?;
@@ -89,6 +100,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     load(dir.path(), n, Utc::now()).await?;
     let launch = Launch::new(options.server_bin()?, dir.path());
     let (server, _) = launch.serve().await?;
+    let sampler = disk::PeakSampler::start(dir.path().join("db"), Duration::from_secs(1));
     let started = Instant::now();
     let mut traced = 0.0;
     while started.elapsed() < settle * 2 {
@@ -101,6 +113,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let busy_peak = server.peak_rss_mib().unwrap_or(f64::NAN);
     let busy_now = server.rss_mib().unwrap_or(f64::NAN);
     server.stop().await?;
+    let disk_peak = sampler.stop();
     report.push(
         Figure::new(
             format!("memory/{size}/rss_peak_busy"),
@@ -115,6 +128,12 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         format!("boxtrace serve: resident memory at the end of the busy window, {size} jobs"),
         busy_now,
         "MiB",
+    ));
+    report.push(Figure::new(
+        format!("memory/{size}/disk_per_job_busy_peak"),
+        format!("sled data directory while boxtrace serve traces {size} due jobs, peak per job (du every 1 s ÷ jobs)"),
+        disk_peak as f64 / n as f64,
+        "bytes/job",
     ));
     report.note(
         "memory: sled cache `cacheCapacity` at its default, 64 MiB (set it in the TOML file)",

@@ -7,6 +7,11 @@
 //! from that moment to the last delivery. Latency is measured apart, at a moderate
 //! offered load with the receiver answering at once: receive time minus the event's
 //! `createdAt` (the trace commit).
+//!
+//! The baseline, in the same run and after the server has stopped: the backlog's events
+//! as the receiver got them, encoded, signed and posted again to the same receiver by the
+//! deliverer's HTTP client with as many in flight, and no store (`crate::baseline::
+//! deliveries`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -23,6 +28,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::watch;
 
+use crate::baseline::deliveries;
 use crate::load::{open_loop, publish_count, Target};
 use crate::options::Options;
 use crate::report::{Figure, Report};
@@ -33,6 +39,7 @@ use crate::stats::{ms, Samples};
 #[derive(Debug, Clone)]
 struct Received {
     id: String,
+    body: Bytes,
     at: Instant,
     latency: Option<Duration>,
 }
@@ -84,6 +91,7 @@ async fn receive(
         .unwrap_or_else(PoisonError::into_inner)
         .push(Received {
             id: id.to_owned(),
+            body,
             at: Instant::now(),
             latency,
         });
@@ -136,15 +144,33 @@ async fn measure(options: &Options, backlog: u64, concurrency: usize) -> anyhow:
     let serving = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let dir = options.scratch("webhooks")?;
+    // The baseline's client takes the same timeout.
+    let timeout = Duration::from_secs(300);
     let launch = Launch::new(options.server_bin()?, dir.path()).config(format!(
-        "[delivery]\nconcurrencyPerEndpoint = {concurrency}\ntimeout = \"300s\"\n"
+        "[delivery]\nconcurrencyPerEndpoint = {concurrency}\ntimeout = \"{}s\"\n",
+        timeout.as_secs()
     ));
     let client = launch.create_client().await?;
     let (server, _) = launch.serve().await?;
     let outcome = drive(&server, &client, &hooks_url, &receiver, &gate, backlog).await;
     server.stop().await?;
+    let baseline = match &outcome {
+        Ok((_, _, _, secret)) => {
+            baseline(
+                &receiver,
+                &hooks_url,
+                secret,
+                backlog as usize,
+                concurrency,
+                timeout,
+            )
+            .await
+        }
+        Err(_) => Ok(f64::NAN),
+    };
     serving.abort();
-    let (throughput, mut latency, offered) = outcome?;
+    let (throughput, mut latency, offered, _) = outcome?;
+    let baseline = baseline?;
     let bad = receiver.bad_signatures.load(Ordering::Relaxed);
     anyhow::ensure!(bad == 0, "{bad} deliveries had a bad signature");
     let mut figure = Figure::new(
@@ -154,8 +180,14 @@ async fn measure(options: &Options, backlog: u64, concurrency: usize) -> anyhow:
         ),
         throughput,
         "deliveries/s",
+    )
+    .baseline(
+        format!("same client, same signed bodies, no store, {concurrency} in flight"),
+        baseline,
     );
-    if concurrency > 4 {
+    if concurrency == 4 {
+        figure = figure.target("≥ 8,000");
+    } else if concurrency >= 64 {
         figure = figure.target("≥ 20,000");
     }
     report.push(figure);
@@ -182,7 +214,7 @@ async fn drive(
     receiver: &Receiver,
     gate: &watch::Sender<bool>,
     backlog: u64,
-) -> anyhow::Result<(f64, Samples, f64)> {
+) -> anyhow::Result<(f64, Samples, f64, String)> {
     let token = server.token(client).await?;
     let http = reqwest::Client::new();
     let created: serde_json::Value = http
@@ -201,10 +233,11 @@ async fn drive(
     let secret = created
         .get("secret")
         .and_then(|s| s.as_str())
-        .and_then(|s| s.strip_prefix("whsec_"))
-        .ok_or_else(|| anyhow::anyhow!("the registration answer holds no whsec_ secret"))?;
+        .filter(|s| s.starts_with("whsec_"))
+        .ok_or_else(|| anyhow::anyhow!("the registration answer holds no whsec_ secret"))?
+        .to_owned();
     *receiver.key.lock().unwrap_or_else(PoisonError::into_inner) =
-        base64::engine::general_purpose::STANDARD.decode(secret)?;
+        base64::engine::general_purpose::STANDARD.decode(&secret["whsec_".len()..])?;
 
     // The backlog: published and traced while the receiver holds its answers.
     let target = Target {
@@ -257,7 +290,60 @@ async fn drive(
             latency.push(l);
         }
     }
-    Ok((throughput, latency, offered))
+    Ok((throughput, latency, offered, secret))
+}
+
+/// The baseline: the first `backlog` distinct events the receiver got, posted again under
+/// new ids (`base_…`, so that the receiver counts them apart) by the deliverer's client,
+/// `in_flight` at a time. Deliveries per second.
+async fn baseline(
+    receiver: &Receiver,
+    hooks_url: &str,
+    secret: &str,
+    backlog: usize,
+    in_flight: usize,
+    timeout: Duration,
+) -> anyhow::Result<f64> {
+    let events = {
+        let log = receiver.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seen = HashSet::new();
+        let mut events = Vec::with_capacity(backlog);
+        for delivery in log
+            .iter()
+            .filter(|d| seen.insert(d.id.as_str()))
+            .take(backlog)
+        {
+            let mut event: boxtrace::ResultEvent = serde_json::from_slice(&delivery.body)?;
+            event.id = format!("base_{}", event.id);
+            events.push(event);
+        }
+        events
+    };
+    let before = receiver
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len();
+    let client = deliveries::client(timeout)?;
+    let outcome = deliveries::run(&client, hooks_url, secret, Arc::new(events), in_flight).await?;
+    anyhow::ensure!(
+        outcome.failed.0 == 0,
+        "{} baseline deliveries failed, first: {}",
+        outcome.failed.0,
+        outcome.failed.1.unwrap_or_default()
+    );
+    let received = receiver
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
+        - before;
+    anyhow::ensure!(
+        received as u64 == outcome.delivered,
+        "the receiver logged {received} of {} baseline deliveries",
+        outcome.delivered
+    );
+    Ok(outcome.per_second())
 }
 
 /// Waits until `distinct` different web-hook ids arrived; returns when the last did.
