@@ -149,7 +149,9 @@ impl Report {
                 n
             );
         }
-        for note in &self.notes {
+        // Repeated runs repeat their notes: print each once.
+        let mut seen = std::collections::HashSet::new();
+        for note in self.notes.iter().filter(|n| seen.insert(n.as_str())) {
             let _ = writeln!(out, "\n- {note}");
         }
         out

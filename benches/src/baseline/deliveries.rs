@@ -84,10 +84,7 @@ pub async fn run(
         tasks.spawn(async move {
             let mut delivered = 0u64;
             let mut failed = (0u64, None);
-            loop {
-                let Some(event) = events.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
+            while let Some(event) = events.get(next.fetch_add(1, Ordering::Relaxed)) {
                 match deliver(&client, &url, &secret, event).await {
                     Ok(()) => delivered += 1,
                     Err(e) => {
