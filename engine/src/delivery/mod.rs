@@ -90,6 +90,10 @@ pub enum Delivery {
         /// The wait the destination asked for, if it did (HTTP `Retry-After`).
         retry_after: Option<Duration>,
     },
+    /// Not attempted (the destination was removed or disabled since its worker started):
+    /// the entry is handed back untried, its attempts unchanged, so that a replay or a
+    /// re-enabled destination finds it as it was.
+    NotAttempted,
 }
 
 /// A failure to read the destinations (their registrations are kept by the adapter):

@@ -7,6 +7,8 @@
 //! an entry delivered but not yet settled is still there, leased, and holds its job's
 //! next entry back until its ack (or retry, or burial) is written.
 
+use std::time::Duration;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -70,8 +72,24 @@ impl Worker {
                     }
                     in_flight += 1;
                     let (destinations, to) = (self.shared.destinations.clone(), self.to.clone());
+                    // The engine bounds a delivery itself: one that outlived its lease
+                    // could overlap another process's delivery of the same entry, or
+                    // of the job's next one, and break the order per container. A
+                    // second over the timeout lets the destination report its own.
+                    let limit = self.shared.config.timeout + Duration::from_secs(1);
                     tasks.spawn(async move {
-                        let delivery = destinations.deliver(&to, &claim.entry).await;
+                        let delivery = match tokio::time::timeout(
+                            limit,
+                            destinations.deliver(&to, &claim.entry),
+                        )
+                        .await
+                        {
+                            Ok(delivery) => delivery,
+                            Err(_) => Delivery::Failed {
+                                reason: format!("no answer within {limit:?}"),
+                                retry_after: None,
+                            },
+                        };
                         Done::Delivered(Box::new(claim), delivery)
                     });
                 }
@@ -190,6 +208,7 @@ impl Worker {
         let verdict = match delivery {
             Delivery::Delivered => Verdict::Ack,
             Delivery::Gone { reason } => Verdict::Bury { error: reason },
+            Delivery::NotAttempted => Verdict::Release,
             Delivery::Failed {
                 reason,
                 retry_after,

@@ -27,6 +27,11 @@ enum Answer {
     FailFirst,
     /// Always fails, asking for this wait if any.
     Fail(Option<Duration>),
+    /// Answers "not attempted" to each event's first call, then accepts it.
+    SkipFirst,
+    /// Never answers each event's first call (a destination that ignores the timeout),
+    /// then accepts it.
+    HangFirst,
 }
 
 /// Destinations in memory: every event goes to each of `ids`.
@@ -48,6 +53,10 @@ struct Fake {
     accepted: Mutex<HashMap<(DestinationId, String), Vec<String>>>,
     /// Broken rules, with what was seen.
     violations: Mutex<Vec<String>>,
+    /// Events answered "not attempted" once ([`Answer::SkipFirst`]), and the attempts
+    /// count each accepted entry carried.
+    skipped: Mutex<HashSet<String>>,
+    accepted_attempts: Mutex<Vec<u32>>,
 }
 
 impl Fake {
@@ -64,6 +73,8 @@ impl Fake {
             expected: Mutex::new(HashMap::new()),
             accepted: Mutex::new(HashMap::new()),
             violations: Mutex::new(Vec::new()),
+            skipped: Mutex::new(HashSet::new()),
+            accepted_attempts: Mutex::new(Vec::new()),
         })
     }
 
@@ -148,9 +159,20 @@ impl Destinations for Fake {
                 reason: "the endpoint answered 503".into(),
                 retry_after,
             },
+            Answer::SkipFirst if self.skipped.lock().unwrap().insert(id.clone()) => {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                return Delivery::NotAttempted;
+            }
+            Answer::SkipFirst => Delivery::Delivered,
+            Answer::HangFirst if self.skipped.lock().unwrap().insert(id.clone()) => {
+                std::future::pending::<()>().await;
+                unreachable!("a pending future never resolves")
+            }
+            Answer::HangFirst => Delivery::Delivered,
         };
         let ok = delivery == Delivery::Delivered;
         if ok {
+            self.accepted_attempts.lock().unwrap().push(entry.attempts);
             self.accepted
                 .lock()
                 .unwrap()
@@ -472,5 +494,58 @@ async fn entries_claimed_ahead_are_each_delivered_once() {
         fake.max_in_flight.load(Ordering::SeqCst),
         2,
         "never more than the concurrency in flight"
+    );
+}
+
+#[tokio::test]
+async fn an_entry_not_attempted_goes_back_untried() {
+    let h = harness();
+    results(&h, 5).await;
+    let fake = Fake::new(&["dest:a"], 2, Answer::SkipFirst);
+    let handle = h.engine.deliver_to(fake.clone(), config(2)).unwrap();
+    let (stop, task) = start(&handle);
+    until("five events delivered after being handed back once", || {
+        fake.delivered_to("dest:a").len() == 5
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        fake.skipped.lock().unwrap().len(),
+        5,
+        "each was handed back once"
+    );
+    assert_eq!(
+        *fake.accepted_attempts.lock().unwrap(),
+        vec![0; 5],
+        "a delivery that was not attempted counts no attempt"
+    );
+    assert!(fake.violations.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_delivery_past_the_timeout_is_failed_by_the_engine() {
+    let h = harness();
+    results(&h, 3).await;
+    let fake = Fake::new(&["dest:a"], 4, Answer::HangFirst);
+    let mut config = config(4);
+    config.timeout = Duration::from_millis(100);
+    config.retry_schedule = vec![Duration::from_millis(10)];
+    config.jitter = 0.0;
+    let handle = h.engine.deliver_to(fake.clone(), config).unwrap();
+    let (stop, task) = start(&handle);
+    // The retry is due 10 ms later on the engine's (manual) clock: move it on.
+    let clock = h.clock.clone();
+    until("three events delivered after their first call hung", || {
+        clock.advance(chrono::Duration::milliseconds(20));
+        fake.delivered_to("dest:a").len() == 3
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        *fake.accepted_attempts.lock().unwrap(),
+        vec![1; 3],
+        "the hung call counted as one failed attempt"
     );
 }

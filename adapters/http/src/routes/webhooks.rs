@@ -208,6 +208,9 @@ pub async fn delete(
     let hook = owned(&state, &caller, &id).await?;
     state.webhooks.delete(&caller.tenant, &id).await?;
     state.deliveries.purge(&hook.destination()).await?;
+    // The deliverer re-reads the registrations now and stops the endpoint's worker,
+    // rather than at its next poll with entries it claimed ahead.
+    state.deliveries.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -213,10 +213,8 @@ impl Destinations for Deliverer {
     async fn deliver(&self, to: &DestinationId, entry: &OutboxEntry) -> Delivery {
         let Some(hook) = self.hook(to) else {
             // Deleted or disabled since the worker started: the engine stops it soon.
-            return Delivery::Failed {
-                reason: "the endpoint is no longer registered or enabled".into(),
-                retry_after: None,
-            };
+            // Nothing was sent, so no attempt is counted.
+            return Delivery::NotAttempted;
         };
         let started = Instant::now();
         let outcome = self.send(&hook, &entry.event).await;
