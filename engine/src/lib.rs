@@ -12,6 +12,9 @@
 //!   three). `SledStore` (feature `sled`, on by default): the embedded store
 //!   (group-committed, crash-safe). With the feature `postgres`, `PostgresStore`: several
 //!   processes on one PostgreSQL database.
+//! - Delivery: [`Engine::deliver_to`] runs the outbox's result events to an adapter's
+//!   [`Destinations`] (fan-out, a queue per destination, in order per container, retries,
+//!   dead and replay); the adapter only delivers one event and says how it went.
 //! - [`Policy`]: the adaptive re-trace rules. [`Clock`]: injected time.
 //! - [`DcsaEquipmentEvent`]: result events carry their equipment events in DCSA Track &
 //!   Trace 2.2 form too. With the feature `utoipa`, the model types that cross an API

@@ -124,6 +124,10 @@ impl Drop for Shared {
         if self.health.is_stuck() || self.health.check().is_err() {
             // A stuck writer never ends, and one whose sled failed may not (sled's flush
             // waits for ever once its log failed): waiting would hang the process's exit.
+            // For the same reason this handle must not be the database's last: dropping
+            // the last one flushes, and would hang here once the writer has ended. The
+            // process is on its way out, so the handle is leaked.
+            std::mem::forget(self.db.clone());
             return;
         }
         let handle = self
