@@ -8,8 +8,11 @@
 //!   202 only after a group-committed sled flush of the event (what durable ingest on
 //!   sled allows).
 //!
-//! Every 202 of `boxtrace serve` means the job is on disk. Each connection count
-//! (`--connections`, default 64) is measured with all three servers.
+//! Every 202 of `boxtrace serve` means the job is on disk. `serve` is measured twice:
+//! as it runs by default (the sim provider at zero latency traces each job as soon as
+//! it is accepted, so the writer also claims, commits and fans out every job inside the
+//! window), and with the provider held to one trace a second (publishes alone). Each
+//! connection count (`--connections`, default 64) is measured with every server.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +33,11 @@ use crate::stats::ms;
 
 /// The target for `boxtrace serve` against the bare handler.
 const TARGET: &str = "≥ 0.35 × baseline";
+
+/// Limits that hold the sim provider to one trace a second, so that a load of publishes
+/// measures the ingest path without the first traces it would otherwise start.
+const TRACES_HELD_BACK: &str =
+    "[provider.sim.limits]\nconcurrency = 1\nratePerSecond = 1\nburst = 1\n";
 
 /// Runs the scenario at every connection count.
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
@@ -121,6 +129,37 @@ async fn measure(options: &Options, connections: usize) -> anyhow::Result<Report
         .baseline("bare axum handler + sled group commit", bare_sled_rate),
     );
     push_store(&mut report, &c, "sled", sled, bare_rate, connections);
+    drop(dir);
+
+    // The figure above includes the first trace of every published job: `serve` traces
+    // what it accepts at once (sim at zero latency), so its writer also claims, commits
+    // and fans out each job while the window runs. With the provider held to one trace
+    // a second, the same load measures publishes alone: what the ingest path costs.
+    let dir = options.scratch("ingest-alone")?;
+    let alone = served(
+        Launch::new(bin.clone(), dir.path()).config(TRACES_HELD_BACK),
+        connections,
+        warmup,
+        window,
+    )
+    .await?;
+    report.push(
+        Figure::new(
+            format!("ingest/{c}/sled_alone/req_per_s"),
+            format!("boxtrace serve on sled: durable publishes, traces held back to 1/s ({connections} clients)"),
+            alone.per_second(),
+            "req/s",
+        )
+        .baseline("bare axum handler", bare_rate)
+        .target(TARGET),
+    );
+    report.push(Figure::new(
+        format!("ingest/{c}/sled_alone/vs_bare_sled"),
+        format!("boxtrace serve on sled, traces held back, against the sled group-commit baseline ({connections} clients)"),
+        alone.per_second(),
+        "req/s",
+    )
+    .baseline("bare axum handler + sled group commit", bare_sled_rate));
     drop(dir);
 
     if let Some(url) = &options.database_url {

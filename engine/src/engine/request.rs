@@ -69,13 +69,25 @@ async fn execute(inner: &Arc<Inner>, request: Request) {
             defer(inner, &id, slots, &wait).await;
             continue;
         }
-        // Each call under its own credentials counts on its own against the limits.
-        let Ok(_slot) = provider.slots.acquire().await else {
-            return;
+        // Each call under its own credentials counts on its own against the limits. The
+        // wait ends at shutdown too: behind a provider held to a low rate, a claimed batch
+        // would otherwise stay leased, and keep the process up, for the whole grace.
+        let limits = async {
+            let slot = provider.slots.acquire().await.ok()?;
+            if let Some(rate) = &provider.rate {
+                rate.until_ready().await;
+            }
+            Some(slot)
         };
-        if let Some(rate) = &provider.rate {
-            rate.until_ready().await;
+        let slot = tokio::select! {
+            slot = limits => slot,
+            () = inner.shutdown.cancelled() => None,
+        };
+        if slot.is_none() && !inner.shutdown.is_cancelled() {
+            // The slots are closed: the engine is going away.
+            return;
         }
+        let _slot = slot;
         if inner.shutdown.is_cancelled() {
             // Shutting down: start no new provider call; hand the jobs back at once
             // rather than leave them leased.

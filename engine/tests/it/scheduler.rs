@@ -571,6 +571,70 @@ async fn shutdown_lets_a_running_trace_commit() {
     assert!(job.lease.is_none());
 }
 
+/// Behind a provider held to one trace a second, a claimed batch waits for the provider's
+/// limits; shutdown must not wait for them (30 s here, with a grace of 120 s) but hand the
+/// waiting jobs back at once, due and unleased.
+#[tokio::test]
+async fn shutdown_hands_back_jobs_waiting_for_the_provider_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracer = ScriptedTracer::new("scripted").with_limits(
+        boxtrace::ProviderLimits::default()
+            .with_concurrency(1)
+            .with_rate(Some(1), 1),
+    );
+    let clock = boxtrace::ManualClock::new(boxtrace::testing::t0());
+    let engine = boxtrace::Engine::builder()
+        .store(boxtrace::SledStore::open_path(dir.path()).unwrap())
+        .provider(tracer.clone())
+        .credentials(boxtrace::StaticCredentials::new())
+        .clock(clock.clone())
+        .config(boxtrace::EngineConfig {
+            shutdown_grace: Duration::from_secs(120),
+            ..boxtrace::EngineConfig::default()
+        })
+        .build()
+        .unwrap();
+    let boxes: Vec<String> = (0..30)
+        .map(|n| boxtrace::testing::container(n).to_string())
+        .collect();
+    for c in &boxes {
+        engine.handle_event(&export(c)).await.unwrap();
+    }
+    let running = engine.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while tracer.requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no trace started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(15), running.shutdown())
+        .await
+        .expect("shutdown waits for no rate-limit token");
+    let traced = tracer.requests().len();
+    assert!(
+        traced < boxes.len(),
+        "shutdown came before the limits let every job through"
+    );
+    let mut handed_back = 0;
+    for c in &boxes {
+        let job = engine
+            .get(&key(TraceKind::Export, c))
+            .await
+            .unwrap()
+            .unwrap();
+        let now = boxtrace::Clock::now(&clock);
+        assert!(
+            job.lease.is_none_or(|lease| lease.until <= now),
+            "{c} is still leased after shutdown: {:?}",
+            job.lease
+        );
+        if job.trace_count == 0 {
+            assert!(job.due_at.is_some(), "{c} was handed back due");
+            handed_back += 1;
+        }
+    }
+    assert_eq!(handed_back, boxes.len() - traced);
+}
+
 #[tokio::test]
 async fn a_forced_trace_that_fails_transiently_reports_on_its_retry() {
     let h = harness();
