@@ -102,7 +102,9 @@ pub struct JobPage {
 /// event) is durable when the call returns. Claims are leases: a job claimed and never
 /// committed comes back by itself when its lease lapses, so no start-up scan is needed
 /// after a crash. `boxtrace::testing::store_conformance::run_job_store` checks all of this
-/// for any implementation.
+/// for any implementation, one that keeps every default included; each optional method
+/// a store overrides has a suite of its own there (`run_feed`, `run_retention`,
+/// `run_cohort`, `run_release`).
 #[async_trait]
 pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies a publish ([`Job::plan_publish`]) atomically and durably.
@@ -139,7 +141,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     /// A cursor handed out stays valid: no event that becomes visible later sorts before
     /// it, so paging from cursor to cursor never skips one. Only durable events are shown.
     ///
-    /// The default answers [`StoreError::Unsupported`].
+    /// The default answers [`StoreError::Unsupported`]. A store that overrides it passes
+    /// `store_conformance::run_feed`.
     async fn results(
         &self,
         _tenant: &Tenant,
@@ -177,8 +180,13 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()>;
 
     /// Hands a lease back untraced ([`Job::release`]): due again at `due`, held by no one,
-    /// so that a claim ahead may take it before then. The default renews to `due` instead,
-    /// which is safe but keeps the job out of claims ahead until `due`.
+    /// so that a claim ahead may take it before then.
+    ///
+    /// The default renews the lease to `due` instead (the other methods cannot end a
+    /// lease without a trace): the job comes due at `due` all the same and only its holder
+    /// could hand it back, but it stays held until then, so no claim ahead takes it early.
+    /// `store_conformance::run_job_store` accepts either; a store that overrides it passes
+    /// `store_conformance::run_release`.
     async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
         self.renew(job, token, due).await
     }
@@ -196,7 +204,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     /// many moved. Finding them costs O(log n + k) in the cohort's size, never a scan.
     ///
     /// The default moves none: a store without a cohort index leaves every job to its
-    /// own schedule, which is slower to notice a visit's news but never wrong.
+    /// own schedule, which is slower to notice a visit's news but never wrong. A store
+    /// that overrides it passes `store_conformance::run_cohort`.
     async fn expedite_cohort(
         &self,
         _provider: &str,
@@ -221,7 +230,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     /// Results-feed cursors handed out earlier stay valid: paging on skips nothing that is
     /// still stored. Finding the jobs costs O(log n + k), never a scan of all jobs.
     ///
-    /// The default removes nothing: a store without it keeps every job.
+    /// The default removes nothing: a store without it keeps every job. A store that
+    /// overrides it passes `store_conformance::run_retention`.
     ///
     /// [`Outbox::ack_outbox`]: super::Outbox::ack_outbox
     /// [`Outbox::fan_out`]: super::Outbox::fan_out

@@ -104,8 +104,11 @@ pub enum Verdict {
         /// Why, for operators.
         error: String,
     },
-    /// Not attempted (claimed ahead, then the deliverer stopped): its lease ends now, so
-    /// that it can be claimed again at once; its attempts are unchanged.
+    /// Not attempted (claimed ahead, then the deliverer stopped): handed back with its
+    /// attempts unchanged. A store that overrides [`Outbox::settle`] ends its lease now, so
+    /// that it can be claimed again at once; the default cannot end a lease early (no
+    /// other method does that without counting an attempt) and lets it lapse, so the entry
+    /// comes back when its lease ends.
     Release,
 }
 
@@ -118,7 +121,8 @@ pub enum Verdict {
 /// [`JobStore::complete`] and [`JobStore::cancel`] to [`RESULTS_QUEUE`] in the same atomic
 /// step that stores the job, so that no event is acknowledged without being queued.
 /// Claims are leases: an entry claimed and never acknowledged comes back by itself when
-/// its lease lapses. `boxtrace::testing::store_conformance::run_outbox` checks this.
+/// its lease lapses. `boxtrace::testing::store_conformance::run_outbox` checks this, for
+/// an outbox that keeps the defaults too.
 #[async_trait]
 pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// Leases up to `limit` entries of `queue` available at `now`, oldest first, never two
@@ -191,7 +195,9 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// the store's round trips. An ack or a retry need not be durable when this returns
     /// (losing one in a crash redelivers the event, which at-least-once allows); a burial
     /// is, as with [`Outbox::bury_outbox`]. The default applies them one by one, and a
-    /// release lets the lease lapse by itself.
+    /// release lets the lease lapse by itself ([`Verdict::Release`]); a store that
+    /// overrides it ends a released lease at once and passes
+    /// `store_conformance::run_settle`.
     async fn settle(&self, queue: &str, settlements: &[Settlement]) -> Vec<StoreResult<()>> {
         let mut results = Vec::with_capacity(settlements.len());
         for s in settlements {

@@ -23,8 +23,9 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
 /// A job store in memory: for tests, demos and as the template of a new backend. It passes
-/// `store_conformance::run_job_store`; it is not durable, so an acknowledged publish lives
-/// only as long as the process.
+/// `store_conformance::run_job_store` and, overriding every optional method, `run_feed`,
+/// `run_retention`, `run_cohort` and `run_release`; it is not durable, so an acknowledged
+/// publish lives only as long as the process.
 ///
 /// Finding due jobs uses an ordered due index (O(log n + k)); bringing a cohort forward
 /// looks at every job (O(n)), which a backend meant for large fleets would index.

@@ -1,7 +1,12 @@
-//! The store conformance suites, one per capability: [`run_job_store`] for a
-//! [`JobStore`], [`run_outbox`] for an [`Outbox`] (with the job store that feeds it),
-//! [`run_records`] for [`Records`], and [`run_all`] for a full backend ([`Store`]). Every
-//! backend must pass the suites of what it implements, unchanged.
+//! The store conformance suites, one per capability. Every job store passes
+//! [`run_job_store`], the core the engine needs; a job store that overrides an optional
+//! method passes its suite too: [`run_feed`] ([`JobStore::results`]), [`run_retention`]
+//! ([`JobStore::purge_finished`]), [`run_cohort`] ([`JobStore::expedite_cohort`]),
+//! [`run_release`] ([`JobStore::release`]). An [`Outbox`] passes [`run_outbox`] (with the
+//! job store that feeds it), and [`run_settle`] if it overrides [`Outbox::settle`];
+//! [`run_outbox_retention`] checks a store with both an outbox and retention;
+//! [`Records`] pass [`run_records`]. [`run_all`] runs everything, for a backend that offers
+//! every capability ([`Store`] and every optional method), as sled and PostgreSQL do.
 //!
 //! ```no_run
 //! # async fn f() {
@@ -56,7 +61,10 @@ where
     }
 }
 
-/// Runs every check of a job store: what the engine needs to run.
+/// Runs the checks every job store must pass: what the engine needs to run (publish,
+/// cancel, reads, claims, leases, commits, the due index). A store that keeps the trait's
+/// defaults of the optional methods passes it; each optional capability has a suite of
+/// its own ([`run_feed`], [`run_retention`], [`run_cohort`], [`run_release`]).
 pub async fn run_job_store<S, F, Fut>(make: F)
 where
     S: JobStore,
@@ -97,25 +105,43 @@ where
         ("renew_extends_only_the_holders_lease", |s| {
             Box::pin(jobs::renew_extends_only_the_holders_lease(s))
         }),
-        (
-            "cohort_news_brings_only_the_visits_other_boxes_forward",
-            |s| Box::pin(cohort::cohort_news_brings_only_the_visits_other_boxes_forward(s)),
-        ),
-        ("a_box_that_leaves_its_visit_leaves_the_cohort", |s| {
-            Box::pin(cohort::a_box_that_leaves_its_visit_leaves_the_cohort(s))
-        }),
         ("claims_ahead_lease_each_job_from_its_own_due_time", |s| {
             Box::pin(ahead::claims_ahead_lease_each_job_from_its_own_due_time(s))
         }),
-        ("a_released_job_can_be_claimed_ahead_again", |s| {
-            Box::pin(ahead::a_released_job_can_be_claimed_ahead_again(s))
+        ("a_released_job_comes_due_at_its_own_time", |s| {
+            Box::pin(ahead::a_released_job_comes_due_at_its_own_time(s))
         }),
         ("list_all_spans_tenants_and_pages", |s| {
             Box::pin(operator::list_all_spans_tenants_and_pages(s))
         }),
-        ("results_feed_pages_a_tenants_events_in_order", |s| {
-            Box::pin(feed::results_feed_pages_a_tenants_events_in_order(s))
-        }),
+    ];
+    run(checks, &make).await;
+}
+
+/// Runs the checks of the results feed ([`JobStore::results`]), for a job store that
+/// offers one (the default answers `Unsupported`).
+pub async fn run_feed<S, F, Fut>(make: F)
+where
+    S: JobStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let checks: Vec<Check<S>> = vec![("results_feed_pages_a_tenants_events_in_order", |s| {
+        Box::pin(feed::results_feed_pages_a_tenants_events_in_order(s))
+    })];
+    run(checks, &make).await;
+}
+
+/// Runs the checks of retention ([`JobStore::purge_finished`]), for a job store that
+/// removes finished jobs (the default removes none). Where the store also offers the
+/// results feed, they check that a removed job's events leave it.
+pub async fn run_retention<S, F, Fut>(make: F)
+where
+    S: JobStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let checks: Vec<Check<S>> = vec![
         ("purge_removes_only_jobs_finished_before_the_cutoff", |s| {
             Box::pin(retention::purge_removes_only_jobs_finished_before_the_cutoff(s))
         }),
@@ -126,8 +152,45 @@ where
     run(checks, &make).await;
 }
 
-/// Runs every check of an outbox, on a backend that is also the job store feeding its
-/// results queue (an outbox is only ever fed by its job store's commits and cancels).
+/// Runs the checks of the cohort index ([`JobStore::expedite_cohort`]), for a job store
+/// that brings a cohort forward (the default moves none).
+pub async fn run_cohort<S, F, Fut>(make: F)
+where
+    S: JobStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let checks: Vec<Check<S>> = vec![
+        (
+            "cohort_news_brings_only_the_visits_other_boxes_forward",
+            |s| Box::pin(cohort::cohort_news_brings_only_the_visits_other_boxes_forward(s)),
+        ),
+        ("a_box_that_leaves_its_visit_leaves_the_cohort", |s| {
+            Box::pin(cohort::a_box_that_leaves_its_visit_leaves_the_cohort(s))
+        }),
+    ];
+    run(checks, &make).await;
+}
+
+/// Runs the check of a true release ([`JobStore::release`] overridden): a job handed back
+/// is held by no one, so that a claim ahead may take it before its due time (the default
+/// renews the lease to the due time instead, which [`run_job_store`] accepts).
+pub async fn run_release<S, F, Fut>(make: F)
+where
+    S: JobStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let checks: Vec<Check<S>> = vec![("a_released_job_can_be_claimed_ahead_again", |s| {
+        Box::pin(ahead::a_released_job_can_be_claimed_ahead_again(s))
+    })];
+    run(checks, &make).await;
+}
+
+/// Runs the checks every outbox must pass, on a backend that is also the job store
+/// feeding its results queue (an outbox is only ever fed by its job store's commits and
+/// cancels). An outbox that keeps the trait's defaults (`fan_out_all`, `settle`) passes
+/// it; a store that overrides `settle` runs [`run_settle`] too.
 pub async fn run_outbox<S, F, Fut>(make: F)
 where
     S: JobStore + Outbox,
@@ -147,21 +210,47 @@ where
         ("fan_out_all_keeps_order_and_fences_each", |s| {
             Box::pin(outbox::fan_out_all_keeps_order_and_fences_each(s))
         }),
+        ("a_released_entry_keeps_its_attempts", |s| {
+            Box::pin(outbox::a_released_entry_keeps_its_attempts(s))
+        }),
         ("outbox_entries_show_live_and_dead", |s| {
             Box::pin(operator::outbox_entries_show_live_and_dead(s))
-        }),
-        ("a_purge_leaves_undelivered_events_in_the_outbox", |s| {
-            Box::pin(retention::a_purge_leaves_undelivered_events_in_the_outbox(
-                s,
-            ))
         }),
         ("delivered_entries_leave_nothing_behind", |s| {
             Box::pin(retention::delivered_entries_leave_nothing_behind(s))
         }),
-        ("settle_applies_each_verdict_and_fences_each", |s| {
-            Box::pin(settle::settle_applies_each_verdict_and_fences_each(s))
-        }),
     ];
+    run(checks, &make).await;
+}
+
+/// Runs the checks of a batched [`Outbox::settle`] that a store overrides: every verdict
+/// applied and fenced on its own, and a release that ends the lease at once (the default
+/// lets a released entry's lease lapse by itself, which [`run_outbox`] accepts).
+pub async fn run_settle<S, F, Fut>(make: F)
+where
+    S: JobStore + Outbox,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let checks: Vec<Check<S>> = vec![("settle_applies_each_verdict_and_fences_each", |s| {
+        Box::pin(settle::settle_applies_each_verdict_and_fences_each(s))
+    })];
+    run(checks, &make).await;
+}
+
+/// Runs the checks of retention beside an outbox, for a store that offers both: a purge
+/// leaves the undelivered events of the jobs it removes in the outbox.
+pub async fn run_outbox_retention<S, F, Fut>(make: F)
+where
+    S: JobStore + Outbox,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let checks: Vec<Check<S>> = vec![("a_purge_leaves_undelivered_events_in_the_outbox", |s| {
+        Box::pin(retention::a_purge_leaves_undelivered_events_in_the_outbox(
+            s,
+        ))
+    })];
     run(checks, &make).await;
 }
 
@@ -178,7 +267,8 @@ where
     run(checks, &make).await;
 }
 
-/// Runs the three suites on a full backend, each check on a fresh store from `make`.
+/// Runs every suite on a backend that offers every capability, each check on a fresh
+/// store from `make`: what sled and PostgreSQL pass.
 pub async fn run_all<S, F, Fut>(make: F)
 where
     S: Store,
@@ -186,7 +276,13 @@ where
     Fut: Future<Output = S>,
 {
     run_job_store(&make).await;
+    run_feed(&make).await;
+    run_retention(&make).await;
+    run_cohort(&make).await;
+    run_release(&make).await;
     run_outbox(&make).await;
+    run_settle(&make).await;
+    run_outbox_retention(&make).await;
     run_records(&make).await;
 }
 

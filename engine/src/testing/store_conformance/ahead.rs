@@ -71,6 +71,65 @@ pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: JobStor
     assert_eq!(back.len(), 1, "and back a lease after it");
 }
 
+/// What every job store does with a job handed back, the trait's default (a renewal to the
+/// due time) included: it comes due at its own time, not before, and only its holder can
+/// hand it back.
+pub(super) async fn a_released_job_comes_due_at_its_own_time<S: JobStore>(store: S) {
+    let now = t0();
+    let r = request(&tenant(), TraceKind::Export, "p", &container(64));
+    store.publish(r, true, now).await.unwrap();
+    let first = store
+        .claim_due(now, 1, now + mins(1))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    reschedule(&store, first, now, now + mins(10)).await;
+    let ahead = store
+        .claim_due_by(DueClaim {
+            now,
+            due_by: now + mins(15),
+            limit: 10,
+            lease: Duration::seconds(60),
+        })
+        .await
+        .unwrap()
+        .pop()
+        .expect("claimed ahead");
+    store
+        .release(ahead.job.id, ahead.token, now + mins(10))
+        .await
+        .unwrap();
+    let job = store.get(&ahead.job.request.key).await.unwrap().unwrap();
+    assert_eq!(
+        job.due_at,
+        Some(now + mins(10)),
+        "due at its own time again"
+    );
+    assert!(
+        store
+            .claim_due(now + mins(5), 10, now + mins(6))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its time"
+    );
+    let due = now + mins(10);
+    assert_eq!(
+        store.claim_due(due, 10, due + mins(1)).await.unwrap().len(),
+        1,
+        "due at its time"
+    );
+    assert!(
+        matches!(
+            store.release(ahead.job.id, ahead.token, due).await,
+            Err(crate::store::StoreError::Fenced(_))
+        ),
+        "a stale token cannot hand it back"
+    );
+}
+
+/// A store that overrides [`JobStore::release`]: the job handed back is held by no one.
 pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: JobStore>(store: S) {
     let now = t0();
     let r = request(&tenant(), TraceKind::Export, "p", &container(63));

@@ -3,7 +3,9 @@
 
 use super::{mins, tenant, traced};
 use crate::model::{EmitReason, Status, TraceKind, TrackingState};
-use crate::store::{FanOutEntry, JobStore, Outbox, StoreError, TraceCommit, RESULTS_QUEUE};
+use crate::store::{
+    FanOutEntry, JobStore, Outbox, Settlement, StoreError, TraceCommit, Verdict, RESULTS_QUEUE,
+};
 use crate::testing::{container, request, t0};
 
 /// A commit with an event, and a cancel, each append their event to the results queue
@@ -390,4 +392,59 @@ pub(super) async fn queues_fan_out_bury_and_replay<S: JobStore + Outbox>(store: 
         store.outbox_stats("hook-b").await.unwrap(),
         crate::store::OutboxStats::default()
     );
+}
+
+/// A release ([`Verdict::Release`]) hands an entry back untried: it comes back by the time
+/// its lease would have ended (at once in a store that overrides `settle`; the default
+/// lets the lease lapse), under a new token, with its attempts unchanged.
+pub(super) async fn a_released_entry_keeps_its_attempts<S: JobStore + Outbox>(store: S) {
+    let r = request(&tenant(), TraceKind::Export, "p", &container(14));
+    store.publish(r, true, t0()).await.unwrap();
+    let c = store
+        .claim_due(t0(), 1, t0() + mins(1))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
+    store
+        .complete(TraceCommit {
+            token: c.token,
+            job: next,
+            emit: Some(EmitReason::FirstResult),
+            now: t0(),
+        })
+        .await
+        .unwrap();
+    let lease = t0() + mins(1);
+    let claimed = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the first result's entry");
+    let results = store
+        .settle(
+            RESULTS_QUEUE,
+            &[Settlement {
+                seq: claimed.entry.seq,
+                token: claimed.token,
+                verdict: Verdict::Release,
+            }],
+        )
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
+        1,
+        "a released entry stays"
+    );
+    let again = store
+        .claim_outbox(RESULTS_QUEUE, lease, 10, lease + mins(1))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "a released entry is back when its lease ends");
+    assert_eq!(again[0].entry.seq, claimed.entry.seq);
+    assert_eq!(again[0].entry.attempts, 0, "a release is no attempt");
+    assert!(again[0].token > claimed.token, "a new claim, a new token");
 }

@@ -10,7 +10,7 @@ use crate::model::{
     EmitReason, JobKey, PublishOutcome, ResultEvent, Status, Tenant, TraceKind, TraceRequest,
 };
 use crate::store::{
-    FanOutEntry, FeedCursor, JobStore, ListQuery, Outbox, TraceCommit, RESULTS_QUEUE,
+    FanOutEntry, FeedCursor, JobStore, ListQuery, Outbox, StoreError, TraceCommit, RESULTS_QUEUE,
 };
 use crate::testing::{container, request, t0};
 
@@ -114,18 +114,26 @@ pub(super) async fn purge_removes_only_jobs_finished_before_the_cutoff<S: JobSto
         .unwrap();
     assert_eq!(outcome, PublishOutcome::Restarted);
 
-    settle(&store, &tenant(), FeedCursor::START, mine.len()).await;
-    settle(&store, &other, FeedCursor::START, 1).await;
-    // A cursor handed out before the purge, after A's event.
-    let first = store
-        .results(&tenant(), FeedCursor::START, 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        first.entries[0].event, mine[0].1,
-        "the feed starts with A's event"
+    // A store without the results feed has no feed entries to remove.
+    let feed = !matches!(
+        store.results(&tenant(), FeedCursor::START, 1).await,
+        Err(StoreError::Unsupported(_))
     );
-    let cursor = first.next;
+    // A cursor handed out before the purge, after A's event.
+    let mut cursor = FeedCursor::START;
+    if feed {
+        settle(&store, &tenant(), FeedCursor::START, mine.len()).await;
+        settle(&store, &other, FeedCursor::START, 1).await;
+        let first = store
+            .results(&tenant(), FeedCursor::START, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.entries[0].event, mine[0].1,
+            "the feed starts with A's event"
+        );
+        cursor = first.next;
+    }
 
     let cutoff = t0() + mins(60);
     assert_eq!(
@@ -186,26 +194,28 @@ pub(super) async fn purge_removes_only_jobs_finished_before_the_cutoff<S: JobSto
         .unwrap()
         .jobs
         .is_empty());
-    assert!(
-        store
-            .results(&other, FeedCursor::START, 10)
-            .await
-            .unwrap()
-            .entries
-            .is_empty(),
-        "a removed job's events leave the feed"
-    );
-    let kept: Vec<ResultEvent> = mine[1..]
-        .iter()
-        .filter(|(key, _)| *key != b.key)
-        .map(|(_, event)| event.clone())
-        .collect();
-    let page = store.results(&tenant(), cursor, 100).await.unwrap();
-    let after: Vec<_> = page.entries.into_iter().map(|e| e.event).collect();
-    assert_eq!(
-        after, kept,
-        "a cursor handed out before the purge pages on over everything still stored"
-    );
+    if feed {
+        assert!(
+            store
+                .results(&other, FeedCursor::START, 10)
+                .await
+                .unwrap()
+                .entries
+                .is_empty(),
+            "a removed job's events leave the feed"
+        );
+        let kept: Vec<ResultEvent> = mine[1..]
+            .iter()
+            .filter(|(key, _)| *key != b.key)
+            .map(|(_, event)| event.clone())
+            .collect();
+        let page = store.results(&tenant(), cursor, 100).await.unwrap();
+        let after: Vec<_> = page.entries.into_iter().map(|e| e.event).collect();
+        assert_eq!(
+            after, kept,
+            "a cursor handed out before the purge pages on over everything still stored"
+        );
+    }
 
     // E finishes again, later: its new finish time counts, not its first.
     trace(&store, &e, t0() + mins(200), true).await;
