@@ -258,23 +258,19 @@ impl JobStore for MemoryJobStore {
 
     async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
         let mut state = self.state();
-        let due: Vec<JobId> = state
+        // Lazily, so that a claim costs the jobs it takes (and the held ones it steps
+        // over), not every job due by the horizon.
+        let due: Vec<Job> = state
             .due
             .iter()
             .take_while(|(due, _)| *due <= claim.due_by)
-            .map(|(_, id)| *id)
+            .filter_map(|(_, id)| state.job(*id))
+            .filter(|job| job.is_claimable_by(claim.due_by, claim.now))
+            .take(claim.limit)
+            .cloned()
             .collect();
-        let mut claimed = Vec::new();
-        for id in due {
-            if claimed.len() >= claim.limit {
-                break;
-            }
-            let Some(mut job) = state.job(id).cloned() else {
-                continue;
-            };
-            if !job.is_claimable_by(claim.due_by, claim.now) {
-                continue;
-            }
+        let mut claimed = Vec::with_capacity(due.len());
+        for mut job in due {
             let old_due = job.due_at;
             let token = job.claim(claim.lease_until(old_due));
             state.put(job.clone(), old_due);
