@@ -90,6 +90,9 @@ where
         ("unchanged_commit_writes_no_event", |s| {
             Box::pin(jobs::unchanged_commit_writes_no_event(s))
         }),
+        ("history_keeps_the_newest_events", |s| {
+            Box::pin(jobs::history_keeps_the_newest_events(s))
+        }),
         ("cancel_stops_and_emits_once", |s| {
             Box::pin(jobs::cancel_stops_and_emits_once(s))
         }),
@@ -200,6 +203,9 @@ where
     let checks: Vec<Check<S>> = vec![
         ("commits_and_cancels_feed_the_results_queue", |s| {
             Box::pin(outbox::commits_and_cancels_feed_the_results_queue(s))
+        }),
+        ("a_fenced_commit_after_a_takeover_queues_nothing", |s| {
+            Box::pin(outbox::a_fenced_commit_after_a_takeover_queues_nothing(s))
         }),
         ("outbox_is_ordered_per_job", |s| {
             Box::pin(outbox::outbox_is_ordered_per_job(s))

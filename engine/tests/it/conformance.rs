@@ -26,7 +26,7 @@ async fn sled_passes_the_store_conformance_suite() {
     .await;
     assert_eq!(
         n.load(Ordering::Relaxed),
-        30,
+        32,
         "every check ran on its own store"
     );
 }

@@ -251,6 +251,62 @@ pub(super) async fn unchanged_commit_writes_no_event<S: JobStore>(store: S) {
     );
 }
 
+/// A history longer than the limit answers its newest events, oldest first (not the
+/// oldest ones).
+pub(super) async fn history_keeps_the_newest_events<S: JobStore>(store: S) {
+    let r = request(&tenant(), TraceKind::Export, "p", &container(9));
+    store.publish(r.clone(), true, t0()).await.unwrap();
+    let mut events = Vec::new();
+    for (i, (status, emit)) in [
+        (Status::Expected, EmitReason::FirstResult),
+        (Status::GatedIn, EmitReason::Changed),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let now = t0() + mins(10 * i as i64);
+        let c = store
+            .claim_due(now, 1, now + mins(1))
+            .await
+            .unwrap()
+            .pop()
+            .expect("the job is due");
+        let next = traced(&c.job, status, now, Some(now + mins(10)));
+        let committed = store
+            .complete(TraceCommit {
+                token: c.token,
+                job: next,
+                emit: Some(emit),
+                now,
+            })
+            .await
+            .unwrap();
+        events.push(committed.event.expect("an event was due"));
+    }
+    events.push(
+        store
+            .cancel(&r.key, t0() + mins(15))
+            .await
+            .unwrap()
+            .expect("an active job is cancelled"),
+    );
+    assert_eq!(
+        store.history(&r.key, 10).await.unwrap(),
+        events,
+        "every event, oldest first"
+    );
+    assert_eq!(
+        store.history(&r.key, 2).await.unwrap(),
+        events[1..].to_vec(),
+        "the newest two, oldest first"
+    );
+    assert_eq!(
+        store.history(&r.key, 1).await.unwrap(),
+        events[2..].to_vec(),
+        "the newest one"
+    );
+}
+
 pub(super) async fn cancel_stops_and_emits_once<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(6));
     store.publish(r.clone(), true, t0()).await.unwrap();
@@ -425,15 +481,28 @@ pub(super) async fn list_filters_and_pages<S: JobStore>(store: S) {
     loop {
         let page = store.list(&tenant(), &query).await.unwrap();
         assert!(page.jobs.len() <= 3);
-        seen.extend(page.jobs.into_iter().map(|j| j.id));
+        seen.extend(page.jobs.into_iter().map(|j| j.request.key));
         match page.next {
             Some(cursor) => query.after = Some(cursor),
             None => break,
         }
     }
-    seen.sort();
-    seen.dedup();
-    assert_eq!(seen.len(), 7, "pages cover every job once");
+    let distinct: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(
+        (seen.len(), distinct.len()),
+        (7, 7),
+        "pages cover every job once: {seen:?}"
+    );
+    // The store's key order is its own (an encoding of the key), but paging follows it.
+    let whole: Vec<_> = store
+        .list(&tenant(), &ListQuery::default())
+        .await
+        .unwrap()
+        .jobs
+        .into_iter()
+        .map(|j| j.request.key)
+        .collect();
+    assert_eq!(seen, whole, "pages follow the order of one whole listing");
     let exports = store
         .list(
             &tenant(),

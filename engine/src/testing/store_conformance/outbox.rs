@@ -105,6 +105,63 @@ pub(super) async fn commits_and_cancels_feed_the_results_queue<S: JobStore + Out
     );
 }
 
+/// A holder whose lease lapsed and was taken over commits nothing, its event included: the
+/// results queue holds only what the new holder commits.
+pub(super) async fn a_fenced_commit_after_a_takeover_queues_nothing<S: JobStore + Outbox>(
+    store: S,
+) {
+    let r = request(&tenant(), TraceKind::Export, "p", &container(3));
+    store.publish(r.clone(), true, t0()).await.unwrap();
+    let lease = t0() + mins(1);
+    let first = store
+        .claim_due(t0(), 1, lease)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let second = store
+        .claim_due(lease, 1, lease + mins(1))
+        .await
+        .unwrap()
+        .pop()
+        .expect("a lapsed lease comes due by itself");
+    let stale = traced(&first.job, Status::Loaded, lease, None);
+    let err = store
+        .complete(TraceCommit {
+            token: first.token,
+            job: stale,
+            emit: Some(EmitReason::Changed),
+            now: lease,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Fenced(_)),
+        "the first holder is fenced: {err:?}"
+    );
+    assert_eq!(
+        store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
+        0,
+        "a fenced commit queues nothing"
+    );
+    let next = traced(&second.job, Status::GatedIn, lease, Some(t0() + mins(60)));
+    let committed = store
+        .complete(TraceCommit {
+            token: second.token,
+            job: next,
+            emit: Some(EmitReason::FirstResult),
+            now: lease,
+        })
+        .await
+        .unwrap();
+    let entries = store.outbox_entries(RESULTS_QUEUE, 10).await.unwrap();
+    assert_eq!(
+        entries.into_iter().map(|e| e.event).collect::<Vec<_>>(),
+        vec![committed.event.expect("an event was due")],
+        "only the new holder's event is queued"
+    );
+}
+
 pub(super) async fn outbox_is_ordered_per_job<S: JobStore + Outbox>(store: S) {
     let a = request(&tenant(), TraceKind::Export, "p", &container(9));
     let b = request(&tenant(), TraceKind::Export, "p", &container(10));
