@@ -4,13 +4,15 @@
 //! backend. Nothing is durable: a process that ends loses every job.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    EmitReason, Fenced, Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest,
+    EmitReason, Fenced, Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceKind,
+    TraceRequest,
 };
 use crate::store::feed::{page_limit, FeedCursor, FeedEntry, FeedPage};
 use crate::store::{
@@ -27,8 +29,9 @@ const MAX_PAGE: usize = 1000;
 /// `run_retention`, `run_cohort` and `run_release`; it is not durable, so an acknowledged
 /// publish lives only as long as the process.
 ///
-/// Finding due jobs uses an ordered due index (O(log n + k)); bringing a cohort forward
-/// looks at every job (O(n)), which a backend meant for large fleets would index.
+/// Every lookup goes through an index: due jobs (ordered by due time), finished jobs (by
+/// finish time), cohorts (by provider and cohort), listings (by key), so that each costs
+/// O(log n + k), as the trait asks of any backend.
 #[derive(Debug, Default)]
 pub struct MemoryJobStore {
     state: Mutex<State>,
@@ -42,8 +45,12 @@ struct State {
     due: BTreeSet<(DateTime<Utc>, JobId)>,
     /// (finish time, job) of every finished job: what `purge_finished` walks.
     finished: BTreeSet<(DateTime<Utc>, JobId)>,
-    /// Each job's result events, oldest first.
-    history: HashMap<JobId, Vec<ResultEvent>>,
+    /// The active jobs of each (provider, cohort) ([`Job::indexed_cohort`]): what
+    /// `expedite_cohort` walks.
+    cohorts: HashMap<(String, String), BTreeSet<JobId>>,
+    /// Each job's result events, oldest first, under their feed sequence numbers (so
+    /// that a purge finds its feed entries without a scan).
+    history: HashMap<JobId, Vec<(u64, ResultEvent)>>,
     /// Each tenant's result events in the order they were appended, under their sequence.
     feed: HashMap<Tenant, BTreeMap<u64, ResultEvent>>,
     /// The last job id and event sequence handed out.
@@ -76,10 +83,17 @@ impl State {
         }
         if let Some(old) = self.jobs.get(&job.request.key) {
             self.finished.remove(&(old.updated_at, old.id));
+            unindex_cohort(&mut self.cohorts, old);
         }
         if !job.state.is_active() {
             // A finished job's `updated_at` is when it finished.
             self.finished.insert((job.updated_at, job.id));
+        }
+        if let Some(cohort) = job.indexed_cohort() {
+            self.cohorts
+                .entry((job.request.key.provider_id.clone(), cohort))
+                .or_default()
+                .insert(job.id);
         }
         self.keys.insert(job.id, job.request.key.clone());
         self.jobs.insert(job.request.key.clone(), job);
@@ -95,7 +109,10 @@ impl State {
         let seq = self.last_seq;
         let mut event = ResultEvent::for_job(job, reason, now);
         event.id = format!("evt_memory_{seq:016x}");
-        self.history.entry(job.id).or_default().push(event.clone());
+        self.history
+            .entry(job.id)
+            .or_default()
+            .push((seq, event.clone()));
         self.feed
             .entry(job.request.key.tenant.clone())
             .or_default()
@@ -128,6 +145,20 @@ impl State {
         JobPage {
             jobs: page,
             next: next.flatten(),
+        }
+    }
+}
+
+/// Removes `job` from the cohort it is indexed under, if any.
+fn unindex_cohort(cohorts: &mut HashMap<(String, String), BTreeSet<JobId>>, job: &Job) {
+    let Some(cohort) = job.indexed_cohort() else {
+        return;
+    };
+    let entry = (job.request.key.provider_id.clone(), cohort);
+    if let Some(ids) = cohorts.get_mut(&entry) {
+        ids.remove(&job.id);
+        if ids.is_empty() {
+            cohorts.remove(&entry);
         }
     }
 }
@@ -200,22 +231,29 @@ impl JobStore for MemoryJobStore {
                 "not a cursor of this tenant's listing".into(),
             ));
         }
+        let start = match after {
+            Some(after) => Bound::Excluded(after),
+            // The least key of the tenant: kinds order Export first, and no string sorts
+            // before the empty one.
+            None => Bound::Included(JobKey {
+                tenant: tenant.clone(),
+                kind: TraceKind::Export,
+                provider_id: String::new(),
+                container: String::new(),
+            }),
+        };
         let jobs = state
             .jobs
-            .iter()
-            .skip_while(|(key, _)| &key.tenant < tenant)
-            .take_while(|(key, _)| &key.tenant == tenant)
-            .filter(|(key, _)| after.as_ref().is_none_or(|after| *key > after));
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| &key.tenant == tenant);
         Ok(state.page(jobs, query))
     }
 
     async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage> {
         let state = self.state();
         let after = query.after.as_deref().map(parse_cursor).transpose()?;
-        let jobs = state
-            .jobs
-            .iter()
-            .filter(|(key, _)| after.as_ref().is_none_or(|after| *key > after));
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let jobs = state.jobs.range((start, Bound::Unbounded));
         Ok(state.page(jobs, query))
     }
 
@@ -228,7 +266,10 @@ impl JobStore for MemoryJobStore {
         else {
             return Ok(Vec::new());
         };
-        Ok(events[events.len().saturating_sub(limit)..].to_vec())
+        Ok(events[events.len().saturating_sub(limit)..]
+            .iter()
+            .map(|(_, event)| event.clone())
+            .collect())
     }
 
     async fn results(
@@ -321,13 +362,12 @@ impl JobStore for MemoryJobStore {
     ) -> StoreResult<usize> {
         let mut state = self.state();
         let moving: Vec<Job> = state
-            .jobs
-            .values()
-            .filter(|job| {
-                job.request.key.provider_id == provider
-                    && job.indexed_cohort().as_deref() == Some(cohort)
-                    && job.expedites(at, seen)
-            })
+            .cohorts
+            .get(&(provider.to_owned(), cohort.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.job(*id))
+            .filter(|job| job.expedites(at, seen))
             .cloned()
             .collect();
         let moved = moving.len();
@@ -362,13 +402,13 @@ impl JobStore for MemoryJobStore {
                 if let Some(due) = job.due_at {
                     state.due.remove(&(due, id));
                 }
+                unindex_cohort(&mut state.cohorts, &job);
             }
             let events = state.history.remove(&id).unwrap_or_default();
             if let Some(feed) = state.feed.get_mut(&key.tenant) {
-                // A scan of the tenant's feed: simple, and this store is not for large
-                // fleets. A backend keeps the sequence numbers with the history instead.
-                let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
-                feed.retain(|_, event| !ids.contains(event.id.as_str()));
+                for (seq, _) in &events {
+                    feed.remove(seq);
+                }
             }
         }
         Ok(doomed.len())
