@@ -40,8 +40,11 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{Job, Status, Tenant, TraceResult, TrackingState};
-use crate::store::{JobStore, Outbox, Records, Store};
+use crate::model::{
+    EmitReason, Job, ResultEvent, Status, Tenant, TraceRequest, TraceResult, TrackingState,
+};
+use crate::store::{Claimed, Committed, JobStore, Outbox, Records, Store, StoreError, TraceCommit};
+use crate::testing::t0;
 
 type Check<S> = (
     &'static str,
@@ -65,12 +68,7 @@ where
 /// cancel, reads, claims, leases, commits, the due index). A store that keeps the trait's
 /// defaults of the optional methods passes it; each optional capability has a suite of
 /// its own ([`run_feed`], [`run_retention`], [`run_cohort`], [`run_release`]).
-pub async fn run_job_store<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_job_store<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
         ("publish_creates_forces_and_keeps_workflow", |s| {
             Box::pin(jobs::publish_creates_forces_and_keeps_workflow(s))
@@ -123,12 +121,7 @@ where
 
 /// Runs the checks of the results feed ([`JobStore::results`]), for a job store that
 /// offers one (the default answers `Unsupported`).
-pub async fn run_feed<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_feed<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![("results_feed_pages_a_tenants_events_in_order", |s| {
         Box::pin(feed::results_feed_pages_a_tenants_events_in_order(s))
     })];
@@ -138,12 +131,7 @@ where
 /// Runs the checks of retention ([`JobStore::purge_finished`]), for a job store that
 /// removes finished jobs (the default removes none). Where the store also offers the
 /// results feed, they check that a removed job's events leave it.
-pub async fn run_retention<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_retention<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
         ("purge_removes_only_jobs_finished_before_the_cutoff", |s| {
             Box::pin(retention::purge_removes_only_jobs_finished_before_the_cutoff(s))
@@ -157,12 +145,7 @@ where
 
 /// Runs the checks of the cohort index ([`JobStore::expedite_cohort`]), for a job store
 /// that brings a cohort forward (the default moves none).
-pub async fn run_cohort<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_cohort<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
         (
             "cohort_news_brings_only_the_visits_other_boxes_forward",
@@ -178,12 +161,7 @@ where
 /// Runs the check of a true release ([`JobStore::release`] overridden): a job handed back
 /// is held by no one, so that a claim ahead may take it before its due time (the default
 /// renews the lease to the due time instead, which [`run_job_store`] accepts).
-pub async fn run_release<S, F, Fut>(make: F)
-where
-    S: JobStore,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_release<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![("a_released_job_can_be_claimed_ahead_again", |s| {
         Box::pin(ahead::a_released_job_can_be_claimed_ahead_again(s))
     })];
@@ -194,12 +172,7 @@ where
 /// feeding its results queue (an outbox is only ever fed by its job store's commits and
 /// cancels). An outbox that keeps the trait's defaults (`fan_out_all`, `settle`) passes
 /// it; a store that overrides `settle` runs [`run_settle`] too.
-pub async fn run_outbox<S, F, Fut>(make: F)
-where
-    S: JobStore + Outbox,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_outbox<S: JobStore + Outbox, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
         ("commits_and_cancels_feed_the_results_queue", |s| {
             Box::pin(outbox::commits_and_cancels_feed_the_results_queue(s))
@@ -232,12 +205,7 @@ where
 /// Runs the checks of a batched [`Outbox::settle`] that a store overrides: every verdict
 /// applied and fenced on its own, and a release that ends the lease at once (the default
 /// lets a released entry's lease lapse by itself, which [`run_outbox`] accepts).
-pub async fn run_settle<S, F, Fut>(make: F)
-where
-    S: JobStore + Outbox,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_settle<S: JobStore + Outbox, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![("settle_applies_each_verdict_and_fences_each", |s| {
         Box::pin(settle::settle_applies_each_verdict_and_fences_each(s))
     })];
@@ -246,12 +214,9 @@ where
 
 /// Runs the checks of retention beside an outbox, for a store that offers both: a purge
 /// leaves the undelivered events of the jobs it removes in the outbox.
-pub async fn run_outbox_retention<S, F, Fut>(make: F)
-where
-    S: JobStore + Outbox,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_outbox_retention<S: JobStore + Outbox, Fut: Future<Output = S>>(
+    make: impl Fn() -> Fut,
+) {
     let checks: Vec<Check<S>> = vec![("a_purge_leaves_undelivered_events_in_the_outbox", |s| {
         Box::pin(retention::a_purge_leaves_undelivered_events_in_the_outbox(
             s,
@@ -261,12 +226,7 @@ where
 }
 
 /// Runs every check of adapter records.
-pub async fn run_records<S, F, Fut>(make: F)
-where
-    S: Records,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_records<S: Records, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![("records_are_kept_by_kind_and_key", |s| {
         Box::pin(records::records_are_kept_by_kind_and_key(s))
     })];
@@ -275,12 +235,7 @@ where
 
 /// Runs every suite on a backend that offers every capability, each check on a fresh
 /// store from `make`: what sled and PostgreSQL pass.
-pub async fn run_all<S, F, Fut>(make: F)
-where
-    S: Store,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
+pub async fn run_all<S: Store, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     run_job_store(&make).await;
     run_feed(&make).await;
     run_retention(&make).await;
@@ -315,4 +270,105 @@ fn traced(job: &Job, status: Status, now: DateTime<Utc>, next: Option<DateTime<U
         }
     }
     job
+}
+
+/// Claims the one job a check expects due at `now`, leased a minute.
+async fn claim_one<S: JobStore>(store: &S, now: DateTime<Utc>) -> Claimed {
+    store
+        .claim_due(now, 1, now + mins(1))
+        .await
+        .unwrap()
+        .pop()
+        .expect("a job is due")
+}
+
+/// Commits `job` under the lease `token` at `now`, with the event `emit` calls for.
+async fn commit<S: JobStore>(
+    store: &S,
+    token: u64,
+    job: Job,
+    emit: Option<EmitReason>,
+    now: DateTime<Utc>,
+) -> Committed {
+    store
+        .complete(TraceCommit {
+            token,
+            job,
+            emit,
+            now,
+        })
+        .await
+        .unwrap()
+}
+
+/// The error a commit of `job` under the lease `token` at `now` is refused with.
+async fn refused<S: JobStore>(
+    store: &S,
+    token: u64,
+    job: Job,
+    emit: Option<EmitReason>,
+    now: DateTime<Utc>,
+) -> StoreError {
+    store
+        .complete(TraceCommit {
+            token,
+            job,
+            emit,
+            now,
+        })
+        .await
+        .expect_err("the commit is refused")
+}
+
+/// Claims every job due at `now` and commits each as traced (expected) with a first
+/// result, due again at `next`; returns the events, in claim order.
+async fn first_results<S: JobStore>(
+    store: &S,
+    now: DateTime<Utc>,
+    next: DateTime<Utc>,
+) -> Vec<ResultEvent> {
+    let mut events = Vec::new();
+    for c in store.claim_due(now, 100, now + mins(1)).await.unwrap() {
+        let job = traced(&c.job, Status::Expected, now, Some(next));
+        let committed = commit(store, c.token, job, Some(EmitReason::FirstResult), now).await;
+        events.push(committed.event.expect("an event was due"));
+    }
+    events
+}
+
+/// Claims the job of `r` (the only one due at `at`) and commits a trace at `at` with an
+/// event: the job finishes (completed) when `done`, else it is due far later.
+async fn trace_only<S: JobStore>(
+    store: &S,
+    r: &TraceRequest,
+    at: DateTime<Utc>,
+    done: bool,
+) -> ResultEvent {
+    let mut claimed = store.claim_due(at, 10, at + mins(1)).await.unwrap();
+    assert_eq!(claimed.len(), 1, "only the job under test is due");
+    let c = claimed.pop().unwrap();
+    assert_eq!(c.job.request.key, r.key);
+    let next = (!done).then(|| t0() + mins(10_000));
+    let mut job = traced(&c.job, Status::GatedIn, at, next);
+    job.updated_at = at;
+    let emit = if done {
+        EmitReason::TrackingStopped
+    } else {
+        EmitReason::FirstResult
+    };
+    commit(store, c.token, job, Some(emit), at)
+        .await
+        .event
+        .expect("an event was due")
+}
+
+/// Publishes `r` at `at` and traces it there ([`trace_only`]).
+async fn publish_and_trace<S: JobStore>(
+    store: &S,
+    r: &TraceRequest,
+    at: DateTime<Utc>,
+    done: bool,
+) -> ResultEvent {
+    store.publish(r.clone(), true, at).await.unwrap();
+    trace_only(store, r, at, done).await
 }

@@ -7,13 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use boxtrace::testing::{store_conformance, t0, MemoryJobStore, ScriptedTracer};
-use boxtrace::{
-    Claimed, Committed, DueClaim, Engine, Error, Job, JobId, JobKey, JobPage, JobStore,
-    ListQuery, ManualClock, PublishOutcome, ResultEvent, StaticCredentials, Status, StoreError,
-    StoreResult, Tenant, TraceCommit, TraceRequest,
-};
-use chrono::{DateTime, Utc};
+use boxtrace::{Engine, Error, ManualClock, ResultEvent, StaticCredentials, Status, StoreError};
 
+use crate::defaults::Defaults;
 use crate::support::export;
 
 #[tokio::test]
@@ -35,64 +31,7 @@ async fn a_job_store_alone_passes_the_job_store_suites() {
 
 #[tokio::test]
 async fn a_job_store_that_keeps_every_default_passes_the_core_suite() {
-    store_conformance::run_job_store(|| async { Minimal(MemoryJobStore::new()) }).await;
-}
-
-/// A job store that implements only the required methods (forwarded to a
-/// `MemoryJobStore`) and keeps every default: the least a backend writer writes.
-#[derive(Debug)]
-struct Minimal(MemoryJobStore);
-
-#[async_trait]
-impl JobStore for Minimal {
-    async fn publish(
-        &self,
-        request: TraceRequest,
-        real_time: bool,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Job, PublishOutcome)> {
-        self.0.publish(request, real_time, now).await
-    }
-
-    async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
-        self.0.cancel(key, now).await
-    }
-
-    async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
-        self.0.get(key).await
-    }
-
-    async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
-        self.0.list(tenant, query).await
-    }
-
-    async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage> {
-        self.0.list_all(query).await
-    }
-
-    async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
-        self.0.history(key, limit).await
-    }
-
-    async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
-        self.0.claim_due_by(claim).await
-    }
-
-    async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {
-        self.0.renew(job, token, until).await
-    }
-
-    async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {
-        self.0.complete(commit).await
-    }
-
-    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.0.next_due().await
-    }
-
-    async fn flush(&self) -> StoreResult<()> {
-        self.0.flush().await
-    }
+    store_conformance::run_job_store(|| async { Defaults(MemoryJobStore::new()) }).await;
 }
 
 #[tokio::test]

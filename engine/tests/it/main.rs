@@ -7,6 +7,7 @@ mod breaker;
 mod conformance;
 mod contract;
 mod crash;
+mod defaults;
 mod delivery;
 mod faults;
 mod job_store_only;

@@ -1,11 +1,11 @@
 //! Conformance of claims ahead of time: jobs due by a horizon are taken, each leased from
 //! its own due time.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
-use super::{mins, tenant};
+use super::{claim_one, commit, mins, tenant};
 use crate::model::TraceKind;
-use crate::store::{DueClaim, JobStore};
+use crate::store::{Claimed, DueClaim, JobStore, StoreError};
 use crate::testing::{container, request, t0};
 
 pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: JobStore>(store: S) {
@@ -76,44 +76,7 @@ pub(super) async fn claims_ahead_lease_each_job_from_its_own_due_time<S: JobStor
 /// hand it back.
 pub(super) async fn a_released_job_comes_due_at_its_own_time<S: JobStore>(store: S) {
     let now = t0();
-    let r = request(&tenant(), TraceKind::Export, "p", &container(64));
-    store.publish(r, true, now).await.unwrap();
-    let first = store
-        .claim_due(now, 1, now + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    reschedule(&store, first, now, now + mins(10)).await;
-    let ahead = store
-        .claim_due_by(DueClaim {
-            now,
-            due_by: now + mins(15),
-            limit: 10,
-            lease: Duration::seconds(60),
-        })
-        .await
-        .unwrap()
-        .pop()
-        .expect("claimed ahead");
-    store
-        .release(ahead.job.id, ahead.token, now + mins(10))
-        .await
-        .unwrap();
-    let job = store.get(&ahead.job.request.key).await.unwrap().unwrap();
-    assert_eq!(
-        job.due_at,
-        Some(now + mins(10)),
-        "due at its own time again"
-    );
-    assert!(
-        store
-            .claim_due(now + mins(5), 10, now + mins(6))
-            .await
-            .unwrap()
-            .is_empty(),
-        "not due before its time"
-    );
+    let (ahead, _) = claim_ahead_and_release(&store, now).await;
     let due = now + mins(10);
     assert_eq!(
         store.claim_due(due, 10, due + mins(1)).await.unwrap().len(),
@@ -123,7 +86,7 @@ pub(super) async fn a_released_job_comes_due_at_its_own_time<S: JobStore>(store:
     assert!(
         matches!(
             store.release(ahead.job.id, ahead.token, due).await,
-            Err(crate::store::StoreError::Fenced(_))
+            Err(StoreError::Fenced(_))
         ),
         "a stale token cannot hand it back"
     );
@@ -132,47 +95,9 @@ pub(super) async fn a_released_job_comes_due_at_its_own_time<S: JobStore>(store:
 /// A store that overrides [`JobStore::release`]: the job handed back is held by no one.
 pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: JobStore>(store: S) {
     let now = t0();
-    let r = request(&tenant(), TraceKind::Export, "p", &container(63));
-    store.publish(r, true, now).await.unwrap();
-    let first = store
-        .claim_due(now, 1, now + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    reschedule(&store, first, now, now + mins(10)).await;
-    let claim = DueClaim {
-        now,
-        due_by: now + mins(15),
-        limit: 10,
-        lease: Duration::seconds(60),
-    };
-    let ahead = store
-        .claim_due_by(claim)
-        .await
-        .unwrap()
-        .pop()
-        .expect("claimed ahead");
-    // The request it waited for had no room: it is handed back, due at its own time.
-    store
-        .release(ahead.job.id, ahead.token, now + mins(10))
-        .await
-        .unwrap();
+    let (ahead, claim) = claim_ahead_and_release(&store, now).await;
     let job = store.get(&ahead.job.request.key).await.unwrap().unwrap();
-    assert_eq!(
-        job.due_at,
-        Some(now + mins(10)),
-        "due at its own time again"
-    );
     assert!(job.lease.is_none(), "held by no one");
-    assert!(
-        store
-            .claim_due(now + mins(5), 10, now + mins(6))
-            .await
-            .unwrap()
-            .is_empty(),
-        "not due before its time"
-    );
     let again = DueClaim {
         now: now + mins(2),
         ..claim
@@ -185,28 +110,64 @@ pub(super) async fn a_released_job_can_be_claimed_ahead_again<S: JobStore>(store
     assert!(
         matches!(
             store.release(ahead.job.id, ahead.token, now).await,
-            Err(crate::store::StoreError::Fenced(_))
+            Err(StoreError::Fenced(_))
         ),
         "a stale token cannot hand it back"
     );
 }
 
+/// Publishes a job due 10 minutes after `now`, claims it ahead (by 15 minutes, leased a
+/// minute) and releases it to its due time, as a dispatcher does when the provider
+/// request it waited for had no room; returns the claim ahead and how it was asked for.
+async fn claim_ahead_and_release<S: JobStore>(
+    store: &S,
+    now: DateTime<Utc>,
+) -> (Claimed, DueClaim) {
+    let r = request(&tenant(), TraceKind::Export, "p", &container(63));
+    store.publish(r, true, now).await.unwrap();
+    let first = claim_one(store, now).await;
+    reschedule(store, first, now, now + mins(10)).await;
+    let claim = DueClaim {
+        now,
+        due_by: now + mins(15),
+        limit: 10,
+        lease: Duration::seconds(60),
+    };
+    let ahead = store
+        .claim_due_by(claim)
+        .await
+        .unwrap()
+        .pop()
+        .expect("claimed ahead");
+    store
+        .release(ahead.job.id, ahead.token, now + mins(10))
+        .await
+        .unwrap();
+    let job = store.get(&ahead.job.request.key).await.unwrap().unwrap();
+    assert_eq!(
+        job.due_at,
+        Some(now + mins(10)),
+        "due at its own time again"
+    );
+    assert!(
+        store
+            .claim_due(now + mins(5), 10, now + mins(6))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its time"
+    );
+    (ahead, claim)
+}
+
 /// Commits a trace of `claimed` at `now` that found nothing new and makes it due at `due`.
 async fn reschedule<S: JobStore>(
     store: &S,
-    claimed: crate::store::Claimed,
-    now: chrono::DateTime<chrono::Utc>,
-    due: chrono::DateTime<chrono::Utc>,
+    claimed: Claimed,
+    now: DateTime<Utc>,
+    due: DateTime<Utc>,
 ) {
     let mut next = claimed.job;
     next.due_at = Some(due);
-    store
-        .complete(crate::store::TraceCommit {
-            token: claimed.token,
-            job: next,
-            emit: None,
-            now,
-        })
-        .await
-        .unwrap();
+    commit(store, claimed.token, next, None, now).await;
 }

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{mins, tenant, traced};
+use super::{claim_one, commit, mins, tenant, traced};
 use crate::model::{EmitReason, Location, Status, TraceKind, VesselVisit};
-use crate::store::{Claimed, JobStore, TraceCommit};
+use crate::store::{Claimed, JobStore};
 use crate::testing::{container, request, t0};
 
 /// Commits `claimed` as traced at `now` on `visit` at terminal `MICT`, next due `next`.
@@ -24,15 +24,7 @@ async fn on_visit<S: JobStore>(
             ..Location::default()
         });
     }
-    store
-        .complete(TraceCommit {
-            token: claimed.token,
-            job,
-            emit: Some(EmitReason::Changed),
-            now,
-        })
-        .await
-        .unwrap();
+    commit(store, claimed.token, job, Some(EmitReason::Changed), now).await;
 }
 
 pub(super) async fn cohort_news_brings_only_the_visits_other_boxes_forward<S: JobStore>(store: S) {
@@ -120,12 +112,7 @@ pub(super) async fn a_box_that_leaves_its_visit_leaves_the_cohort<S: JobStore>(s
     // Box b rolls to the next visit; box a is cancelled.
     let at = t0() + mins(10);
     store.publish(b.clone(), true, at).await.unwrap();
-    let c = store
-        .claim_due(at, 10, at + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, at).await;
     on_visit(&store, c, "V2", at, later).await;
     store.cancel(&a.key, at).await.unwrap();
 

@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
-use super::{mins, tenant, traced};
+use super::{commit, mins, tenant, traced};
 use crate::model::{EmitReason, ResultEvent, Status, Tenant, TraceKind};
-use crate::store::{FeedCursor, JobStore, TraceCommit};
+use crate::store::{FeedCursor, JobStore};
 use crate::testing::{container, request, t0};
 
 /// Publishes, traces (with an event) and, if `cancel`, cancels a box of `tenant`; returns
@@ -21,17 +21,8 @@ async fn emit<S: JobStore>(store: &S, tenant: &Tenant, n: u32, cancel: bool) -> 
         .find(|c| c.job.request.key == r.key)
         .expect("the new job is due");
     let next = traced(&c.job, Status::GatedIn, t0(), Some(t0() + mins(2_000)));
-    let mut events = vec![store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now: t0(),
-        })
-        .await
-        .unwrap()
-        .event
-        .expect("an event was due")];
+    let committed = commit(store, c.token, next, Some(EmitReason::FirstResult), t0()).await;
+    let mut events = vec![committed.event.expect("an event was due")];
     if cancel {
         events.push(store.cancel(&r.key, t0()).await.unwrap().expect("active"));
     }

@@ -3,11 +3,11 @@
 
 use chrono::Duration;
 
-use super::{mins, tenant, traced};
+use super::{claim_one, commit, first_results, mins, refused, tenant, traced};
 use crate::model::{
     EmitReason, Fenced, PublishOutcome, ResultAction, Status, Tenant, TraceKind, TrackingState,
 };
-use crate::store::{JobStore, ListQuery, StoreError, TraceCommit};
+use crate::store::{JobStore, ListQuery, StoreError};
 use crate::testing::{container, request, t0};
 
 pub(super) async fn publish_creates_forces_and_keeps_workflow<S: JobStore>(store: S) {
@@ -21,22 +21,7 @@ pub(super) async fn publish_creates_forces_and_keeps_workflow<S: JobStore>(store
         "get returns what publish stored"
     );
 
-    let claimed = store.claim_due(t0(), 10, t0() + mins(1)).await.unwrap();
-    let next = traced(
-        &claimed[0].job,
-        Status::Expected,
-        t0(),
-        Some(t0() + mins(240)),
-    );
-    store
-        .complete(TraceCommit {
-            token: claimed[0].token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    first_results(&store, t0(), t0() + mins(240)).await;
 
     let (job, outcome) = store
         .publish(r.clone(), false, t0() + mins(5))
@@ -144,12 +129,7 @@ pub(super) async fn leases_lapse_and_fence<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(3));
     store.publish(r.clone(), true, t0()).await.unwrap();
     let lease = t0() + mins(1);
-    let first = store
-        .claim_due(t0(), 10, lease)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let first = claim_one(&store, t0()).await;
     assert!(
         store
             .claim_due(t0() + Duration::seconds(59), 10, lease)
@@ -158,23 +138,11 @@ pub(super) async fn leases_lapse_and_fence<S: JobStore>(store: S) {
             .is_empty(),
         "leased until its expiry"
     );
-    let second = store
-        .claim_due(lease, 10, lease + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .expect("a lapsed lease comes due by itself");
+    // A lapsed lease comes due by itself.
+    let second = claim_one(&store, lease).await;
     assert!(second.token > first.token, "a new claim gets a new token");
     let stale = traced(&first.job, Status::Loaded, lease, None);
-    let err = store
-        .complete(TraceCommit {
-            token: first.token,
-            job: stale,
-            emit: Some(EmitReason::Changed),
-            now: lease,
-        })
-        .await
-        .unwrap_err();
+    let err = refused(&store, first.token, stale, Some(EmitReason::Changed), lease).await;
     assert!(
         matches!(err, StoreError::Fenced(Fenced::LeaseLost)),
         "a stale holder is fenced: {err:?}"
@@ -192,22 +160,9 @@ pub(super) async fn leases_lapse_and_fence<S: JobStore>(store: S) {
 pub(super) async fn trace_commit_is_one_step<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(4));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     let next = traced(&c.job, Status::GatedIn, t0(), Some(t0() + mins(120)));
-    let committed = store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    let committed = commit(&store, c.token, next, Some(EmitReason::FirstResult), t0()).await;
     let event = committed.event.expect("an event was due");
     assert!(!event.id.is_empty(), "the store assigns the event id");
     assert_eq!(event.action, ResultAction::TraceResult);
@@ -224,22 +179,9 @@ pub(super) async fn trace_commit_is_one_step<S: JobStore>(store: S) {
 pub(super) async fn unchanged_commit_writes_no_event<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Empty, "p", &container(5));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     let next = traced(&c.job, Status::Receivable, t0(), Some(t0() + mins(60)));
-    let committed = store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: None,
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    let committed = commit(&store, c.token, next, None, t0()).await;
     assert!(committed.event.is_none());
     assert!(
         store.history(&r.key, 10).await.unwrap().is_empty(),
@@ -265,22 +207,9 @@ pub(super) async fn history_keeps_the_newest_events<S: JobStore>(store: S) {
     .enumerate()
     {
         let now = t0() + mins(10 * i as i64);
-        let c = store
-            .claim_due(now, 1, now + mins(1))
-            .await
-            .unwrap()
-            .pop()
-            .expect("the job is due");
+        let c = claim_one(&store, now).await;
         let next = traced(&c.job, status, now, Some(now + mins(10)));
-        let committed = store
-            .complete(TraceCommit {
-                token: c.token,
-                job: next,
-                emit: Some(emit),
-                now,
-            })
-            .await
-            .unwrap();
+        let committed = commit(&store, c.token, next, Some(emit), now).await;
         events.push(committed.event.expect("an event was due"));
     }
     events.push(
@@ -310,12 +239,7 @@ pub(super) async fn history_keeps_the_newest_events<S: JobStore>(store: S) {
 pub(super) async fn cancel_stops_and_emits_once<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(6));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     let event = store
         .cancel(&r.key, t0())
         .await
@@ -333,19 +257,10 @@ pub(super) async fn cancel_stops_and_emits_once<S: JobStore>(store: S) {
         "cancelling the unknown is a no-op"
     );
     let late = traced(&c.job, Status::GatedIn, t0(), Some(t0() + mins(60)));
+    let err = refused(&store, c.token, late, Some(EmitReason::FirstResult), t0()).await;
     assert!(
-        matches!(
-            store
-                .complete(TraceCommit {
-                    token: c.token,
-                    job: late,
-                    emit: Some(EmitReason::FirstResult),
-                    now: t0()
-                })
-                .await,
-            Err(StoreError::Fenced(_))
-        ),
-        "a trace running at cancel time cannot write"
+        matches!(err, StoreError::Fenced(_)),
+        "a trace running at cancel time cannot write: {err:?}"
     );
     assert!(
         store
@@ -366,12 +281,7 @@ pub(super) async fn cancel_stops_and_emits_once<S: JobStore>(store: S) {
 pub(super) async fn force_during_lease_runs_after_commit<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(8));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     let (during, outcome) = store
         .publish(r.clone(), true, t0() + Duration::seconds(5))
         .await
@@ -389,15 +299,7 @@ pub(super) async fn force_during_lease_runs_after_commit<S: JobStore>(store: S) 
         .is_empty());
     let now = t0() + Duration::seconds(10);
     let next = traced(&c.job, Status::Expected, now, Some(now + mins(180)));
-    let committed = store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now,
-        })
-        .await
-        .unwrap();
+    let committed = commit(&store, c.token, next, Some(EmitReason::FirstResult), now).await;
     assert_eq!(
         committed.job.due_at,
         Some(now),
@@ -414,22 +316,16 @@ pub(super) async fn force_during_lease_runs_after_commit<S: JobStore>(store: S) 
 pub(super) async fn finished_job_restarts<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Empty, "p", &container(11));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     let done = traced(&c.job, Status::Returned, t0(), None);
-    store
-        .complete(TraceCommit {
-            token: c.token,
-            job: done,
-            emit: Some(EmitReason::TrackingStopped),
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    commit(
+        &store,
+        c.token,
+        done,
+        Some(EmitReason::TrackingStopped),
+        t0(),
+    )
+    .await;
     assert_eq!(
         store.next_due().await.unwrap(),
         None,
@@ -530,12 +426,7 @@ pub(super) async fn list_filters_and_pages<S: JobStore>(store: S) {
 pub(super) async fn renew_extends_only_the_holders_lease<S: JobStore>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(12));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     store
         .renew(c.job.id, c.token, t0() + mins(5))
         .await

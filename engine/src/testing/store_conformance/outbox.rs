@@ -1,11 +1,9 @@
 //! Conformance of the outbox ([`Outbox`]): queues ordered per job, leases, retries,
 //! fan-out, burial and replay, and the results queue fed by the job store's commits.
 
-use super::{mins, tenant, traced};
+use super::{claim_one, commit, first_results, mins, refused, tenant, traced};
 use crate::model::{EmitReason, Status, TraceKind, TrackingState};
-use crate::store::{
-    FanOutEntry, JobStore, Outbox, Settlement, StoreError, TraceCommit, Verdict, RESULTS_QUEUE,
-};
+use crate::store::{FanOutEntry, JobStore, Outbox, Settlement, StoreError, Verdict, RESULTS_QUEUE};
 use crate::testing::{container, request, t0};
 
 /// A commit with an event, and a cancel, each append their event to the results queue
@@ -13,58 +11,38 @@ use crate::testing::{container, request, t0};
 pub(super) async fn commits_and_cancels_feed_the_results_queue<S: JobStore + Outbox>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(4));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0()).await;
     let quiet = traced(&c.job, Status::GatedIn, t0(), Some(t0() + mins(1)));
-    store
-        .complete(TraceCommit {
-            token: c.token,
-            job: quiet,
-            emit: None,
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    commit(&store, c.token, quiet, None, t0()).await;
     assert_eq!(
         store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending,
         0,
         "no outbox entry without a change"
     );
-    let c = store
-        .claim_due(t0() + mins(1), 1, t0() + mins(2))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let c = claim_one(&store, t0() + mins(1)).await;
     let next = traced(
         &c.job,
         Status::GatedIn,
         t0() + mins(1),
         Some(t0() + mins(120)),
     );
-    let committed = store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next.clone(),
-            emit: Some(EmitReason::FirstResult),
-            now: t0() + mins(1),
-        })
-        .await
-        .unwrap();
+    let committed = commit(
+        &store,
+        c.token,
+        next.clone(),
+        Some(EmitReason::FirstResult),
+        t0() + mins(1),
+    )
+    .await;
     let event = committed.event.expect("an event was due");
-    let err = store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: Some(EmitReason::Changed),
-            now: t0() + mins(1),
-        })
-        .await
-        .unwrap_err();
+    let err = refused(
+        &store,
+        c.token,
+        next,
+        Some(EmitReason::Changed),
+        t0() + mins(1),
+    )
+    .await;
     assert!(
         matches!(err, StoreError::Fenced(_)),
         "a second commit of one claim is fenced: {err:?}"
@@ -113,28 +91,11 @@ pub(super) async fn a_fenced_commit_after_a_takeover_queues_nothing<S: JobStore 
     let r = request(&tenant(), TraceKind::Export, "p", &container(3));
     store.publish(r.clone(), true, t0()).await.unwrap();
     let lease = t0() + mins(1);
-    let first = store
-        .claim_due(t0(), 1, lease)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    let second = store
-        .claim_due(lease, 1, lease + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .expect("a lapsed lease comes due by itself");
+    let first = claim_one(&store, t0()).await;
+    // The first holder's lease lapses and a second takes the job over.
+    let second = claim_one(&store, lease).await;
     let stale = traced(&first.job, Status::Loaded, lease, None);
-    let err = store
-        .complete(TraceCommit {
-            token: first.token,
-            job: stale,
-            emit: Some(EmitReason::Changed),
-            now: lease,
-        })
-        .await
-        .unwrap_err();
+    let err = refused(&store, first.token, stale, Some(EmitReason::Changed), lease).await;
     assert!(
         matches!(err, StoreError::Fenced(_)),
         "the first holder is fenced: {err:?}"
@@ -145,15 +106,14 @@ pub(super) async fn a_fenced_commit_after_a_takeover_queues_nothing<S: JobStore 
         "a fenced commit queues nothing"
     );
     let next = traced(&second.job, Status::GatedIn, lease, Some(t0() + mins(60)));
-    let committed = store
-        .complete(TraceCommit {
-            token: second.token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now: lease,
-        })
-        .await
-        .unwrap();
+    let committed = commit(
+        &store,
+        second.token,
+        next,
+        Some(EmitReason::FirstResult),
+        lease,
+    )
+    .await;
     let entries = store.outbox_entries(RESULTS_QUEUE, 10).await.unwrap();
     assert_eq!(
         entries.into_iter().map(|e| e.event).collect::<Vec<_>>(),
@@ -169,19 +129,7 @@ pub(super) async fn outbox_is_ordered_per_job<S: JobStore + Outbox>(store: S) {
         store.publish(r.clone(), true, t0()).await.unwrap();
     }
     // Two events for a (first result, then cancel), one for b.
-    let claimed = store.claim_due(t0(), 10, t0() + mins(1)).await.unwrap();
-    for c in claimed {
-        let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
-        store
-            .complete(TraceCommit {
-                token: c.token,
-                job: next,
-                emit: Some(EmitReason::FirstResult),
-                now: t0(),
-            })
-            .await
-            .unwrap();
-    }
+    first_results(&store, t0(), t0() + mins(60)).await;
     store.cancel(&a.key, t0()).await.unwrap();
     let lease = t0() + mins(1);
     let first = store
@@ -271,20 +219,7 @@ pub(super) async fn fan_out_all_keeps_order_and_fences_each<S: JobStore + Outbox
         let r = request(&tenant(), TraceKind::Export, "p", &container(n));
         store.publish(r, true, t0()).await.unwrap();
     }
-    let claimed = store.claim_due(t0(), 10, t0() + mins(1)).await.unwrap();
-    assert_eq!(claimed.len(), 3);
-    for c in claimed {
-        let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
-        store
-            .complete(TraceCommit {
-                token: c.token,
-                job: next,
-                emit: Some(EmitReason::FirstResult),
-                now: t0(),
-            })
-            .await
-            .unwrap();
-    }
+    assert_eq!(first_results(&store, t0(), t0() + mins(60)).await.len(), 3);
     let lease = t0() + mins(1);
     let events = store
         .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
@@ -327,22 +262,7 @@ pub(super) async fn fan_out_all_keeps_order_and_fences_each<S: JobStore + Outbox
 pub(super) async fn queues_fan_out_bury_and_replay<S: JobStore + Outbox>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(13));
     store.publish(r.clone(), true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
-    store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    first_results(&store, t0(), t0() + mins(60)).await;
     store.cancel(&r.key, t0()).await.unwrap();
 
     let lease = t0() + mins(1);
@@ -457,22 +377,7 @@ pub(super) async fn queues_fan_out_bury_and_replay<S: JobStore + Outbox>(store: 
 pub(super) async fn a_released_entry_keeps_its_attempts<S: JobStore + Outbox>(store: S) {
     let r = request(&tenant(), TraceKind::Export, "p", &container(14));
     store.publish(r, true, t0()).await.unwrap();
-    let c = store
-        .claim_due(t0(), 1, t0() + mins(1))
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
-    store
-        .complete(TraceCommit {
-            token: c.token,
-            job: next,
-            emit: Some(EmitReason::FirstResult),
-            now: t0(),
-        })
-        .await
-        .unwrap();
+    first_results(&store, t0(), t0() + mins(60)).await;
     let lease = t0() + mins(1);
     let claimed = store
         .claim_outbox(RESULTS_QUEUE, t0(), 10, lease)
@@ -500,7 +405,11 @@ pub(super) async fn a_released_entry_keeps_its_attempts<S: JobStore + Outbox>(st
         .claim_outbox(RESULTS_QUEUE, lease, 10, lease + mins(1))
         .await
         .unwrap();
-    assert_eq!(again.len(), 1, "a released entry is back when its lease ends");
+    assert_eq!(
+        again.len(),
+        1,
+        "a released entry is back when its lease ends"
+    );
     assert_eq!(again[0].entry.seq, claimed.entry.seq);
     assert_eq!(again[0].entry.attempts, 0, "a release is no attempt");
     assert!(again[0].token > claimed.token, "a new claim, a new token");

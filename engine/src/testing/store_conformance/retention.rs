@@ -2,65 +2,13 @@
 //! history and results-feed entries, oldest first, and nothing else goes; delivered
 //! outbox entries leave nothing behind.
 
-use chrono::{DateTime, Utc};
-
 use super::feed::settle;
-use super::{mins, tenant, traced};
-use crate::model::{
-    EmitReason, JobKey, PublishOutcome, ResultEvent, Status, Tenant, TraceKind, TraceRequest,
-};
+use super::{mins, publish_and_trace, tenant, trace_only};
+use crate::model::{JobKey, PublishOutcome, ResultEvent, Tenant, TraceKind};
 use crate::store::{
-    FanOutEntry, FeedCursor, JobStore, ListQuery, Outbox, StoreError, TraceCommit, RESULTS_QUEUE,
+    FanOutEntry, FeedCursor, JobStore, ListQuery, Outbox, StoreError, RESULTS_QUEUE,
 };
 use crate::testing::{container, request, t0};
-
-/// Claims the job of `r` (the only one due at `at`) and commits a trace at `at` with an
-/// event: the job finishes (completed) when `done`, else it is due far later.
-async fn trace<S: JobStore>(
-    store: &S,
-    r: &TraceRequest,
-    at: DateTime<Utc>,
-    done: bool,
-) -> ResultEvent {
-    let mut claimed = store.claim_due(at, 10, at + mins(1)).await.unwrap();
-    assert_eq!(claimed.len(), 1, "only the job under test is due");
-    let c = claimed.pop().unwrap();
-    assert_eq!(c.job.request.key, r.key);
-    let next = if done {
-        None
-    } else {
-        Some(t0() + mins(10_000))
-    };
-    let mut job = traced(&c.job, Status::GatedIn, at, next);
-    job.updated_at = at;
-    let emit = if done {
-        EmitReason::TrackingStopped
-    } else {
-        EmitReason::FirstResult
-    };
-    store
-        .complete(TraceCommit {
-            token: c.token,
-            job,
-            emit: Some(emit),
-            now: at,
-        })
-        .await
-        .unwrap()
-        .event
-        .expect("an event was due")
-}
-
-/// Publishes `r` at `at` and traces it there.
-async fn publish_and_trace<S: JobStore>(
-    store: &S,
-    r: &TraceRequest,
-    at: DateTime<Utc>,
-    done: bool,
-) -> ResultEvent {
-    store.publish(r.clone(), true, at).await.unwrap();
-    trace(store, r, at, done).await
-}
 
 async fn gone<S: JobStore>(store: &S, key: &JobKey) -> bool {
     store.get(key).await.unwrap().is_none() && store.history(key, 10).await.unwrap().is_empty()
@@ -218,7 +166,7 @@ pub(super) async fn purge_removes_only_jobs_finished_before_the_cutoff<S: JobSto
     }
 
     // E finishes again, later: its new finish time counts, not its first.
-    trace(&store, &e, t0() + mins(200), true).await;
+    trace_only(&store, &e, t0() + mins(200), true).await;
     assert_eq!(store.purge_finished(t0() + mins(150), 10).await.unwrap(), 2);
     assert!(gone(&store, &g.key).await && gone(&store, &c.key).await);
     assert!(

@@ -2,9 +2,9 @@
 //! burials in one call, each fenced by its own token, and a job's next entry held back
 //! until its predecessor is settled.
 
-use super::{mins, tenant, traced};
-use crate::model::{EmitReason, Status, TraceKind, TrackingState};
-use crate::store::{JobStore, Outbox, Settlement, StoreError, TraceCommit, Verdict, RESULTS_QUEUE};
+use super::{first_results, mins, tenant};
+use crate::model::{TraceKind, TrackingState};
+use crate::store::{JobStore, Outbox, Settlement, StoreError, Verdict, RESULTS_QUEUE};
 use crate::testing::{container, request, t0};
 
 pub(super) async fn settle_applies_each_verdict_and_fences_each<S: JobStore + Outbox>(store: S) {
@@ -14,18 +14,7 @@ pub(super) async fn settle_applies_each_verdict_and_fences_each<S: JobStore + Ou
     for r in &keys {
         store.publish(r.clone(), true, t0()).await.unwrap();
     }
-    for c in store.claim_due(t0(), 10, t0() + mins(1)).await.unwrap() {
-        let next = traced(&c.job, Status::Expected, t0(), Some(t0() + mins(60)));
-        store
-            .complete(TraceCommit {
-                token: c.token,
-                job: next,
-                emit: Some(EmitReason::FirstResult),
-                now: t0(),
-            })
-            .await
-            .unwrap();
-    }
+    first_results(&store, t0(), t0() + mins(60)).await;
     // A second event of the first job (its cancel): it waits behind the first.
     store.cancel(&keys[0].key, t0()).await.unwrap();
     let lease = t0() + mins(1);
