@@ -4,7 +4,8 @@
 //!
 //! - [`Engine`]: takes events ([`Engine::handle_event`]), keeps jobs in a [`JobStore`],
 //!   dispatches traces to [`Tracer`]s under per-provider limits, and emits
-//!   [`ResultEvent`]s to a live [`Subscription`] and a durable outbox.
+//!   [`ResultEvent`]s to a live [`Subscription`] and, when its store has one, to a
+//!   durable [`Outbox`].
 //! - [`Tracer`]: the provider interface. Provider crates register a factory with
 //!   `inventory` ([`ProviderRegistration`]); an embedder can also pass instances.
 //! - Stores: the engine runs on a [`JobStore`]; a backend may also offer an [`Outbox`] of
@@ -22,7 +23,10 @@
 //!
 //! # Example
 //!
-//! ```
+//! (On the embedded store: the example is only run with the feature `sled`.)
+//!
+#![cfg_attr(feature = "sled", doc = "```")]
+#![cfg_attr(not(feature = "sled"), doc = "```ignore")]
 //! use async_trait::async_trait;
 //! use boxtrace::{
 //!     DataError, Engine, ManualClock, ProviderCredentials, SledStore, Status, TraceError,

@@ -8,7 +8,8 @@
 //! [`Records`] pass [`run_records`]. [`run_all`] runs everything, for a backend that offers
 //! every capability ([`Store`] and every optional method), as sled and PostgreSQL do.
 //!
-//! ```no_run
+#![cfg_attr(feature = "sled", doc = "```no_run")]
+#![cfg_attr(not(feature = "sled"), doc = "```ignore")]
 //! # async fn f() {
 //! use boxtrace::{testing::store_conformance, SledStore};
 //! store_conformance::run_all(|| async {
