@@ -106,9 +106,10 @@ pub enum Verdict {
     },
     /// Not attempted (claimed ahead, then the deliverer stopped): handed back with its
     /// attempts unchanged. A store that overrides [`Outbox::settle`] ends its lease now, so
-    /// that it can be claimed again at once; the default cannot end a lease early (no
-    /// other method does that without counting an attempt) and lets it lapse, so the entry
-    /// comes back when its lease ends.
+    /// that it can be claimed again at once and the releasing holder's token no longer
+    /// acts on it; the default cannot end a lease early (no other method does that
+    /// without counting an attempt) and lets it lapse, so the entry comes back when its
+    /// lease ends.
     Release,
 }
 

@@ -20,7 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use self::writer::{decode, unavailable, Op, Writer};
+use self::writer::{decode, held_lease, unavailable, Op, Writer};
 use super::Settlement;
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, JobStore,
@@ -658,7 +658,10 @@ impl Outbox for SledStore {
             .take(limit)
             .map(|item| {
                 let (_, value) = item.map_err(unavailable)?;
-                decode::<OutboxEntry>(&value)
+                let mut entry = decode::<OutboxEntry>(&value)?;
+                // An ended lease keeps its token in the tree, but is nobody's claim.
+                entry.lease = held_lease(&entry);
+                Ok(entry)
             })
             .collect()
     }

@@ -143,6 +143,20 @@ pub(super) async fn settle_applies_each_verdict_and_fences_each<S: JobStore + Ou
         )
         .await;
     assert!(released[0].is_ok(), "{released:?}");
+    let stale = store
+        .settle(
+            RESULTS_QUEUE,
+            &[Settlement {
+                seq: retried[0].entry.seq,
+                token: retried[0].token,
+                verdict: Verdict::Ack,
+            }],
+        )
+        .await;
+    assert!(
+        matches!(stale[0], Err(StoreError::Fenced(_))),
+        "a released entry is not its releasing holder's any more: {stale:?}"
+    );
     let again = store
         .claim_outbox(RESULTS_QUEUE, t0() + mins(5), 10, t0() + mins(6))
         .await

@@ -22,6 +22,7 @@ use self::batch::Batch;
 pub(super) use self::batch::{decode, unavailable};
 use self::ops::reject;
 pub(super) use self::ops::Op;
+pub(super) use self::outbox::held_lease;
 pub(super) use self::retention::index_finished_jobs;
 use super::health::Health;
 use super::ledger::{Acks, Recorder};

@@ -11,6 +11,24 @@ use crate::model::{Fenced, JobId, Lease};
 use crate::store::sled::keys;
 use crate::store::{EventSeq, OutboxClaim, OutboxEntry, Settlement, StoreResult, Verdict};
 
+/// The `until` of a lease that has ended (released, buried): the entry keeps its token,
+/// so that the next claim's is higher, but no holder has it. PostgreSQL marks the same
+/// with `lease_until = NULL`.
+const ENDED: DateTime<Utc> = DateTime::<Utc>::MIN_UTC;
+
+/// Ends the entry's lease now, keeping its token.
+fn end_lease(entry: &mut OutboxEntry) {
+    entry.lease = entry.lease.map(|l| Lease {
+        token: l.token,
+        until: ENDED,
+    });
+}
+
+/// The claim a holder may still act on: none once the lease has ended or the entry died.
+pub(in crate::store::sled) fn held_lease(entry: &OutboxEntry) -> Option<Lease> {
+    entry.lease.filter(|l| !entry.dead && l.until != ENDED)
+}
+
 impl Writer {
     pub(super) fn claim_outbox(
         &self,
@@ -60,7 +78,7 @@ impl Writer {
         let entry: OutboxEntry = batch
             .get_json(&keys::outbox(queue, seq.0))?
             .ok_or(Fenced::Missing)?;
-        if entry.dead || entry.lease.map(|l| l.token) != Some(token) {
+        if held_lease(&entry).map(|l| l.token) != Some(token) {
             return Err(Fenced::LeaseLost.into());
         }
         Ok(entry)
@@ -142,12 +160,9 @@ impl Writer {
     ) -> StoreResult<()> {
         let mut entry = self.load_outbox(batch, queue, seq, token)?;
         entry.dead = true;
-        // Keep the token (lapsed) so that the claim after a replay gets a higher one: a
-        // deliverer whose lease lapsed long ago must not ack the replayed entry.
-        entry.lease = entry.lease.map(|l| Lease {
-            token: l.token,
-            until: DateTime::<Utc>::MIN_UTC,
-        });
+        // The claim after a replay gets a higher token: a deliverer whose lease lapsed
+        // long ago must not ack the replayed entry.
+        end_lease(&mut entry);
         entry.last_error = Some(error);
         batch.put_json(&keys::outbox(queue, seq.0), &entry)
     }
@@ -166,12 +181,10 @@ impl Writer {
             }
             Verdict::Bury { error } => self.bury(batch, queue, s.seq, s.token, error),
             Verdict::Release => {
+                // Claimable again at once, and no longer the releasing holder's to ack,
+                // retry or fan out.
                 let mut entry = self.load_outbox(batch, queue, s.seq, s.token)?;
-                // The token stays, so that the next claim's is higher.
-                entry.lease = entry.lease.map(|l| Lease {
-                    token: l.token,
-                    until: DateTime::<Utc>::MIN_UTC,
-                });
+                end_lease(&mut entry);
                 batch.put_json(&keys::outbox(queue, s.seq.0), &entry)
             }
         }
