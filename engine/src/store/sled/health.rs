@@ -28,7 +28,8 @@ pub(super) struct Health {
     epoch: Instant,
     /// Whether the writer is stuck (then nobody waits for it to stop).
     stuck: std::sync::atomic::AtomicBool,
-    /// Test hooks: a batch that hangs until released, a write that fails.
+    /// Test hooks: a batch that hangs until released, a write or an id allocation that
+    /// fails.
     #[cfg(feature = "testing")]
     pub(super) hooks: Hooks,
 }
@@ -41,6 +42,8 @@ pub(super) struct Hooks {
     pub(super) hang: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     /// The next batch fails as an I/O error would.
     pub(super) fail_write: std::sync::atomic::AtomicBool,
+    /// The writer's next id allocation fails as an I/O error would.
+    pub(super) fail_id: std::sync::atomic::AtomicBool,
 }
 
 impl Health {
@@ -132,6 +135,17 @@ impl Health {
 
     #[cfg(not(feature = "testing"))]
     pub(super) fn take_injected_failure(&self) -> bool {
+        false
+    }
+
+    /// An injected id allocation failure, taken once.
+    #[cfg(feature = "testing")]
+    pub(super) fn take_injected_id_failure(&self) -> bool {
+        self.hooks.fail_id.swap(false, Ordering::Relaxed)
+    }
+
+    #[cfg(not(feature = "testing"))]
+    pub(super) fn take_injected_id_failure(&self) -> bool {
         false
     }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the sled store: damaged records, schema upgrades, cursors.
 
 use super::*;
-use crate::model::{Tenant, TraceKind};
+use crate::model::{Status, Tenant, TraceKind, TraceResult, TrackingState, VesselVisit};
 use crate::testing::{container, request, t0};
 
 #[tokio::test]
@@ -201,5 +201,52 @@ async fn a_store_of_schema_3_gets_its_finished_jobs_indexed_for_retention() {
             .is_none()
             && store.shared.tree.scan_prefix([keys::FEED]).next().is_none(),
         "its history and feed entries went with it"
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_whose_event_number_cannot_be_drawn_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let tenant = Tenant::new("o", "s");
+    let r = request(&tenant, TraceKind::Export, "p", &container(8));
+    store.publish(r.clone(), true, t0()).await.unwrap();
+    let until = t0() + chrono::Duration::minutes(1);
+    let claimed = store.claim_due(t0(), 10, until).await.unwrap().remove(0);
+    let mut traced = claimed.job.clone();
+    let mut result = TraceResult::new(Status::GatedIn, t0());
+    result.visit = Some(VesselVisit::new("V1"));
+    traced.last_result = Some(result);
+    traced.due_at = Some(t0() + chrono::Duration::hours(1));
+    store
+        .complete(TraceCommit {
+            token: claimed.token,
+            job: traced,
+            emit: None,
+            now: t0(),
+        })
+        .await
+        .unwrap();
+    let job = store.get(&r.key).await.unwrap().unwrap();
+    let cohort = keys::cohort("p", &job.cohort().unwrap(), job.id);
+    assert!(store.shared.tree.get(&cohort).unwrap().is_some());
+
+    store
+        .shared
+        .health
+        .hooks
+        .fail_id
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let err = store.cancel(&r.key, t0()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    let job = store.get(&r.key).await.unwrap().unwrap();
+    assert_eq!(
+        job.state,
+        TrackingState::Active,
+        "the cancel did not happen"
+    );
+    assert!(
+        store.shared.tree.get(&cohort).unwrap().is_some(),
+        "the still-active job keeps its cohort entry"
     );
 }

@@ -247,10 +247,11 @@ impl Writer {
         let Some(job) = Job::plan_cancel(current, now) else {
             return Ok(None);
         };
-        self.index_cohort(batch, old_cohort, &job);
+        // Drawn before anything is written: an allocation that fails leaves the batch
+        // without half a cancel (the batch is still applied for its other operations).
         let seq = self.next_id()?;
-        // An active job has no retention entry; written once nothing can fail before the
-        // job itself is.
+        self.index_cohort(batch, old_cohort, &job);
+        // An active job has no retention entry.
         retention::index_finished(batch, None, &job);
         // A cancel changes state, due time and lease only.
         self.store_job(batch, &job, old_due, true)?;

@@ -201,6 +201,11 @@ impl Writer {
 
     /// Draws the next sequence number (an event's, an outbox copy's).
     pub(super) fn next_id(&mut self) -> StoreResult<u64> {
+        if self.health.take_injected_id_failure() {
+            return Err(StoreError::Unavailable(
+                "injected id allocation failure (test hook)".into(),
+            ));
+        }
         let id = self.db.generate_id().map_err(unavailable)?;
         self.last_seq = self.last_seq.max(id);
         Ok(id)
