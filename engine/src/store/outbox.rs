@@ -200,21 +200,7 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// overrides it ends a released lease at once and passes
     /// `store_conformance::run_settle`.
     async fn settle(&self, queue: &str, settlements: &[Settlement]) -> Vec<StoreResult<()>> {
-        let mut results = Vec::with_capacity(settlements.len());
-        for s in settlements {
-            results.push(match &s.verdict {
-                Verdict::Ack => self.ack_outbox(queue, s.seq, s.token).await,
-                Verdict::Retry { not_before, error } => {
-                    self.retry_outbox(queue, s.seq, s.token, *not_before, error.clone())
-                        .await
-                }
-                Verdict::Bury { error } => {
-                    self.bury_outbox(queue, s.seq, s.token, error.clone()).await
-                }
-                Verdict::Release => Ok(()),
-            });
-        }
-        results
+        settle_each(self, queue, settlements, |_, _| std::future::ready(Ok(()))).await
     }
 
     /// Makes every dead entry of `queue` available again at `now`; returns how many.
@@ -229,4 +215,38 @@ pub trait Outbox: Send + Sync + std::fmt::Debug + 'static {
     /// The first `limit` entries of `queue`, oldest first, dead ones included: what an
     /// operator looks at before replaying or purging a queue.
     async fn outbox_entries(&self, queue: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+}
+
+/// [`Outbox::settle`] one call per verdict, in the order given, each with its own result:
+/// one that fails leaves the others' results (applied or not) as they are. `release`
+/// ends a lease (a store without a way to do so lets it lapse).
+pub(crate) async fn settle_each<O, R, F>(
+    outbox: &O,
+    queue: &str,
+    settlements: &[Settlement],
+    mut release: R,
+) -> Vec<StoreResult<()>>
+where
+    O: Outbox + ?Sized,
+    R: FnMut(EventSeq, u64) -> F,
+    F: std::future::Future<Output = StoreResult<()>>,
+{
+    let mut results = Vec::with_capacity(settlements.len());
+    for s in settlements {
+        results.push(match &s.verdict {
+            Verdict::Ack => outbox.ack_outbox(queue, s.seq, s.token).await,
+            Verdict::Retry { not_before, error } => {
+                outbox
+                    .retry_outbox(queue, s.seq, s.token, *not_before, error.clone())
+                    .await
+            }
+            Verdict::Bury { error } => {
+                outbox
+                    .bury_outbox(queue, s.seq, s.token, error.clone())
+                    .await
+            }
+            Verdict::Release => release(s.seq, s.token).await,
+        });
+    }
+    results
 }

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::config::PostgresConfig;
 pub use self::error::PostgresError;
 
+use super::outbox::settle_each;
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, JobStore, ListQuery,
     Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, StoreResult, TraceCommit,
@@ -417,6 +418,17 @@ impl Outbox for PostgresStore {
         if settlements.is_empty() {
             return Vec::new();
         }
+        if !outbox::distinct(settlements) {
+            // One call each, each under its own deadline, so that each result says what
+            // became of its own verdict.
+            return settle_each(self, queue, settlements, move |seq, token| {
+                self.deadline(
+                    "an outbox release",
+                    outbox::release(&self.shared, queue, seq, token),
+                )
+            })
+            .await;
+        }
         match self
             .deadline(
                 "an outbox settlement",
@@ -425,7 +437,9 @@ impl Outbox for PostgresStore {
             .await
         {
             Ok(results) => results,
-            // Nothing or everything was applied (one statement); each is told to retry.
+            // One statement: all were applied or none. The error may still come after its
+            // commit (the deadline, reading why some were refused), so it says only that
+            // the outcome is unknown, for each alike.
             Err(e) => {
                 let cause = e.to_string();
                 settlements

@@ -269,38 +269,30 @@ pub(super) async fn fan_out(
     }
 }
 
-/// Applies `settlements` to `queue` in one statement (one by one if a sequence number
-/// repeats); one result each.
+/// Ends the holder's lease now ([`crate::store::Verdict::Release`]).
+pub(super) async fn release(
+    shared: &Shared,
+    queue: &str,
+    seq: EventSeq,
+    token: u64,
+) -> StoreResult<()> {
+    on_held(shared, RELEASE, queue, seq, token, &[]).await
+}
+
+/// Whether [`settle`] can take `settlements`: one statement must not touch one entry
+/// twice.
+pub(super) fn distinct(settlements: &[Settlement]) -> bool {
+    let seqs: std::collections::HashSet<EventSeq> = settlements.iter().map(|s| s.seq).collect();
+    seqs.len() == settlements.len()
+}
+
+/// Applies `settlements` to `queue` in one statement, all or none; one result each. Their
+/// sequence numbers must be [`distinct`].
 pub(super) async fn settle(
     shared: &Shared,
     queue: &str,
     settlements: &[Settlement],
 ) -> StoreResult<Vec<StoreResult<()>>> {
-    let distinct: std::collections::HashSet<EventSeq> = settlements.iter().map(|s| s.seq).collect();
-    if distinct.len() != settlements.len() {
-        let mut results = Vec::with_capacity(settlements.len());
-        for s in settlements {
-            results.push(match &s.verdict {
-                Verdict::Ack => ack(shared, queue, s.seq, s.token).await,
-                Verdict::Retry { not_before, error } => {
-                    retry(shared, queue, s.seq, s.token, *not_before, error.clone()).await
-                }
-                Verdict::Bury { error } => bury(shared, queue, s.seq, s.token, error.clone()).await,
-                Verdict::Release => {
-                    let (seq, token) = (
-                        to_i64("outbox sequence", s.seq.0)?,
-                        to_i64("token", s.token)?,
-                    );
-                    let client = shared.client().await?;
-                    match execute(&client, RELEASE, &[&queue, &seq, &token]).await? {
-                        1 => Ok(()),
-                        _ => Err(why_not_held(&client, queue, seq).await),
-                    }
-                }
-            });
-        }
-        return Ok(results);
-    }
     let n = settlements.len();
     let (mut seqs, mut tokens, mut kinds) = (
         Vec::with_capacity(n),

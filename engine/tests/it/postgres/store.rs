@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use boxtrace::testing::{store_conformance, t0};
 use boxtrace::{
-    EmitReason, Fenced, JobStore, Outbox, PostgresError, PostgresStore, Status, StoreError,
-    TraceCommit, TraceResult, RESULTS_QUEUE,
+    EmitReason, Fenced, JobStore, Outbox, PostgresError, PostgresStore, Settlement, Status,
+    StoreError, TraceCommit, TraceResult, Verdict, RESULTS_QUEUE,
 };
 use chrono::Duration;
 
@@ -369,4 +369,64 @@ async fn deliverers_in_several_processes_keep_each_jobs_order() {
             "job {job}: in order {seqs:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn settlements_applied_one_by_one_each_get_their_own_result() {
+    let Some(db) = TestDb::new("settlements_applied_one_by_one_each_get_their_own_result") else {
+        return;
+    };
+    let store = db.store().await;
+    for n in [8, 9] {
+        store.publish(export(n), true, t0()).await.unwrap();
+    }
+    for c in store.claim_due(t0(), 10, t0() + mins(1)).await.unwrap() {
+        let mut next = c.job.clone();
+        next.last_result = Some(TraceResult::new(Status::GatedIn, t0()));
+        next.due_at = Some(t0() + mins(120));
+        store
+            .complete(TraceCommit {
+                token: c.token,
+                job: next,
+                emit: Some(EmitReason::FirstResult),
+                now: t0(),
+            })
+            .await
+            .unwrap();
+    }
+    let claims = store
+        .claim_outbox(RESULTS_QUEUE, t0(), 10, t0() + mins(1))
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 2);
+    // One entry twice: no single statement can take them, so they go one by one. The
+    // second carries a token no statement can (past BIGINT), and fails alone.
+    let settlements = [
+        Settlement {
+            seq: claims[0].entry.seq,
+            token: claims[0].token,
+            verdict: Verdict::Ack,
+        },
+        Settlement {
+            seq: claims[1].entry.seq,
+            token: u64::MAX,
+            verdict: Verdict::Release,
+        },
+        Settlement {
+            seq: claims[0].entry.seq,
+            token: claims[0].token,
+            verdict: Verdict::Ack,
+        },
+    ];
+    let results = store.settle(RESULTS_QUEUE, &settlements).await;
+    assert!(results[0].is_ok(), "the first ack was applied: {results:?}");
+    assert!(
+        !matches!(results[1], Ok(()) | Err(StoreError::Unavailable(_))),
+        "the bad token fails alone: {results:?}"
+    );
+    assert!(
+        matches!(results[2], Err(StoreError::Fenced(Fenced::Missing))),
+        "acked already: {results:?}"
+    );
+    assert_eq!(store.outbox_stats(RESULTS_QUEUE).await.unwrap().pending, 1);
 }
