@@ -104,8 +104,7 @@ pub struct SledStore {
 
 #[derive(Debug)]
 struct Shared {
-    /// The database, for ids drawn before a write reaches the writer.
-    db: sled::Db,
+    /// The tree, for reads; writes go through the writer, which holds the database.
     tree: sled::Tree,
     /// This database's instance id, in every event id.
     instance: String,
@@ -124,10 +123,10 @@ impl Drop for Shared {
         if self.health.is_stuck() || self.health.check().is_err() {
             // A stuck writer never ends, and one whose sled failed may not (sled's flush
             // waits for ever once its log failed): waiting would hang the process's exit.
-            // For the same reason this handle must not be the database's last: dropping
-            // the last one flushes, and would hang here once the writer has ended. The
-            // process is on its way out, so the handle is leaked.
-            std::mem::forget(self.db.clone());
+            // For the same reason this tree handle must not be the tree's last: dropping
+            // the last one flushes (sled's `TreeInner::drop`), and would hang here once
+            // the writer has ended. The process is on its way out, so the handle is leaked.
+            std::mem::forget(self.tree.clone());
             return;
         }
         let handle = self
@@ -166,7 +165,7 @@ impl SledStore {
         let flushed_seq = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel(config.max_batch.max(1) * 8);
         let writer = Writer {
-            db: db.clone(),
+            db,
             tree: tree.clone(),
             instance: instance.clone(),
             max_batch: config.max_batch.max(1),
@@ -189,7 +188,6 @@ impl SledStore {
         })?;
         Ok(Self {
             shared: Arc::new(Shared {
-                db,
                 tree,
                 instance,
                 flushed_seq,
@@ -226,20 +224,6 @@ impl SledStore {
             self.flush().await?;
         }
         Ok(())
-    }
-
-    /// A publish prepared for the writer ([`prepare::publish`]), with the id a new job
-    /// would take.
-    fn prepare_publish(
-        &self,
-        request: TraceRequest,
-        real_time: bool,
-        now: DateTime<Utc>,
-    ) -> StoreResult<prepare::PreparedPublish> {
-        // A failed store refuses before it is touched (`call` would refuse anyway).
-        self.shared.health.check()?;
-        let id = self.shared.db.generate_id().map_err(unavailable)?;
-        prepare::publish(JobId(id), request, real_time, now)
     }
 
     fn job_id(&self, key: &JobKey) -> StoreResult<Option<JobId>> {
@@ -338,7 +322,9 @@ impl JobStore for SledStore {
         real_time: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<(Job, PublishOutcome)> {
-        let prepared = Box::new(self.prepare_publish(request, real_time, now)?);
+        // A failed store refuses before the work of preparing (`call` would refuse too).
+        self.shared.health.check()?;
+        let prepared = Box::new(prepare::publish(request, real_time, now)?);
         self.call(|reply| Op::Publish { prepared, reply }).await
     }
 

@@ -7,7 +7,8 @@
 //! ingest, most of them JSON encoding and allocation). A publish is prepared as if its
 //! key were new (the common case under ingest), a trace commit as if nothing had touched
 //! its job since the claim. The writer checks the assumption against the stored job and
-//! encodes again itself only when it does not hold.
+//! encodes again itself only when it does not hold. It draws every id and sequence
+//! number itself (a new job's id, an event's number) and writes it into the bytes.
 
 use chrono::{DateTime, Utc};
 
@@ -19,35 +20,58 @@ use crate::store::{OutboxEntry, StoreError, StoreResult, TraceCommit, RESULTS_QU
 pub(super) struct PreparedPublish {
     /// The `k` key of the job's key.
     pub(super) index_key: Vec<u8>,
-    /// The job a new key creates (its id drawn already); its request is the publish's.
+    /// The job a new key creates, but for its id (the writer draws it); its request is
+    /// the publish's.
     pub(super) job: Job,
     pub(super) real_time: bool,
     pub(super) now: DateTime<Utc>,
-    /// `job`'s body, schedule record and due key.
-    pub(super) body: sled::IVec,
+    /// `job`'s body after its id ([`PreparedPublish::body`]).
+    body_tail: Vec<u8>,
+    /// `job`'s schedule record (it holds no id).
     pub(super) schedule: sled::IVec,
-    pub(super) due: Option<[u8; 17]>,
 }
 
-/// Prepares a publish of `request`; `id` is the id a new job takes (ids need not be
-/// contiguous, so an unused one costs nothing).
+/// How every body begins: its id is its first field (`record::encode_body`).
+const BODY_HEAD: &[u8] = b"{\"id\":";
+
+/// Prepares a publish of `request`. The id a new job takes is drawn by the writer, and
+/// only for a key that is new: sled's id allocation blocks on a flush now and then, which
+/// must happen in the writer, under its watchdog, never on a caller's thread.
 pub(super) fn publish(
-    id: JobId,
     request: TraceRequest,
     real_time: bool,
     now: DateTime<Utc>,
 ) -> StoreResult<PreparedPublish> {
     let index_key = keys::job_key(&request.key);
-    let (job, _) = Job::plan_publish(None, request, real_time, now, || id);
+    let (job, _) = Job::plan_publish(None, request, real_time, now, || JobId(0));
+    let body = record::encode_body(&job)?;
+    let body_tail = body
+        .strip_prefix(BODY_HEAD)
+        .and_then(|rest| rest.strip_prefix(b"0"))
+        .filter(|tail| tail.starts_with(b","))
+        .ok_or_else(|| StoreError::Corrupt("a job body does not encode with its id first".into()))?
+        .to_vec();
     Ok(PreparedPublish {
         index_key,
-        body: record::encode_body(&job)?.into(),
         schedule: record::encode_schedule(&job).into(),
-        due: job.due_at.map(|at| keys::due(at, id)),
+        body_tail,
         job,
         real_time,
         now,
     })
+}
+
+impl PreparedPublish {
+    /// The body of the new job `id`: the prepared body with the id written in. Copies
+    /// bytes; encodes nothing.
+    pub(super) fn body(&self, id: JobId) -> Vec<u8> {
+        let id = id.0.to_string();
+        let mut body = Vec::with_capacity(BODY_HEAD.len() + id.len() + self.body_tail.len());
+        body.extend_from_slice(BODY_HEAD);
+        body.extend_from_slice(id.as_bytes());
+        body.extend_from_slice(&self.body_tail);
+        body
+    }
 }
 
 /// A trace commit, prepared as if the job were as its claim left it: its lease ends and
@@ -243,6 +267,20 @@ mod tests {
             assert_eq!(
                 String::from_utf8(numbered.outbox).unwrap(),
                 String::from_utf8(serde_json::to_vec(&entry).unwrap()).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_prepared_body_with_its_id_is_what_encoding_the_job_gives() {
+        let job = traced_job();
+        let prepared = super::publish(job.request.clone(), true, t0()).unwrap();
+        for id in [0, 7, 1234, u64::MAX] {
+            let mut created = prepared.job.clone();
+            created.id = JobId(id);
+            assert_eq!(
+                String::from_utf8(prepared.body(JobId(id))).unwrap(),
+                String::from_utf8(record::encode_body(&created).unwrap()).unwrap()
             );
         }
     }

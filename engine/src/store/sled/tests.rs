@@ -250,3 +250,32 @@ async fn a_cancel_whose_event_number_cannot_be_drawn_writes_nothing() {
         "the still-active job keeps its cohort entry"
     );
 }
+
+#[tokio::test]
+async fn a_new_jobs_id_is_drawn_by_the_writer_and_a_failed_draw_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let tenant = Tenant::new("o", "s");
+    let r = request(&tenant, TraceKind::Export, "p", &container(9));
+    store
+        .shared
+        .health
+        .hooks
+        .fail_id
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let err = store.publish(r.clone(), true, t0()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(store.get(&r.key).await.unwrap().is_none());
+    assert!(
+        store
+            .shared
+            .tree
+            .scan_prefix([keys::JOB_KEY])
+            .next()
+            .is_none(),
+        "no key index entry without its job"
+    );
+    let (job, outcome) = store.publish(r.clone(), true, t0()).await.unwrap();
+    assert_eq!(outcome, PublishOutcome::Created);
+    assert_eq!(store.get(&r.key).await.unwrap(), Some(job));
+}

@@ -191,13 +191,16 @@ impl Writer {
             None => None,
         };
         let Some(current) = current else {
-            // A new key, as prepared: the values are written as they came.
-            let job = prepared.job;
-            batch.insert(&prepared.index_key, job.id.0.to_be_bytes().to_vec());
-            batch.insert(&keys::job(job.id), prepared.body);
-            batch.insert(&keys::schedule(job.id), prepared.schedule);
-            if let Some(due) = prepared.due {
-                batch.insert(&due, Vec::new());
+            // A new key, as prepared, under an id drawn before anything is written.
+            let id = JobId(self.next_id()?);
+            let body = prepared.body(id);
+            let mut job = prepared.job;
+            job.id = id;
+            batch.insert(&prepared.index_key, id.0.to_be_bytes().to_vec());
+            batch.insert(&keys::job(id), body);
+            batch.insert(&keys::schedule(id), prepared.schedule);
+            if let Some(due) = job.due_at {
+                batch.insert(&keys::due(due, id), Vec::new());
             }
             // A new job has no result yet, so no cohort to index.
             debug_assert!(job.indexed_cohort().is_none());

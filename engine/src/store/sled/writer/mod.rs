@@ -199,7 +199,9 @@ impl Writer {
         }
     }
 
-    /// Draws the next sequence number (an event's, an outbox copy's).
+    /// Draws the next id: a new job's, an event's sequence number, an outbox copy's. sled
+    /// persists its id counter every million ids with a blocking flush: here, under the
+    /// watchdog, and never beside another thread's flush.
     pub(super) fn next_id(&mut self) -> StoreResult<u64> {
         if self.health.take_injected_id_failure() {
             return Err(StoreError::Unavailable(
