@@ -279,3 +279,46 @@ async fn a_new_jobs_id_is_drawn_by_the_writer_and_a_failed_draw_writes_nothing()
     assert_eq!(outcome, PublishOutcome::Created);
     assert_eq!(store.get(&r.key).await.unwrap(), Some(job));
 }
+
+#[tokio::test]
+async fn outbox_stats_count_an_entry_whose_event_is_damaged_as_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let tree = &store.shared.tree;
+    tree.insert(
+        keys::outbox("q", 1),
+        &br#"{"seq":1,"event":7,"dead":true}"#[..],
+    )
+    .unwrap();
+    tree.insert(
+        keys::outbox("q", 2),
+        &br#"{"seq":2,"event":7,"dead":false}"#[..],
+    )
+    .unwrap();
+    tree.insert(keys::outbox("q", 3), &b"{not json"[..])
+        .unwrap();
+    let stats = store.outbox_stats("q").await.unwrap();
+    assert_eq!((stats.pending, stats.dead), (1, 1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_finished_job_that_cannot_be_decoded_leaves_the_retention_index_and_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_path(dir.path()).unwrap();
+    let tenant = Tenant::new("o", "s");
+    let r = request(&tenant, TraceKind::Export, "p", &container(10));
+    let (job, _) = store.publish(r.clone(), true, t0()).await.unwrap();
+    store.cancel(&r.key, t0()).await.unwrap().unwrap();
+    let tree = &store.shared.tree;
+    tree.insert(keys::job(job.id), &b"{not json"[..]).unwrap();
+    let later = t0() + chrono::Duration::days(1);
+    assert_eq!(store.purge_finished(later, 10).await.unwrap(), 0);
+    assert!(
+        tree.scan_prefix([keys::FINISHED]).next().is_none(),
+        "the next sweep does not meet it again"
+    );
+    assert!(
+        tree.get(keys::job(job.id)).unwrap().is_some(),
+        "kept for an operator"
+    );
+}

@@ -199,8 +199,13 @@ impl Writer {
         let mut revived = 0;
         for item in self.tree.scan_prefix(keys::outbox_prefix(queue)) {
             let (key, value) = item.map_err(unavailable)?;
-            let Ok(mut entry) = decode::<OutboxEntry>(&value) else {
-                continue;
+            let mut entry = match decode::<OutboxEntry>(&value) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    // Left as it is for an operator; a claim skips it too.
+                    tracing::error!(queue, key = ?key, error = %e, "not replaying an outbox entry that cannot be decoded");
+                    continue;
+                }
             };
             if entry.dead {
                 entry.dead = false;

@@ -61,8 +61,11 @@ impl Writer {
                     continue;
                 }
                 Err(StoreError::Corrupt(e)) => {
-                    // Kept for an operator to inspect, as the dispatcher keeps it.
-                    tracing::error!(job = id.0, error = %e, "not removing a finished job whose record cannot be decoded");
+                    // Kept for an operator to inspect, as the dispatcher keeps it, and out
+                    // of the index from now on, as a store upgraded to it leaves such a job
+                    // (`index_finished_jobs`): said once, not at every sweep.
+                    tracing::error!(job = id.0, error = %e, "not removing a finished job whose record cannot be decoded; retention leaves it alone from now on");
+                    stale.push(key.to_vec());
                     continue;
                 }
                 Err(e) => return Err(e),
