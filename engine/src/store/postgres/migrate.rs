@@ -15,7 +15,8 @@ struct Migration {
 
 /// Every migration this build knows, oldest first. Never edit a released one: add the
 /// next. (`CREATE INDEX CONCURRENTLY` cannot run inside the migration transaction; a
-/// migration that needs one on a big table must be split out and run by hand.)
+/// migration that needs one on a big table must be split out and run by hand. Version 4's
+/// plain `CREATE INDEX` blocks writes to `jobs` while it builds: its file says so.)
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
