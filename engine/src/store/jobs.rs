@@ -83,6 +83,17 @@ pub struct ListQuery {
     pub limit: usize,
 }
 
+impl ListQuery {
+    /// The page size a store serves: [`ListQuery::limit`], 100 for 0, at most 1,000.
+    #[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn page_size(&self) -> usize {
+        match self.limit {
+            0 => 100,
+            n => n.min(1000),
+        }
+    }
+}
+
 /// A page of jobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobPage {

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
 #[cfg(doc)]
-use super::{JobStore, StoreError};
+use super::JobStore;
+use super::{StoreError, StoreResult};
 use crate::model::{JobId, ResultEvent};
 
 /// A store-assigned outbox sequence number: increases with every appended event.
@@ -249,4 +249,15 @@ where
         });
     }
     results
+}
+
+/// The results of a settle call that failed as a whole: each settlement gets the failure
+/// as [`StoreError::Unavailable`] (what became of it is unknown).
+#[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
+pub(crate) fn unsettled(settlements: &[Settlement], e: &StoreError) -> Vec<StoreResult<()>> {
+    let cause = e.to_string();
+    settlements
+        .iter()
+        .map(|_| Err(StoreError::Unavailable(cause.clone())))
+        .collect()
 }

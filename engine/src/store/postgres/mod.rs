@@ -31,12 +31,12 @@ use tokio_util::sync::CancellationToken;
 pub use self::config::PostgresConfig;
 pub use self::error::PostgresError;
 
-use super::outbox::settle_each;
+use super::outbox::{settle_each, unsettled};
+use super::Settlement;
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FeedCursor, FeedPage, JobPage, JobStore, ListQuery,
     Outbox, OutboxClaim, OutboxEntry, OutboxStats, Records, StoreResult, TraceCommit,
 };
-use super::{Settlement, StoreError};
 use crate::model::{Job, JobId, JobKey, PublishOutcome, ResultEvent, Tenant, TraceRequest};
 
 /// The PostgreSQL store. Cloning shares its pool; background tasks (wake-ups) stop when the
@@ -440,13 +440,7 @@ impl Outbox for PostgresStore {
             // One statement: all were applied or none. The error may still come after its
             // commit (the deadline, reading why some were refused), so it says only that
             // the outcome is unknown, for each alike.
-            Err(e) => {
-                let cause = e.to_string();
-                settlements
-                    .iter()
-                    .map(|_| Err(StoreError::Unavailable(cause.clone())))
-                    .collect()
-            }
+            Err(e) => unsettled(settlements, &e),
         }
     }
 

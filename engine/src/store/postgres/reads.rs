@@ -39,10 +39,7 @@ const HISTORY: &str = "
     ) newest ORDER BY seq";
 
 pub(super) async fn list(shared: &Shared, tenant: &Tenant, q: &ListQuery) -> StoreResult<JobPage> {
-    let limit = match q.limit {
-        0 => 100,
-        n => n.min(1000),
-    };
+    let limit = q.page_size();
     let after = match q.after.as_deref() {
         Some(cursor) => decode_cursor(tenant, cursor)?,
         None => [String::new(), String::new(), String::new()],
@@ -87,10 +84,7 @@ fn page(rows: &[tokio_postgres::Row], limit: usize) -> StoreResult<JobPage> {
 
 /// Every tenant's jobs, paged with the same cursors as [`list`] (here of any tenant).
 pub(super) async fn list_all(shared: &Shared, q: &ListQuery) -> StoreResult<JobPage> {
-    let limit = match q.limit {
-        0 => 100,
-        n => n.min(1000),
-    };
+    let limit = q.page_size();
     let after = match q.after.as_deref() {
         Some(cursor) => decode_any_cursor(cursor)?,
         None => Default::default(),

@@ -20,6 +20,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{JobId, JobKey, Tenant, TraceKind};
+use crate::store::{StoreError, StoreResult};
 
 pub(super) const META: u8 = b'm';
 pub(super) const JOB_KEY: u8 = b'k';
@@ -200,6 +201,11 @@ pub(super) fn feed(tenant: &Tenant, seq: u64) -> Vec<u8> {
 pub(super) fn feed_seq(key: &[u8]) -> Option<u64> {
     let seq = key.get(key.len().checked_sub(8)?..)?;
     Some(u64::from_be_bytes(seq.try_into().ok()?))
+}
+
+/// The job id a key index (`k`) entry holds.
+pub(super) fn indexed_id(value: &[u8]) -> StoreResult<JobId> {
+    id_from_value(value).ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into()))
 }
 
 pub(super) fn id_from_value(value: &[u8]) -> Option<JobId> {

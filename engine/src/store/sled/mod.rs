@@ -20,7 +20,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use self::writer::{decode, held_lease, unavailable, Op, Writer};
+use self::writer::{decode, encode, held_lease, unavailable, Op, Writer};
+use super::outbox::unsettled;
 use super::Settlement;
 use super::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, JobPage, JobStore,
@@ -233,9 +234,7 @@ impl SledStore {
             .get(keys::job_key(key))
             .map_err(unavailable)?
         {
-            Some(v) => keys::id_from_value(&v)
-                .map(Some)
-                .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into())),
+            Some(v) => keys::indexed_id(&v).map(Some),
             None => Ok(None),
         }
     }
@@ -265,10 +264,7 @@ impl SledStore {
 
     /// The jobs whose key starts with `prefix` (a tenant's, or every job's), by key.
     fn list_prefix(&self, prefix: Vec<u8>, query: &ListQuery) -> StoreResult<JobPage> {
-        let limit = match query.limit {
-            0 => 100,
-            n => n.min(1000),
-        };
+        let limit = query.page_size();
         let start = match query.after.as_deref() {
             Some(cursor) => {
                 let mut after = keys::from_hex(cursor)
@@ -605,13 +601,7 @@ impl Outbox for SledStore {
             .await
         {
             Ok(results) => results,
-            Err(e) => {
-                let cause = e.to_string();
-                settlements
-                    .iter()
-                    .map(|_| Err(StoreError::Unavailable(cause.clone())))
-                    .collect()
-            }
+            Err(e) => unsettled(settlements, &e),
         }
     }
 
@@ -677,7 +667,7 @@ impl Records for SledStore {
         value: &serde_json::Value,
     ) -> StoreResult<()> {
         let key = keys::record(kind, key);
-        let value = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let value = encode(value)?;
         self.call(|reply| Op::PutRecord { key, value, reply }).await
     }
 

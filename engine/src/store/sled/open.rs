@@ -125,25 +125,38 @@ fn index_feed(tree: &sled::Tree) -> StoreResult<u64> {
         org_id: String,
         svc_id: String,
     }
-    const BATCH: usize = 10_000;
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
-    let mut indexed = 0;
-    for entry in tree.scan_prefix([keys::HISTORY]) {
-        let (key, value) = entry.map_err(unavailable)?;
-        let (Some(job), Some(seq)) = (key.get(1..9), keys::feed_seq(&key)) else {
-            continue;
+    build_index(tree, keys::HISTORY, |key, value| {
+        let (Some(job), Some(seq)) = (key.get(1..9), keys::feed_seq(key)) else {
+            return Ok(None);
         };
-        let event: EventTenant = serde_json::from_slice(&value)
+        let event: EventTenant = serde_json::from_slice(value)
             .map_err(|e| StoreError::Corrupt(format!("history event: {e}")))?;
         let tenant = crate::model::Tenant::new(event.org_id, event.svc_id);
-        batch.insert(keys::feed(&tenant, seq), job);
-        in_batch += 1;
+        Ok(Some((keys::feed(&tenant, seq), job.to_vec())))
+    })
+}
+
+/// Builds an index at open from an older store's data: the entry `make` derives from
+/// each key and value under `prefix` (if any), written in batches of bounded size (memory
+/// follows batch size: DESIGN.md); returns how many. Rerunning it writes the same again.
+pub(super) fn build_index(
+    tree: &sled::Tree,
+    prefix: u8,
+    mut make: impl FnMut(&[u8], &[u8]) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>,
+) -> StoreResult<u64> {
+    const BATCH: u64 = 10_000;
+    let mut batch = sled::Batch::default();
+    let mut indexed = 0;
+    for entry in tree.scan_prefix([prefix]) {
+        let (key, value) = entry.map_err(unavailable)?;
+        let Some((key, value)) = make(&key, &value)? else {
+            continue;
+        };
+        batch.insert(key, value);
         indexed += 1;
-        if in_batch == BATCH {
+        if indexed % BATCH == 0 {
             tree.apply_batch(std::mem::take(&mut batch))
                 .map_err(unavailable)?;
-            in_batch = 0;
         }
     }
     tree.apply_batch(batch).map_err(unavailable)?;

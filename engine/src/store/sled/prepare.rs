@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::writer::encode;
 use super::{keys, record};
 use crate::model::{EmitReason, Job, JobId, ResultEvent, TraceRequest};
 use crate::store::{OutboxEntry, StoreError, StoreResult, TraceCommit, RESULTS_QUEUE};
@@ -142,10 +143,6 @@ pub(super) struct NumberedEvent {
 /// The id of event `seq` of the store `instance`.
 pub(super) fn event_id(instance: &str, seq: u64) -> String {
     format!("evt_{instance}_{seq:016x}")
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl PreparedEvent {

@@ -51,13 +51,12 @@ struct Body {
 
 /// The body of `job`, as JSON.
 pub(super) fn encode_body(job: &Job) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(&BodyRef {
+    super::writer::encode(&BodyRef {
         id: job.id,
         request: &job.request,
         last_result: job.last_result.as_ref(),
         last_error: job.last_error.as_ref(),
     })
-    .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Whether `a` and `b` have the same body, apart from the result's `traced_at` (which the

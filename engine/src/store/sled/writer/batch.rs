@@ -43,9 +43,21 @@ impl<'a> Batch<'a> {
     }
 
     pub(super) fn put_json<T: Serialize>(&mut self, key: &[u8], value: &T) -> StoreResult<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.insert(key, bytes);
+        self.insert(key, encode(value)?);
         Ok(())
+    }
+
+    /// Moves an index entry (an empty value) from `old` to `new`; either may be none.
+    pub(super) fn move_entry(&mut self, old: Option<&[u8]>, new: Option<&[u8]>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            self.remove(old);
+        }
+        if let Some(new) = new {
+            self.insert(new, Vec::new());
+        }
     }
 
     pub(super) fn remove(&mut self, key: &[u8]) {
@@ -69,6 +81,10 @@ impl<'a> Batch<'a> {
 
 pub(in crate::store::sled) fn unavailable(e: sled::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+pub(in crate::store::sled) fn encode<T: Serialize + ?Sized>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(in crate::store::sled) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {

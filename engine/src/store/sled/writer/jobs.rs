@@ -3,15 +3,26 @@
 
 use chrono::{DateTime, Utc};
 
-use super::batch::{read_job, unavailable, Batch};
+use super::batch::{encode, read_job, unavailable, Batch};
 use super::{retention, Writer, MAX_LEASED};
 use crate::model::{EmitReason, Fenced, Job, JobId, JobKey, PublishOutcome, ResultEvent};
 use crate::store::sled::prepare::{self, PreparedCommit, PreparedPublish};
 use crate::store::sled::{keys, record};
 use crate::store::{Claimed, Committed, DueClaim, StoreError, StoreResult, RESULTS_QUEUE};
 
-fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// What becomes of a job record that cannot be decoded, met through the due or cohort
+/// index.
+const SKIPPED: &str = "skipped; it stays for an operator to inspect";
+
+/// What an index entry leads to ([`Writer::load_indexed`]).
+// A return value, matched at once: boxing the job would cost an allocation per job claimed.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Indexed {
+    Found(Job),
+    /// No such job: the entry was left behind, and can go.
+    Gone,
+    /// Its record cannot be decoded (logged).
+    Damaged,
 }
 
 impl Writer {
@@ -21,6 +32,26 @@ impl Writer {
             return Ok(Some(job.clone()));
         }
         read_job(batch, id)
+    }
+
+    /// The job an index entry names, as [`Writer::load_job`] reads it. A record that
+    /// cannot be decoded is logged (with what `then` happens to it) and comes back as
+    /// [`Indexed::Damaged`]: one bad record must not stop the others.
+    pub(super) fn load_indexed(
+        &self,
+        batch: &Batch<'_>,
+        id: JobId,
+        then: &'static str,
+    ) -> StoreResult<Indexed> {
+        match self.load_job(batch, id) {
+            Ok(Some(job)) => Ok(Indexed::Found(job)),
+            Ok(None) => Ok(Indexed::Gone),
+            Err(StoreError::Corrupt(e)) => {
+                tracing::error!(job = id.0, error = %e, then, "a job record cannot be decoded");
+                Ok(Indexed::Damaged)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes `job`: its schedule record always, its body unless `body_unchanged`, and
@@ -77,16 +108,12 @@ impl Writer {
     /// to where `job` belongs now.
     pub(super) fn index_cohort(&self, batch: &mut Batch<'_>, old: Option<String>, job: &Job) {
         let new = job.indexed_cohort();
+        // Compared before the keys are made: most commits leave the cohort as it was.
         if old == new {
             return;
         }
-        let provider = &job.request.key.provider_id;
-        if let Some(old) = old {
-            batch.remove(&keys::cohort(provider, &old, job.id));
-        }
-        if let Some(new) = new {
-            batch.insert(&keys::cohort(provider, &new, job.id), Vec::new());
-        }
+        let key = |cohort: String| keys::cohort(&job.request.key.provider_id, &cohort, job.id);
+        batch.move_entry(old.map(key).as_deref(), new.map(key).as_deref());
     }
 
     /// Brings the cohort's jobs forward ([`Job::expedites`]); heals index entries of jobs
@@ -109,17 +136,13 @@ impl Writer {
                 stale.push(key.to_vec());
                 continue;
             };
-            let mut job = match self.load_job(batch, id) {
-                Ok(Some(job)) => job,
-                Ok(None) => {
+            let mut job = match self.load_indexed(batch, id, SKIPPED)? {
+                Indexed::Found(job) => job,
+                Indexed::Gone => {
                     stale.push(key.to_vec());
                     continue;
                 }
-                Err(StoreError::Corrupt(e)) => {
-                    tracing::error!(job = id.0, error = %e, "skipping a job record that cannot be decoded");
-                    continue;
-                }
-                Err(e) => return Err(e),
+                Indexed::Damaged => continue,
             };
             if job.indexed_cohort().as_deref() != Some(cohort)
                 || job.request.key.provider_id != provider
@@ -183,11 +206,7 @@ impl Writer {
         prepared: PreparedPublish,
     ) -> StoreResult<(Job, PublishOutcome)> {
         let current = match batch.get(&prepared.index_key)? {
-            Some(id) => {
-                let id = keys::id_from_value(&id)
-                    .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into()))?;
-                self.load_job(batch, id)?
-            }
+            Some(id) => self.load_job(batch, keys::indexed_id(&id)?)?,
             None => None,
         };
         let Some(current) = current else {
@@ -242,9 +261,7 @@ impl Writer {
         let Some(id) = batch.get(&keys::job_key(key))? else {
             return Ok(None);
         };
-        let id = keys::id_from_value(&id)
-            .ok_or_else(|| StoreError::Corrupt("job index entry is not an id".into()))?;
-        let current = self.load_job(batch, id)?;
+        let current = self.load_job(batch, keys::indexed_id(&id)?)?;
         let old_due = current.as_ref().and_then(|j| j.due_at);
         let old_cohort = current.as_ref().and_then(Job::indexed_cohort);
         let Some(job) = Job::plan_cancel(current, now) else {
@@ -283,19 +300,13 @@ impl Writer {
                 stale.push(key.to_vec());
                 continue;
             };
-            let mut job = match self.load_job(batch, id) {
-                Ok(Some(job)) => job,
-                Ok(None) => {
+            let mut job = match self.load_indexed(batch, id, SKIPPED)? {
+                Indexed::Found(job) => job,
+                Indexed::Gone => {
                     stale.push(key.to_vec());
                     continue;
                 }
-                Err(StoreError::Corrupt(e)) => {
-                    // One bad record must not stop every other job; it stays for an
-                    // operator to inspect.
-                    tracing::error!(job = id.0, error = %e, "skipping a job record that cannot be decoded");
-                    continue;
-                }
-                Err(e) => return Err(e),
+                Indexed::Damaged => continue,
             };
             if job
                 .due_at

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use self::batch::Batch;
-pub(super) use self::batch::{decode, unavailable};
+pub(super) use self::batch::{decode, encode, unavailable};
 use self::ops::reject;
 pub(super) use self::ops::Op;
 pub(super) use self::outbox::held_lease;

@@ -158,10 +158,7 @@ impl Writer {
                 self.renew(batch, job, token, until, hand_back),
             )),
             Op::ClaimDue { claim, reply } => {
-                // The scan reads the tree, so earlier writes of this batch go first.
-                if let Err(e) = batch.apply() {
-                    return Err((pending(reply, Ok(Vec::new())), e));
-                }
+                let reply = apply_first(batch, reply)?;
                 *early = true;
                 Ok(pending(reply, self.claim_due(batch, claim)))
             }
@@ -172,10 +169,7 @@ impl Writer {
                 seen,
                 reply,
             } => {
-                // The scan reads the tree, so earlier writes of this batch go first.
-                if let Err(e) = batch.apply() {
-                    return Err((pending(reply, Ok(0)), e));
-                }
+                let reply = apply_first(batch, reply)?;
                 // Losing it in a crash only leaves the boxes on their own schedule.
                 *early = true;
                 let result = self.expedite_cohort(batch, &provider, &cohort, at, seen);
@@ -273,16 +267,12 @@ impl Writer {
             }
             Op::Replay { queue, now, reply } => {
                 *durable = true;
-                if let Err(e) = batch.apply() {
-                    return Err((pending(reply, Ok(0)), e));
-                }
+                let reply = apply_first(batch, reply)?;
                 Ok(pending(reply, self.replay(batch, &queue, now)))
             }
             Op::Purge { queue, reply } => {
                 *durable = true;
-                if let Err(e) = batch.apply() {
-                    return Err((pending(reply, Ok(0)), e));
-                }
+                let reply = apply_first(batch, reply)?;
                 Ok(pending(reply, self.purge(batch, &queue)))
             }
             Op::PutRecord { key, value, reply } => {
@@ -301,11 +291,8 @@ impl Writer {
                 limit,
                 reply,
             } => {
-                // The scan reads the tree, so earlier writes of this batch go first. Not
-                // flushed: a purge lost in a crash is simply done again.
-                if let Err(e) = batch.apply() {
-                    return Err((pending(reply, Ok(0)), e));
-                }
+                // Not flushed: a purge lost in a crash is simply done again.
+                let reply = apply_first(batch, reply)?;
                 Ok(pending(reply, self.purge_finished(batch, before, limit)))
             }
             Op::Flush { reply } => {
@@ -313,6 +300,22 @@ impl Writer {
                 Ok(pending(reply, Ok(())))
             }
         }
+    }
+}
+
+/// For an operation that scans the tree: the batch's earlier writes are applied first, so
+/// that the scan sees them. If that fails, the operation is answered with the failure, and
+/// so is the rest of the batch.
+fn apply_first<T: Send + 'static>(
+    batch: &mut Batch<'_>,
+    reply: Reply<T>,
+) -> Result<Reply<T>, (PendingReply, StoreError)> {
+    match batch.apply() {
+        Ok(()) => Ok(reply),
+        Err(e) => Err((
+            pending(reply, Err(StoreError::Unavailable(e.to_string()))),
+            e,
+        )),
     }
 }
 

@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
+use super::super::open::build_index;
 use super::super::{keys, record};
-use super::batch::{read_job, unavailable, Batch};
+use super::batch::{unavailable, Batch};
+use super::jobs::Indexed;
 use super::Writer;
 use crate::model::{Job, JobId};
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
 
 /// The retention index key of `job` while it is finished; none while it is active.
 pub(super) fn finished_key(job: &Job) -> Option<[u8; 17]> {
@@ -19,16 +21,12 @@ pub(super) fn finished_key(job: &Job) -> Option<[u8; 17]> {
 /// it belongs now: added when the job finishes, removed when a re-publish restarts it.
 pub(super) fn index_finished(batch: &mut Batch<'_>, old: Option<[u8; 17]>, job: &Job) {
     let new = finished_key(job);
-    if old == new {
-        return;
-    }
-    if let Some(old) = old {
-        batch.remove(&old);
-    }
-    if let Some(new) = new {
-        batch.insert(&new, Vec::new());
-    }
+    batch.move_entry(old.as_ref().map(|k| &k[..]), new.as_ref().map(|k| &k[..]));
 }
+
+/// What becomes of a finished job whose record cannot be decoded.
+const UNINDEXED: &str =
+    "not removed; it stays for an operator to inspect, out of the retention index";
 
 impl Writer {
     /// Removes up to `limit` jobs that finished before `before`, oldest first. Runs in the
@@ -54,21 +52,15 @@ impl Writer {
                 stale.push(key.to_vec());
                 continue;
             };
-            let job = match read_job(batch, id) {
-                Ok(Some(job)) => job,
-                Ok(None) => {
+            // A record that cannot be decoded is kept for an operator to inspect, as the
+            // dispatcher keeps it, and leaves the index, as a store upgraded to it leaves
+            // such a job (`index_finished_jobs`): said once, not at every sweep.
+            let job = match self.load_indexed(batch, id, UNINDEXED)? {
+                Indexed::Found(job) => job,
+                Indexed::Gone | Indexed::Damaged => {
                     stale.push(key.to_vec());
                     continue;
                 }
-                Err(StoreError::Corrupt(e)) => {
-                    // Kept for an operator to inspect, as the dispatcher keeps it, and out
-                    // of the index from now on, as a store upgraded to it leaves such a job
-                    // (`index_finished_jobs`): said once, not at every sweep.
-                    tracing::error!(job = id.0, error = %e, "not removing a finished job whose record cannot be decoded; retention leaves it alone from now on");
-                    stale.push(key.to_vec());
-                    continue;
-                }
-                Err(e) => return Err(e),
             };
             if finished_key(&job).as_ref().map(|k| &k[..]) != Some(&key[..]) {
                 // Left behind by a write that restarted the job: heal it.
@@ -128,34 +120,17 @@ impl Writer {
 /// (idempotent); returns how many. One scan of all jobs, once, when the store is
 /// upgraded.
 pub(in crate::store::sled) fn index_finished_jobs(tree: &sled::Tree) -> StoreResult<u64> {
-    const BATCH: usize = 10_000;
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
-    let mut indexed = 0;
-    for entry in tree.scan_prefix([keys::JOB]) {
-        let (key, body) = entry.map_err(unavailable)?;
+    build_index(tree, keys::JOB, |key, body| {
         let Some(id) = key.get(1..9).and_then(keys::id_from_value) else {
-            continue;
+            return Ok(None);
         };
         let schedule = tree.get(keys::schedule(id)).map_err(unavailable)?;
-        let job = match record::decode(schedule.as_deref(), &body) {
-            Ok(job) => job,
+        match record::decode(schedule.as_deref(), body) {
+            Ok(job) => Ok(finished_key(&job).map(|key| (key.to_vec(), Vec::new()))),
             Err(e) => {
                 tracing::error!(job = id.0, error = %e, "not indexing a job whose record cannot be decoded for retention");
-                continue;
+                Ok(None)
             }
-        };
-        if let Some(key) = finished_key(&job) {
-            batch.insert(&key[..], &[][..]);
-            in_batch += 1;
-            indexed += 1;
         }
-        if in_batch == BATCH {
-            tree.apply_batch(std::mem::take(&mut batch))
-                .map_err(unavailable)?;
-            in_batch = 0;
-        }
-    }
-    tree.apply_batch(batch).map_err(unavailable)?;
-    Ok(indexed)
+    })
 }
