@@ -237,7 +237,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     /// Each job is removed only if it is still finished, and finished before the cutoff,
     /// when it is removed: a job re-published meanwhile keeps its new life. Outbox entries
     /// are left alone (a finished job's last event may still wait for its delivery;
-    /// delivered entries are removed by [`Outbox::ack_outbox`] and [`Outbox::fan_out`]).
+    /// delivered entries are removed by [`Outbox::ack_outbox`], [`Outbox::fan_out`] and
+    /// an ack through [`Outbox::settle`]).
     /// Results-feed cursors handed out earlier stay valid: paging on skips nothing that is
     /// still stored. Finding the jobs costs O(log n + k), never a scan of all jobs.
     ///
@@ -246,6 +247,7 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// [`Outbox::ack_outbox`]: super::Outbox::ack_outbox
     /// [`Outbox::fan_out`]: super::Outbox::fan_out
+    /// [`Outbox::settle`]: super::Outbox::settle
     async fn purge_finished(
         &self,
         _finished_before: DateTime<Utc>,

@@ -52,7 +52,8 @@ pub struct SledConfig {
     /// follows it (DESIGN.md: 100 kept 1M jobs under 0.6 GiB).
     pub max_batch: usize,
     /// sled's background flush period for writes that need not be durable at once
-    /// (rescheduling of unchanged traces, claims), in milliseconds.
+    /// (claims, renewals, rescheduling of unchanged traces, cohort expedites, outbox acks,
+    /// retries and releases, retention purges), in milliseconds.
     pub flush_every_ms: u64,
     /// Flush every trace commit before it returns, an unchanged trace's reschedule too.
     /// Off by default: losing an unchanged reschedule in a crash only makes the job due

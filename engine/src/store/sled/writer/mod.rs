@@ -83,7 +83,8 @@ pub(super) struct Writer {
 pub(super) const MAX_LEASED: usize = 1 << 16;
 
 impl Writer {
-    /// Runs until every sender is gone, then flushes once more.
+    /// Runs until every sender is gone, then flushes once more, unless the store has
+    /// failed (sled's flush would then never return).
     pub(super) fn run(mut self, mut ops: mpsc::Receiver<Op>) {
         while let Some(first) = ops.blocking_recv() {
             let mut queued = vec![first];
@@ -181,9 +182,10 @@ impl Writer {
             // Some of the batch's writes may not be in the tree: forget what was cached.
             self.leased.clear();
             tracing::error!(error = %e, ops = replies.len(), "sled store batch failed; callers are told to retry");
-            // Every failure here is sled's own (applying, flushing, allocating an id), and
-            // sled 0.34 keeps its first I/O error for good: no later write can succeed
-            // until the database is opened again, so the store has failed.
+            // Every failure here is sled's own (applying, flushing; an id allocation that
+            // fails fails only its own operation), and sled 0.34 keeps its first I/O error
+            // for good: no later write can succeed until the database is opened again, so
+            // the store has failed.
             let cause = match e {
                 StoreError::Unavailable(cause) => cause.as_str(),
                 _ => "",
