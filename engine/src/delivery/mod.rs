@@ -76,8 +76,10 @@ pub enum Delivery {
     Delivered,
     /// The destination is gone for good (HTTP 410): the entry is buried with `reason`
     /// and the destination's worker stops. The destination should leave itself out of
-    /// [`Destinations::active`] from now on (disable it); its later entries wait for a
-    /// replay.
+    /// [`Destinations::active`] from now on (disable it); its later entries wait. To
+    /// resume, replay ([`DeliveryHandle::replay`]) *before* making the destination active
+    /// again: a dead entry no longer holds its job's later entries back, so a destination
+    /// active before the replay could deliver a job's next event ahead of the buried one.
     Gone {
         /// Why, for operators.
         reason: String,

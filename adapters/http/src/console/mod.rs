@@ -4,7 +4,8 @@
 //! - `session.rs`: sign-in, the session cookie, CSRF, sign-out;
 //! - `overview.rs`: jobs, rates, errors, circuits, backlogs (live: the page polls);
 //! - `containers.rs`: search across tenants, and one trace's page;
-//! - `webhooks.rs`: endpoints, with replay and disable/enable;
+//! - `webhooks.rs`: endpoints, with replay and disable/enable (enable replays the dead
+//!   events first, to keep each container's order);
 //! - `efficiency.rs`: requests per container and detection delays;
 //! - `page.rs`: templates (`templates/`), assets (`assets/`), headers, formatting;
 //! - `reuse.rs`: results the polling pages share for a while (longer when slow to make).

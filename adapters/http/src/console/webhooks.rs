@@ -234,7 +234,9 @@ pub async fn confirm(
             if hook.disabled.is_some() { " The endpoint is disabled: a replay enables it again." } else { "" }
         ),
         Action::Disable => "Stop delivering to this endpoint? Its events keep arriving in its queue and wait until it is enabled again.".to_owned(),
-        Action::Enable => "Resume delivering to this endpoint? Its waiting events go out at once.".to_owned(),
+        Action::Enable => format!(
+            "Resume delivering to this endpoint? Its {dead} dead event(s) are queued again first, so that each container's events still arrive in order; then its waiting events go out."
+        ),
     };
     page::render(
         "confirm.html",
@@ -267,31 +269,17 @@ pub async fn act(
         Err(refused) => return refused,
     };
     let done = match action {
-        Action::Replay => {
-            let enabled = match hook.disabled {
-                Some(_) => state.webhooks.enable(&hook).await,
-                None => Ok(()),
-            };
-            match enabled {
-                Ok(()) => state
-                    .deliveries
-                    .replay(&hook.destination())
-                    .await
-                    .map(|n| tracing::info!(webhook = %hook.id, replayed = n, "console: dead web-hook events replayed")),
-                Err(e) => Err(e.into()),
-            }
+        // Enable replays too: see `webhooks::resume`.
+        Action::Replay | Action::Enable => {
+            crate::webhooks::resume(&state.webhooks, &state.deliveries, &hook)
+                .await
+                .map(|n| tracing::info!(webhook = %hook.id, action = action.name(), replayed = n, "console: web-hook endpoint resumed, dead events replayed"))
         }
         Action::Disable => state
             .webhooks
             .disable(&hook, "disabled by the operator".into())
             .await
             .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint disabled"))
-            .map_err(boxtrace::Error::from),
-        Action::Enable => state
-            .webhooks
-            .enable(&hook)
-            .await
-            .map(|()| tracing::info!(webhook = %hook.id, "console: web-hook endpoint enabled"))
             .map_err(boxtrace::Error::from),
     };
     if let Err(e) = done {

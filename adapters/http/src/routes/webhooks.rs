@@ -258,11 +258,7 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> Result<Json<ReplayResult>, ApiError> {
     let hook = owned(&state, &caller, &id).await?;
-    if hook.disabled.is_some() {
-        state.webhooks.enable(&hook).await?;
-    }
-    // Wakes the deliverer too, which finds the endpoint enabled again.
-    let replayed = state.deliveries.replay(&hook.destination()).await?;
+    let replayed = crate::webhooks::resume(&state.webhooks, &state.deliveries, &hook).await?;
     tracing::info!(webhook = %hook.id, replayed, "dead web-hook events replayed");
     Ok(Json(ReplayResult { replayed }))
 }

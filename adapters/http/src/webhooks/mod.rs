@@ -8,7 +8,7 @@ pub mod ssrf;
 
 use std::sync::Arc;
 
-use boxtrace::{DestinationId, ResultAction, Store, StoreError, Tenant};
+use boxtrace::{DeliveryHandle, DestinationId, ResultAction, Store, StoreError, Tenant};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -205,6 +205,30 @@ impl Webhooks {
         current.disabled = Some(reason);
         self.put(&current).await
     }
+}
+
+/// Resumes deliveries to `hook` in order: queues its dead events again, then enables it
+/// if it was disabled, then wakes the deliverer; returns how many events were queued
+/// again. Both the API's replay and the console's replay and enable go through here.
+///
+/// The order is what keeps a container's events in order. A dead entry no longer holds
+/// its job's later entries back, and a 410 buries one entry while the job's next waits
+/// behind it: an endpoint enabled before the replay could have that next entry claimed
+/// first (and, enabled without a replay, delivered while the earlier one stays dead).
+/// Replayed while the endpoint is still disabled, the dead entry is back in its place
+/// before any worker can claim. Should the replay fail, the endpoint stays disabled.
+pub async fn resume(
+    webhooks: &Webhooks,
+    deliveries: &DeliveryHandle,
+    hook: &Webhook,
+) -> Result<usize, boxtrace::Error> {
+    let replayed = deliveries.replay(&hook.destination()).await?;
+    if hook.disabled.is_some() {
+        webhooks.enable(hook).await?;
+    }
+    // The replay's own wake-up came while the endpoint was disabled.
+    deliveries.wake();
+    Ok(replayed)
 }
 
 /// The signed test event a ping sends: a result event for the made-up container

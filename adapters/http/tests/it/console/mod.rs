@@ -6,6 +6,7 @@ mod browser;
 mod dead_events;
 mod faulty;
 mod hostile;
+mod resume;
 mod store_faults;
 mod webdriver;
 
