@@ -19,10 +19,14 @@ const BATCH: usize = 256;
 /// nothing but a retry: a fan-out is conditioned on its lease token.
 const LEASE: Duration = Duration::from_secs(10);
 
-/// Fans out until `shutdown`: at once when the engine commits a result, and every poll
-/// interval (events of other processes, and of a batch that failed).
-pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+/// Fans out until `shutdown`, from `delay` on: at once when the engine commits a result,
+/// and every poll interval (events of other processes, and of a batch that failed).
+pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken, delay: Duration) {
     let mut results = Some(shared.engine.subscribe());
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = shutdown.cancelled() => return,
+    }
     loop {
         if let Err(e) = fan_out(&shared, &shutdown).await {
             tracing::warn!(error = %e, "fanning result events out to their destinations failed; retrying");

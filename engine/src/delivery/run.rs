@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
+use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::{fan_out, queue, DestinationId, Shared};
@@ -19,19 +19,27 @@ struct Running {
     generation: u64,
 }
 
+/// What a task of the run loop is.
+enum Task {
+    FanOut,
+    /// A destination's worker, and which start it was.
+    Worker(DestinationId, u64),
+}
+
 pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     if shared.running.swap(true, Ordering::SeqCst) {
         tracing::warn!("the deliverer is running already; a second run does nothing");
         return;
     }
     let mut tasks = JoinSet::new();
-    tasks.spawn({
-        let (shared, shutdown) = (shared.clone(), shutdown.clone());
-        async move {
-            fan_out::run(shared, shutdown).await;
-            None
-        }
-    });
+    // Which task is which, by task id: a task that panicked comes back as a bare error.
+    let mut spawned: HashMap<task::Id, Task> = HashMap::new();
+    let first = tasks.spawn(fan_out::run(
+        shared.clone(),
+        shutdown.clone(),
+        Duration::ZERO,
+    ));
+    spawned.insert(first.id(), Task::FanOut);
     let mut workers: HashMap<DestinationId, Running> = HashMap::new();
     let mut generation = 0u64;
     loop {
@@ -59,12 +67,8 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                     generation += 1;
                     let stop = shutdown.child_token();
                     let worker = queue::Worker::new(shared.clone(), id.clone(), concurrency);
-                    let (stopped, started) = (stop.clone(), generation);
-                    let name = id.clone();
-                    tasks.spawn(async move {
-                        worker.run(stopped).await;
-                        Some((name, started))
-                    });
+                    let started = tasks.spawn(worker.run(stop.clone()));
+                    spawned.insert(started.id(), Task::Worker(id.clone(), generation));
                     workers.insert(
                         id,
                         Running {
@@ -82,13 +86,42 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep(shared.config.poll_interval) => {}
-            Some(done) = tasks.join_next() => {
-                // A worker ends by itself when its destination is gone; forget it, so
-                // that it starts again if the destination is still (or again) active.
-                if let Ok(Some((id, started))) = done {
-                    if workers.get(&id).is_some_and(|w| w.generation == started) {
-                        workers.remove(&id);
+            Some(done) = tasks.join_next_with_id() => {
+                let (id, failed) = match done {
+                    Ok((id, ())) => (id, None),
+                    Err(e) => (e.id(), Some(e)),
+                };
+                match spawned.remove(&id) {
+                    Some(Task::FanOut) => {
+                        // It ends by itself only at shutdown; anything else is a panic
+                        // (in the destinations' `route`, say), and without it no event
+                        // would reach a destination's queue again. Its claimed batch
+                        // comes back when the lease lapses; it starts again after a poll
+                        // interval, so that a panic on every batch does not spin.
+                        match failed {
+                            Some(e) => tracing::error!(error = %e, "the delivery fan-out failed; it starts again"),
+                            None => tracing::error!("the delivery fan-out ended; it starts again"),
+                        }
+                        let again = tasks.spawn(fan_out::run(
+                            shared.clone(),
+                            shutdown.clone(),
+                            shared.config.poll_interval,
+                        ));
+                        spawned.insert(again.id(), Task::FanOut);
                     }
+                    Some(Task::Worker(destination, started)) => {
+                        // A worker ends by itself when its destination is gone; one that
+                        // panicked is logged. Either way it is forgotten, so that it
+                        // starts again at once if the destination is still (or again)
+                        // active; what it held comes back when its leases lapse.
+                        if let Some(e) = failed {
+                            tracing::error!(%destination, error = %e, "a delivery worker failed; it starts again");
+                        }
+                        if workers.get(&destination).is_some_and(|w| w.generation == started) {
+                            workers.remove(&destination);
+                        }
+                    }
+                    None => {}
                 }
             }
             _ = shutdown.cancelled() => break,

@@ -549,3 +549,65 @@ async fn a_delivery_past_the_timeout_is_failed_by_the_engine() {
         "the hung call counted as one failed attempt"
     );
 }
+
+/// [`Fake`], except that its first `route` call and its first `deliver` call panic.
+#[derive(Debug)]
+struct Panicky {
+    inner: Arc<Fake>,
+    route_panicked: AtomicBool,
+    deliver_panicked: AtomicBool,
+}
+
+#[async_trait]
+impl Destinations for Panicky {
+    async fn route(
+        &self,
+        events: &[&ResultEvent],
+    ) -> Result<Vec<Vec<DestinationId>>, DestinationsError> {
+        if !self.route_panicked.swap(true, Ordering::SeqCst) {
+            panic!("a bug in the adapter's routing");
+        }
+        self.inner.route(events).await
+    }
+
+    async fn active(&self) -> Result<Vec<ActiveDestination>, DestinationsError> {
+        self.inner.active().await
+    }
+
+    async fn deliver(&self, to: &DestinationId, entry: &OutboxEntry) -> Delivery {
+        if !self.deliver_panicked.swap(true, Ordering::SeqCst) {
+            panic!("a bug in the adapter's delivery");
+        }
+        self.inner.deliver(to, entry).await
+    }
+}
+
+#[tokio::test]
+async fn delivery_goes_on_after_the_destinations_panic() {
+    let h = harness();
+    results(&h, 3).await;
+    let fake = Fake::new(&["dest:a"], 2, Answer::Accept);
+    let panicky = Arc::new(Panicky {
+        inner: fake.clone(),
+        route_panicked: AtomicBool::new(false),
+        deliver_panicked: AtomicBool::new(false),
+    });
+    let handle = h.engine.deliver_to(panicky.clone(), config(2)).unwrap();
+    let (stop, task) = start(&handle);
+    // What the panics held (a fanned-out batch, a delivery's entry) comes back when its
+    // lease lapses on the engine's (manual) clock: move it on.
+    let clock = h.clock.clone();
+    until(
+        "three events delivered after a panic in route and one in deliver",
+        || {
+            clock.advance(chrono::Duration::seconds(1));
+            fake.delivered_to("dest:a").len() == 3
+        },
+    )
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    assert!(panicky.route_panicked.load(Ordering::SeqCst));
+    assert!(panicky.deliver_panicked.load(Ordering::SeqCst));
+    assert_eq!(fake.attempts_of("dest:a").len(), 3, "each delivered once");
+}
