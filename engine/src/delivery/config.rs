@@ -56,9 +56,30 @@ impl Default for DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// How long a claimed entry is held.
+    /// Why this configuration cannot run, if it cannot: a zero poll interval would
+    /// busy-loop the deliverer, and a zero timeout would fail every delivery.
+    pub(super) fn check(&self) -> Result<(), String> {
+        if self.poll_interval.is_zero() {
+            return Err("delivery poll_interval must be longer than 0, e.g. 500ms".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("delivery timeout must be longer than 0, e.g. 10s".into());
+        }
+        Ok(())
+    }
+
+    /// How long a claimed entry is held. Saturating: a timeout of years is odd, not a
+    /// reason to panic.
     pub(super) fn lease(&self) -> Duration {
-        self.timeout * 2 + Duration::from_secs(5)
+        self.timeout
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(5))
+    }
+
+    /// The longest one delivery may take before the engine fails it: the timeout, and a
+    /// second over it for the destination to report its own.
+    pub(super) fn delivery_bound(&self) -> Duration {
+        self.timeout.saturating_add(Duration::from_secs(1))
     }
 
     /// The jitter, made safe to use.

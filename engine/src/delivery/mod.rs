@@ -161,12 +161,14 @@ impl Shared {
 impl Engine {
     /// The deliverer of this engine's result events to `destinations`. It needs an
     /// outbox: an engine built with a job store alone answers
-    /// [`crate::StoreError::Unsupported`], saying so.
+    /// [`crate::StoreError::Unsupported`], saying so. A `config` that cannot run (a zero
+    /// poll interval or timeout) is refused with [`crate::Error::Config`].
     pub fn deliver_to(
         &self,
         destinations: Arc<dyn Destinations>,
         config: DeliveryConfig,
     ) -> Result<DeliveryHandle> {
+        config.check().map_err(crate::Error::Config)?;
         let outbox = self.outbox_or_err()?.clone();
         Ok(DeliveryHandle {
             shared: Arc::new(Shared {

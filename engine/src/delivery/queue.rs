@@ -7,8 +7,6 @@
 //! an entry delivered but not yet settled is still there, leased, and holds its job's
 //! next entry back until its ack (or retry, or burial) is written.
 
-use std::time::Duration;
-
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -74,9 +72,8 @@ impl Worker {
                     let (destinations, to) = (self.shared.destinations.clone(), self.to.clone());
                     // The engine bounds a delivery itself: one that outlived its lease
                     // could overlap another process's delivery of the same entry, or
-                    // of the job's next one, and break the order per container. A
-                    // second over the timeout lets the destination report its own.
-                    let limit = self.shared.config.timeout + Duration::from_secs(1);
+                    // of the job's next one, and break the order per container.
+                    let limit = self.shared.config.delivery_bound();
                     tasks.spawn(async move {
                         let delivery = match tokio::time::timeout(
                             limit,
@@ -195,10 +192,9 @@ impl Worker {
         let Some(lease) = claim.entry.lease else {
             return false;
         };
-        clock
-            .now()
-            .checked_add_signed(needed)
-            .is_some_and(|by| by < lease.until)
+        // Saturating, both sides: with a timeout too long to add, the lease is the
+        // latest time too, and that leaves time enough.
+        crate::clock::after(clock.now(), needed) <= lease.until
     }
 
     /// What to write for a delivery's outcome.

@@ -127,7 +127,7 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
         }
     }
-    let grace = shared.config.timeout + Duration::from_secs(1);
+    let grace = shared.config.delivery_bound();
     if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
         .await
         .is_err()

@@ -611,3 +611,51 @@ async fn delivery_goes_on_after_the_destinations_panic() {
     assert!(panicky.deliver_panicked.load(Ordering::SeqCst));
     assert_eq!(fake.attempts_of("dest:a").len(), 3, "each delivered once");
 }
+
+#[tokio::test]
+async fn a_configuration_that_cannot_run_is_refused_and_a_huge_timeout_saturates() {
+    let h = harness();
+    let fake = Fake::new(&["dest:a"], 1, Answer::Accept);
+    for (what, config) in [
+        (
+            "a zero poll interval busy-loops",
+            DeliveryConfig {
+                poll_interval: Duration::ZERO,
+                ..config(1)
+            },
+        ),
+        (
+            "a zero timeout fails every delivery",
+            DeliveryConfig {
+                timeout: Duration::ZERO,
+                ..config(1)
+            },
+        ),
+    ] {
+        match h.engine.deliver_to(fake.clone(), config) {
+            Err(boxtrace::Error::Config(why)) => assert!(!why.is_empty()),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
+    // Leases, the delivery bound and the shutdown grace are sized from the timeout: none
+    // of them may overflow.
+    results(&h, 2).await;
+    let handle = h
+        .engine
+        .deliver_to(
+            fake.clone(),
+            DeliveryConfig {
+                timeout: Duration::MAX,
+                ..config(1)
+            },
+        )
+        .unwrap();
+    let (stop, task) = start(&handle);
+    until("two events delivered under the longest timeout", || {
+        fake.delivered_to("dest:a").len() == 2
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+}
