@@ -3,13 +3,20 @@
 
 use std::time::Duration;
 
+/// Time allowed for writing what became of a delivery, after it ended: a delivery starts
+/// only with this much of its lease left over its bound, and shutdown waits this long
+/// past the bound.
+pub(super) const SETTLE_ALLOWANCE: Duration = Duration::from_secs(2);
+
 /// How result events are delivered to destinations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryConfig {
-    /// The time a destination has to answer one delivery. Leases are sized from it: an
-    /// entry is held `2 × timeout + 5 s`, and one waiting in the claim-ahead buffer is
-    /// handed back untried once less than `timeout` of its lease is left, so that no
-    /// delivery can outlive its lease.
+    /// The time a destination has to answer one delivery; the engine fails a delivery
+    /// itself a second later. Leases are sized from it: an entry is held
+    /// `2 × timeout + 5 s`, and one waiting in the claim-ahead buffer is handed back
+    /// untried once less than `timeout + 3 s` of its lease is left (the engine's bound of
+    /// `timeout + 1 s` and 2 s to write the outcome), so that no delivery can outlive its
+    /// lease.
     pub timeout: Duration,
     /// Deliveries in flight per destination, unless [`crate::ActiveDestination`] says
     /// otherwise.
@@ -80,6 +87,12 @@ impl DeliveryConfig {
     /// second over it for the destination to report its own.
     pub(super) fn delivery_bound(&self) -> Duration {
         self.timeout.saturating_add(Duration::from_secs(1))
+    }
+
+    /// The lease a delivery needs left to start: its bound, and time to write its
+    /// outcome before the lease lapses.
+    pub(super) fn lease_needed(&self) -> Duration {
+        self.delivery_bound().saturating_add(SETTLE_ALLOWANCE)
     }
 
     /// The jitter, made safe to use.

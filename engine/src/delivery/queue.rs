@@ -185,10 +185,11 @@ impl Worker {
         }
     }
 
-    /// Whether `claim`'s lease leaves time for one delivery.
+    /// Whether `claim`'s lease leaves time for one delivery, to its bound, and for
+    /// writing its outcome.
     fn time_left(&self, claim: &OutboxClaim) -> bool {
         let clock = self.shared.engine.clock();
-        let needed = clock.elapsed_during(self.shared.config.timeout);
+        let needed = clock.elapsed_during(self.shared.config.lease_needed());
         let Some(lease) = claim.entry.lease else {
             return false;
         };

@@ -57,6 +57,8 @@ struct Fake {
     /// count each accepted entry carried.
     skipped: Mutex<HashSet<String>>,
     accepted_attempts: Mutex<Vec<u32>>,
+    /// Each call's lease, as it started.
+    leases: Mutex<Vec<Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
 impl Fake {
@@ -75,6 +77,7 @@ impl Fake {
             violations: Mutex::new(Vec::new()),
             skipped: Mutex::new(HashSet::new()),
             accepted_attempts: Mutex::new(Vec::new()),
+            leases: Mutex::new(Vec::new()),
         })
     }
 
@@ -120,6 +123,10 @@ impl Destinations for Fake {
     async fn deliver(&self, to: &DestinationId, entry: &OutboxEntry) -> Delivery {
         let box_ = entry.event.payload.container_number.clone();
         let id = entry.event.id.clone();
+        self.leases
+            .lock()
+            .unwrap()
+            .push(entry.lease.map(|l| l.until));
         // A delivery starts only once every earlier event of its container has arrived.
         let expected = self.expected.lock().unwrap().get(&box_).cloned();
         if let Some(expected) = expected {
@@ -658,4 +665,54 @@ async fn a_configuration_that_cannot_run_is_refused_and_a_huge_timeout_saturates
     .await;
     stop.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_entry_claimed_ahead_starts_only_with_its_bound_and_a_settle_left_of_its_lease() {
+    let h = harness();
+    results(&h, 10).await;
+    let fake = Fake::new(&["dest:a"], 1, Answer::Accept);
+    fake.open.store(false, Ordering::SeqCst);
+    // Timeout 10 s: leases of 25 s, and a delivery needs 10 + 1 + 2 s of one left.
+    let handle = h
+        .engine
+        .deliver_to(
+            fake.clone(),
+            DeliveryConfig {
+                claim_ahead: Some(4),
+                ..config(1)
+            },
+        )
+        .unwrap();
+    let (stop, task) = start(&handle);
+    entries_until(
+        &handle,
+        "dest:a",
+        "one in flight and four claimed ahead",
+        |e| e.iter().filter(|e| e.lease.is_some()).count() == 5,
+    )
+    .await;
+    until("one delivery in flight", || {
+        fake.in_flight.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // 11.5 s of the buffered leases left: more than the timeout, less than the bound
+    // and the settle allowance.
+    h.clock.advance(chrono::Duration::milliseconds(13_500));
+    let now = h.clock.now();
+    fake.open.store(true, Ordering::SeqCst);
+    fake.opened.notify_waiters();
+    until("ten deliveries", || fake.delivered_to("dest:a").len() == 10).await;
+    stop.cancel();
+    task.await.unwrap();
+    let leases = fake.leases.lock().unwrap().clone();
+    assert_eq!(leases.len(), 10, "each once");
+    // The first started before the clock moved; the rest after it.
+    for until in &leases[1..] {
+        let left = until.expect("a delivered entry is leased") - now;
+        assert!(
+            left >= chrono::Duration::seconds(13),
+            "a delivery started with {left} of its lease left"
+        );
+    }
 }
