@@ -187,8 +187,10 @@ impl Engine {
 
 impl DeliveryHandle {
     /// Delivers until `shutdown` is cancelled, then lets deliveries in flight finish (up
-    /// to the timeout) and settles them; entries claimed ahead and not started are handed
-    /// back. A second call while one runs returns at once.
+    /// to the engine's bound on one, [`DeliveryConfig::timeout`] + 1 s) and settles them
+    /// (2 s more at most); entries claimed ahead and not started are handed back. What is
+    /// still unsettled then is retried when its lease lapses. A second call while one
+    /// runs returns at once.
     pub async fn run(self, shutdown: CancellationToken) {
         run::run(self.shared, shutdown).await
     }

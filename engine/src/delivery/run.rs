@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::{fan_out, queue, DestinationId, Shared};
+use super::config::SETTLE_ALLOWANCE;
+use super::{fan_out, queue, DestinationId, DestinationsError, Shared};
 
 /// A running worker: its stop signal, its concurrency, and which start it was (a worker
 /// stopped for a new concurrency may end after its successor started).
@@ -43,7 +44,28 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut workers: HashMap<DestinationId, Running> = HashMap::new();
     let mut generation = 0u64;
     loop {
-        match shared.destinations.active().await {
+        // Raced against shutdown (a store that hangs must not hold it), and in a task of
+        // its own, so that a panic in the adapter's code is a failed read, not the end of
+        // delivery.
+        let reading = tokio::spawn({
+            let destinations = shared.destinations.clone();
+            async move { destinations.active().await }
+        });
+        let abort = reading.abort_handle();
+        let read = tokio::select! {
+            read = reading => read,
+            _ = shutdown.cancelled() => {
+                abort.abort();
+                break;
+            }
+        };
+        let read = read.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reading the delivery destinations failed");
+            Err(DestinationsError::new(
+                "the destinations' `active` panicked",
+            ))
+        });
+        match read {
             Ok(active) => {
                 let mut wanted: HashMap<DestinationId, usize> = HashMap::new();
                 for destination in active {
@@ -127,7 +149,11 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
         }
     }
-    let grace = shared.config.delivery_bound();
+    // Deliveries in flight end within their bound; then their outcomes are written.
+    let grace = shared
+        .config
+        .delivery_bound()
+        .saturating_add(SETTLE_ALLOWANCE);
     if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
         .await
         .is_err()

@@ -557,11 +557,12 @@ async fn a_delivery_past_the_timeout_is_failed_by_the_engine() {
     );
 }
 
-/// [`Fake`], except that its first `route` call and its first `deliver` call panic.
+/// [`Fake`], except that its first call of each method panics.
 #[derive(Debug)]
 struct Panicky {
     inner: Arc<Fake>,
     route_panicked: AtomicBool,
+    active_panicked: AtomicBool,
     deliver_panicked: AtomicBool,
 }
 
@@ -578,6 +579,9 @@ impl Destinations for Panicky {
     }
 
     async fn active(&self) -> Result<Vec<ActiveDestination>, DestinationsError> {
+        if !self.active_panicked.swap(true, Ordering::SeqCst) {
+            panic!("a bug in the adapter's listing");
+        }
         self.inner.active().await
     }
 
@@ -597,6 +601,7 @@ async fn delivery_goes_on_after_the_destinations_panic() {
     let panicky = Arc::new(Panicky {
         inner: fake.clone(),
         route_panicked: AtomicBool::new(false),
+        active_panicked: AtomicBool::new(false),
         deliver_panicked: AtomicBool::new(false),
     });
     let handle = h.engine.deliver_to(panicky.clone(), config(2)).unwrap();
@@ -615,6 +620,7 @@ async fn delivery_goes_on_after_the_destinations_panic() {
     stop.cancel();
     task.await.unwrap();
     assert!(panicky.route_panicked.load(Ordering::SeqCst));
+    assert!(panicky.active_panicked.load(Ordering::SeqCst));
     assert!(panicky.deliver_panicked.load(Ordering::SeqCst));
     assert_eq!(fake.attempts_of("dest:a").len(), 3, "each delivered once");
 }
@@ -715,4 +721,46 @@ async fn an_entry_claimed_ahead_starts_only_with_its_bound_and_a_settle_left_of_
             "a delivery started with {left} of its lease left"
         );
     }
+}
+
+/// Destinations whose `active` never answers (a store that hangs).
+#[derive(Debug, Default)]
+struct Hung {
+    asked: AtomicUsize,
+}
+
+#[async_trait]
+impl Destinations for Hung {
+    async fn route(
+        &self,
+        events: &[&ResultEvent],
+    ) -> Result<Vec<Vec<DestinationId>>, DestinationsError> {
+        Ok(events.iter().map(|_| Vec::new()).collect())
+    }
+
+    async fn active(&self) -> Result<Vec<ActiveDestination>, DestinationsError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+
+    async fn deliver(&self, _: &DestinationId, _: &OutboxEntry) -> Delivery {
+        Delivery::NotAttempted
+    }
+}
+
+#[tokio::test]
+async fn a_shutdown_does_not_wait_for_destinations_that_do_not_answer() {
+    let h = harness();
+    let hung = Arc::new(Hung::default());
+    let handle = h.engine.deliver_to(hung.clone(), config(1)).unwrap();
+    let (stop, task) = start(&handle);
+    until("the destinations asked", || {
+        hung.asked.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the deliverer stopped although the destinations never answered")
+        .unwrap();
 }
