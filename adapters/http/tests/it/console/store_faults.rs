@@ -1,5 +1,6 @@
 //! Console pages while the store fails part of the way: each says what it could not read
-//! or record instead of showing an empty or a stale answer.
+//! or record instead of showing an empty or a stale answer. And a web-hook deleted while
+//! its queue cannot be purged.
 
 use super::auth::csrf_of;
 use super::{
@@ -73,4 +74,22 @@ async fn a_sign_out_the_store_cannot_record_still_clears_the_cookie() {
     // Ended here all the same.
     let after = get_with_cookie(&http, format!("{base}/console"), &cookie).await;
     assert_ne!(after.status(), 200);
+}
+
+#[tokio::test]
+async fn a_webhook_deleted_whose_queue_cannot_be_purged_is_deleted() {
+    let (server, faults) = faulty_operator_server().await;
+    let tms = server.tms("org-a").await;
+    let receiver = Receiver::start().await;
+    let (hook, _) = tms.register(&receiver.url).await;
+
+    faults.fail("purge_outbox");
+    let deleted = tms.delete(&format!("/api/webhooks/{hook}")).await;
+    assert_eq!(
+        deleted.status(),
+        204,
+        "the registration is gone: a 503 saying nothing was stored would be untrue"
+    );
+    let hooks: serde_json::Value = tms.get("/api/webhooks").await.json().await.unwrap();
+    assert_eq!(hooks, serde_json::json!([]));
 }
