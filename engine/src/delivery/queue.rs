@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::retry::Next;
 use super::{Delivery, DestinationId, Shared};
-use crate::store::{OutboxClaim, Settlement, StoreResult, Verdict};
+use crate::store::{OutboxClaim, Settlement, StoreError, StoreResult, Verdict};
 
 /// What a task of the worker came back with.
 enum Done {
@@ -151,8 +151,12 @@ impl Worker {
                         // An ack or burial frees its job's next entry.
                         look = true;
                         for (settlement, result) in batch.iter().zip(results) {
-                            if let Err(e) = result {
-                                tracing::debug!(destination = %self.to, seq = settlement.seq.0, error = %e, "recording a delivery outcome failed; the delivery is retried when its lease lapses");
+                            match result {
+                                Ok(()) => {}
+                                // The lease lapsed and another took the entry (or a
+                                // release found it gone): expected now and then.
+                                Err(e @ StoreError::Fenced(_)) => tracing::debug!(destination = %self.to, seq = settlement.seq.0, error = %e, "a delivery outcome was refused: the lease was lost"),
+                                Err(e) => tracing::warn!(destination = %self.to, seq = settlement.seq.0, error = %e, "recording a delivery outcome failed; the delivery is retried when its lease lapses"),
                             }
                         }
                     }
