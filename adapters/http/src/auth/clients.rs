@@ -231,9 +231,12 @@ impl Clients {
             return Ok(false);
         };
         client.revoked_at.get_or_insert(now);
-        self.put(&client).await?;
-        // After the write, so that a check cannot re-read the client before it.
+        let written = self.put(&client).await;
+        // After the write, so that a check cannot re-read the client before it; and
+        // whatever it answered: a write that errored may have landed all the same (a
+        // timeout after the commit), and the cache must not keep the client active then.
         self.statuses.invalidate(client_id);
+        written?;
         Ok(true)
     }
 

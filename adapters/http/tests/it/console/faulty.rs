@@ -12,18 +12,36 @@ use boxtrace::{
 };
 use chrono::{DateTime, Utc};
 
-/// The operations that fail now, by the name of the store method.
+/// The operations that fail now, by the name of the store method: before they do
+/// anything, or after they did it (a store that timed out after its commit).
 #[derive(Debug, Clone, Default)]
-pub struct Faults(Arc<Mutex<HashSet<&'static str>>>);
+pub struct Faults {
+    before: Arc<Mutex<HashSet<&'static str>>>,
+    after: Arc<Mutex<HashSet<&'static str>>>,
+}
 
 impl Faults {
     /// From now on, `operation` fails.
     pub fn fail(&self, operation: &'static str) {
-        self.0.lock().unwrap().insert(operation);
+        self.before.lock().unwrap().insert(operation);
+    }
+
+    /// From now on, `operation` is done and then answers that it failed (only the
+    /// operations that say so, `put_record` for now).
+    pub fn fail_after(&self, operation: &'static str) {
+        self.after.lock().unwrap().insert(operation);
     }
 
     fn check(&self, operation: &'static str) -> StoreResult<()> {
-        if self.0.lock().unwrap().contains(operation) {
+        Self::check_in(&self.before, operation)
+    }
+
+    fn check_after(&self, operation: &'static str) -> StoreResult<()> {
+        Self::check_in(&self.after, operation)
+    }
+
+    fn check_in(set: &Mutex<HashSet<&'static str>>, operation: &'static str) -> StoreResult<()> {
+        if set.lock().unwrap().contains(operation) {
             return Err(StoreError::Unavailable(format!(
                 "injected fault in {operation}"
             )));
@@ -247,7 +265,8 @@ impl Records for FaultyStore {
         value: &serde_json::Value,
     ) -> StoreResult<()> {
         self.faults.check("put_record")?;
-        self.inner.put_record(kind, key, value).await
+        self.inner.put_record(kind, key, value).await?;
+        self.faults.check_after("put_record")
     }
 
     async fn get_record(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {

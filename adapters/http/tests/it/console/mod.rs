@@ -28,11 +28,14 @@ pub async fn operator_server() -> Server {
     server_with(config, dir).await
 }
 
-/// [`operator_server`] on a store whose operations fail when the test says so.
+/// [`operator_server`] on a store whose operations fail when the test says so, with
+/// clients' statuses cached for an hour.
 pub async fn faulty_operator_server() -> (Server, faulty::Faults) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), true);
     config.operator_token = Some(Secret::new(OPERATOR_TOKEN));
+    // Far longer than a test: only an invalidation ends a client's cached status.
+    config.client_cache_ttl = std::time::Duration::from_secs(3600);
     let faults = faulty::Faults::default();
     let store = faulty::FaultyStore::open(&dir.path().join("store"), faults.clone());
     let app = boxtrace_http::App::with_store(

@@ -1,6 +1,6 @@
 //! Console pages while the store fails part of the way: each says what it could not read
 //! or record instead of showing an empty or a stale answer. And a web-hook deleted while
-//! its queue cannot be purged.
+//! its queue cannot be purged, and a client revoked by a write that failed after it landed.
 
 use super::auth::csrf_of;
 use super::{
@@ -92,4 +92,26 @@ async fn a_webhook_deleted_whose_queue_cannot_be_purged_is_deleted() {
     );
     let hooks: serde_json::Value = tms.get("/api/webhooks").await.json().await.unwrap();
     assert_eq!(hooks, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_revocation_whose_write_failed_after_it_landed_is_not_served_from_the_cache() {
+    let (server, faults) = faulty_operator_server().await;
+    let tms = server.tms("org-a").await;
+    // The client's status is cached now, for an hour.
+    assert_eq!(tms.get("/api/containers").await.status(), 200);
+
+    faults.fail_after("put_record");
+    let revoked = reqwest::Client::new()
+        .delete(format!("{}/admin/clients/{}", server.base, tms.client_id))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 503, "the store answered an error");
+    assert_eq!(
+        tms.get("/api/containers").await.status(),
+        401,
+        "the revocation is in the store: the cache must not answer for it"
+    );
 }
