@@ -1,12 +1,17 @@
 //! Fan-out: result events move from the results queue to the queue of each destination
 //! that gets them, a claimed batch at a time, in one store call per batch.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::engine::Subscription;
 use crate::error::Result;
 use crate::store::{FanOutEntry, RESULTS_QUEUE};
 
@@ -33,8 +38,14 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken, delay:
         }
         tokio::select! {
             received = async { results.as_mut()?.recv().await }, if results.is_some() => {
+                // One pass takes every event committed so far: the notifications that
+                // came meanwhile would only ask for passes that find nothing.
+                let gone = match (received, results.as_mut()) {
+                    (Some(_), Some(subscription)) => drained(subscription).await,
+                    _ => true,
+                };
                 // The engine is gone: polling still finds what other processes commit.
-                if received.is_none() {
+                if gone {
                     results = None;
                 }
             }
@@ -42,6 +53,19 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken, delay:
             _ = shutdown.cancelled() => return,
         }
     }
+}
+
+/// Takes the notifications `results` holds already, without waiting; whether the engine
+/// is gone.
+async fn drained(results: &mut Subscription) -> bool {
+    std::future::poll_fn(|cx| loop {
+        match Pin::new(&mut *results).poll_next(cx) {
+            Poll::Ready(Some(_)) => continue,
+            Poll::Ready(None) => return Poll::Ready(true),
+            Poll::Pending => return Poll::Ready(false),
+        }
+    })
+    .await
 }
 
 /// Fans out what the results queue holds, batch by batch.
