@@ -10,7 +10,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use tokio::task::{self, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -98,9 +97,8 @@ impl Worker {
                     let (outbox, queue) = (self.shared.outbox.clone(), self.to.0.clone());
                     let clock = self.shared.engine.clock();
                     let now = clock.now();
-                    let until = now
-                        .checked_add_signed(clock.elapsed_during(self.shared.config.lease()))
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    let until =
+                        crate::clock::after(now, clock.elapsed_during(self.shared.config.lease()));
                     let task = tasks.spawn(async move {
                         let claims = outbox.claim_outbox(&queue, now, room, until).await;
                         Done::Claimed(room, claims)
@@ -127,7 +125,7 @@ impl Worker {
                         if matches!(delivery, Delivery::Gone { .. }) && !ending {
                             tracing::warn!(destination = %self.to, "the destination is gone; its worker stops and its pending events wait for a replay");
                             ending = true;
-                            verdicts.extend(buffer.drain(..).map(|c| release(&c)));
+                            hand_back(&mut buffer, &mut verdicts);
                         }
                         verdicts.push(self.verdict(&claim, delivery));
                     }
@@ -182,8 +180,7 @@ impl Worker {
                 _ = tokio::time::sleep(self.shared.config.poll_interval), if !ending => look = true,
                 _ = stop.cancelled(), if !ending => {
                     ending = true;
-                    // Not started: handed back, for whoever delivers next.
-                    verdicts.extend(buffer.drain(..).map(|c| release(&c)));
+                    hand_back(&mut buffer, &mut verdicts);
                 }
             }
         }
@@ -216,10 +213,7 @@ impl Worker {
             } => match self.shared.retries.next(entry.attempts, retry_after) {
                 Next::RetryAfter(delay) => {
                     let clock = self.shared.engine.clock();
-                    let at = clock
-                        .now()
-                        .checked_add_signed(clock.elapsed_during(delay))
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    let at = crate::clock::after(clock.now(), clock.elapsed_during(delay));
                     tracing::info!(destination = %self.to, %event, attempt = entry.attempts + 1, %reason, retry_at = %at, "delivery failed; will retry");
                     Verdict::Retry {
                         not_before: at,
@@ -238,6 +232,12 @@ impl Worker {
             verdict,
         }
     }
+}
+
+/// Hands every entry claimed ahead back untried, for whoever delivers next: the worker
+/// ends, and they were not started.
+fn hand_back(buffer: &mut VecDeque<OutboxClaim>, verdicts: &mut Vec<Settlement>) {
+    verdicts.extend(buffer.drain(..).map(|c| release(&c)));
 }
 
 /// Hands a claimed entry back untried.
