@@ -337,8 +337,10 @@ fn per_minute(delta: u64, over: Duration) -> f64 {
 async fn queue_sizes(state: &AppState) -> Result<Queues, boxtrace::Error> {
     let results_pending = state.deliveries.results_stats().await?.pending;
     let mut endpoints = Vec::new();
-    for hook in state.webhooks.all().await? {
-        let stats = state.deliveries.stats(&hook.destination()).await?;
+    for (hook, stats) in
+        crate::webhooks::with_queue_stats(&state.webhooks, &state.deliveries).await?
+    {
+        let stats = stats?;
         endpoints.push(EndpointQueue {
             tenant: format!("{}/{}", hook.org_id, hook.svc_id),
             url: crate::webhooks::redacted(&hook.url),

@@ -96,9 +96,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             stats.pending
         );
     }
-    if let Ok(hooks) = state.webhooks.all().await {
-        for hook in hooks {
-            if let Ok(stats) = state.deliveries.stats(&hook.destination()).await {
+    if let Ok(hooks) = crate::webhooks::with_queue_stats(&state.webhooks, &state.deliveries).await {
+        for (hook, stats) in hooks {
+            if let Ok(stats) = stats {
                 let _ = writeln!(
                     out,
                     "boxtrace_outbox_depth{{queue=\"{}\",state=\"pending\"}} {}",

@@ -8,7 +8,9 @@ pub mod ssrf;
 
 use std::sync::Arc;
 
-use boxtrace::{DeliveryHandle, DestinationId, ResultAction, Store, StoreError, Tenant};
+use boxtrace::{
+    DeliveryHandle, DestinationId, OutboxStats, ResultAction, Store, StoreError, Tenant,
+};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -229,6 +231,21 @@ pub async fn resume(
     // The replay's own wake-up came while the endpoint was disabled.
     deliveries.wake();
     Ok(replayed)
+}
+
+/// Every tenant's registrations, each with its queue's sizes, read one by one: the
+/// caller decides whether one that failed fails the whole (the console's overview) or
+/// is left out (the metrics).
+pub async fn with_queue_stats(
+    webhooks: &Webhooks,
+    deliveries: &DeliveryHandle,
+) -> Result<Vec<(Webhook, Result<OutboxStats, boxtrace::Error>)>, StoreError> {
+    let mut out = Vec::new();
+    for hook in webhooks.all().await? {
+        let stats = deliveries.stats(&hook.destination()).await;
+        out.push((hook, stats));
+    }
+    Ok(out)
 }
 
 /// The signed test event a ping sends: a result event for the made-up container
