@@ -273,10 +273,11 @@ impl Engine {
         Subscription::new(self.inner.events.subscribe())
     }
 
-    /// Leases up to `limit` entries of the results queue ([`RESULTS_QUEUE`]) for `lease`.
-    /// Adapters that deliver to several destinations use [`Outbox::fan_out`] through
-    /// [`Engine::outbox`]. An engine built with a job store alone has no outbox: this
-    /// answers [`StoreError::Unsupported`].
+    /// Leases up to `limit` entries of the results queue ([`RESULTS_QUEUE`]) for `lease`,
+    /// for an embedder that consumes the results queue itself. Delivery to destinations
+    /// is the engine's own deliverer's ([`Engine::deliver_to`]), which fans the queue out:
+    /// do not claim from it while that runs. An engine built with a job store alone has
+    /// no outbox: this answers [`StoreError::Unsupported`].
     pub async fn claim_outbox(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxClaim>> {
         let now = self.inner.clock.now();
         let until = crate::clock::after_std(now, lease);

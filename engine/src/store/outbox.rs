@@ -14,9 +14,12 @@ use crate::model::{JobId, ResultEvent};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EventSeq(pub u64);
 
-/// The outbox queue the engine appends every result event to. Deliverers claim from it;
-/// an adapter that delivers to several destinations fans entries out to queues of its own
-/// ([`Outbox::fan_out`]), one per destination, each with its own retries and dead state.
+/// The outbox queue the engine appends every result event to. The engine's deliverer
+/// ([`crate::Engine::deliver_to`]) claims from it and fans each event out
+/// ([`Outbox::fan_out_all`]) to one queue per destination, each with its own retries and
+/// dead state; an entry handed back untried ([`Verdict::Release`]: claimed ahead and not
+/// started, not attempted by the destination, or too little of its lease left) keeps its
+/// attempts.
 pub const RESULTS_QUEUE: &str = "results";
 
 /// An outbox entry: a result event waiting for delivery.
@@ -104,10 +107,12 @@ pub enum Verdict {
         /// Why, for operators.
         error: String,
     },
-    /// Not attempted (claimed ahead, then the deliverer stopped): handed back with its
-    /// attempts unchanged. A store that overrides [`Outbox::settle`] ends its lease now, so
-    /// that it can be claimed again at once and the releasing holder's token no longer
-    /// acts on it; the default cannot end a lease early (no other method does that
+    /// Not attempted: claimed ahead and then the deliverer stopped, or too little of its
+    /// lease was left for a delivery to start, or the destination answered
+    /// [`crate::Delivery::NotAttempted`]. Handed back with its attempts unchanged. A store
+    /// that overrides [`Outbox::settle`] ends its lease now, so that it can be claimed
+    /// again at once and the releasing holder's token no longer acts on it; the default
+    /// cannot end a lease early (no other method does that
     /// without counting an attempt) and lets it lapse, so the entry comes back when its
     /// lease ends.
     Release,
