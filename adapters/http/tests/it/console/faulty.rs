@@ -1,52 +1,96 @@
-//! A store that fails on demand: the sled store behind it, with the operations a test
-//! names answering "store unavailable" until the test says otherwise.
+//! A store that fails on demand: the sled store behind it, with the outbox and record
+//! operations a test names answering "store unavailable" until the test says otherwise.
+//! Every method is forwarded, the defaulted ones included, so that without faults it
+//! behaves as sled (retention purges, settlements release at once):
+//! `a_fault_free_faulty_store_passes_the_store_conformance_suite` holds it to that.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use boxtrace::testing::store_conformance;
 use boxtrace::{
     Claimed, Committed, DueClaim, EventSeq, FanOutEntry, FeedCursor, FeedPage, Job, JobId, JobKey,
     JobPage, JobStore, ListQuery, Outbox, OutboxClaim, OutboxEntry, OutboxStats, PublishOutcome,
-    Records, ResultEvent, SledStore, StoreError, StoreResult, Tenant, TraceCommit, TraceRequest,
+    Records, ResultEvent, Settlement, SledStore, StoreError, StoreResult, Tenant, TraceCommit,
+    TraceRequest,
 };
 use chrono::{DateTime, Utc};
 
-/// The operations that fail now, by the name of the store method: before they do
-/// anything, or after they did it (a store that timed out after its commit).
+/// An operation that can be made to fail: the outbox and the records, the capabilities
+/// whose failures the console tests show (job-store calls always reach sled; give one a
+/// variant and an `[Op]` below when a test needs it to fail). A variant per method, so
+/// that a test cannot name one that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    ClaimOutbox,
+    AckOutbox,
+    RetryOutbox,
+    FanOut,
+    FanOutAll,
+    BuryOutbox,
+    Settle,
+    ReplayOutbox,
+    PurgeOutbox,
+    OutboxStats,
+    OutboxEntries,
+    PutRecord,
+    GetRecord,
+    ListRecords,
+    DeleteRecord,
+}
+
+/// The operations that fail now: before they do anything, or after they did it (a store
+/// that timed out after its commit).
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    before: Arc<Mutex<HashSet<&'static str>>>,
-    after: Arc<Mutex<HashSet<&'static str>>>,
+    before: Arc<Mutex<HashSet<Op>>>,
+    after: Arc<Mutex<HashSet<Op>>>,
 }
 
 impl Faults {
-    /// From now on, `operation` fails.
-    pub fn fail(&self, operation: &'static str) {
-        self.before.lock().unwrap().insert(operation);
+    /// From now on, `op` fails.
+    pub fn fail(&self, op: Op) {
+        self.before.lock().unwrap().insert(op);
     }
 
-    /// From now on, `operation` is done and then answers that it failed (only the
-    /// operations that say so, `put_record` for now).
-    pub fn fail_after(&self, operation: &'static str) {
-        self.after.lock().unwrap().insert(operation);
+    /// From now on, `op` is done and then answers that it failed.
+    pub fn fail_after(&self, op: Op) {
+        self.after.lock().unwrap().insert(op);
     }
 
-    fn check(&self, operation: &'static str) -> StoreResult<()> {
-        Self::check_in(&self.before, operation)
+    fn check(&self, op: Op) -> StoreResult<()> {
+        Self::check_in(&self.before, op)
     }
 
-    fn check_after(&self, operation: &'static str) -> StoreResult<()> {
-        Self::check_in(&self.after, operation)
+    /// `answer` unless `op` fails after it was done.
+    fn check_after<T>(&self, op: Op, answer: StoreResult<T>) -> StoreResult<T> {
+        let answer = answer?;
+        Self::check_in(&self.after, op)?;
+        Ok(answer)
     }
 
-    fn check_in(set: &Mutex<HashSet<&'static str>>, operation: &'static str) -> StoreResult<()> {
-        if set.lock().unwrap().contains(operation) {
-            return Err(StoreError::Unavailable(format!(
-                "injected fault in {operation}"
-            )));
+    /// `answers`, each failed if `op` fails after it was done.
+    fn check_each_after(&self, op: Op, answers: Vec<StoreResult<()>>) -> Vec<StoreResult<()>> {
+        answers
+            .into_iter()
+            .map(|answer| self.check_after(op, answer))
+            .collect()
+    }
+
+    fn check_in(set: &Mutex<HashSet<Op>>, op: Op) -> StoreResult<()> {
+        if set.lock().unwrap().contains(&op) {
+            return Err(StoreError::Unavailable(format!("injected fault in {op:?}")));
         }
         Ok(())
+    }
+
+    /// One answer per entry of a batch call: all failed when `op` fails, else `None`.
+    fn check_each<T>(&self, op: Op, entries: &[T]) -> Option<Vec<StoreResult<()>>> {
+        self.check(op)
+            .is_err()
+            .then(|| entries.iter().map(|_| self.check(op)).collect())
     }
 }
 
@@ -66,147 +110,83 @@ impl FaultyStore {
     }
 }
 
-#[async_trait]
-impl JobStore for FaultyStore {
-    async fn publish(
-        &self,
-        request: TraceRequest,
-        real_time: bool,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Job, PublishOutcome)> {
-        self.faults.check("publish")?;
-        self.inner.publish(request, real_time, now).await
-    }
+/// Implements `$trait` for [`FaultyStore`]: each listed method forwards to the sled store,
+/// checking the faults of the `[Op]` written before its name, if any; the methods
+/// after the list are written by hand. It writes the whole impl because `#[async_trait]`
+/// must see the methods themselves, not a macro call that would write them later.
+macro_rules! forwarding_impl {
+    (
+        $trait:ident {
+            $($([$op:ident])? $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
+        }
+        $($by_hand:tt)*
+    ) => {
+        #[async_trait]
+        impl $trait for FaultyStore {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> $ret {
+                    $(self.faults.check(Op::$op)?;)?
+                    let answer = self.inner.$name($($arg),*).await;
+                    $(let answer = self.faults.check_after(Op::$op, answer);)?
+                    answer
+                }
+            )*
+            $($by_hand)*
+        }
+    };
+}
 
-    async fn cancel(&self, key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>> {
-        self.faults.check("cancel")?;
-        self.inner.cancel(key, now).await
-    }
-
-    async fn get(&self, key: &JobKey) -> StoreResult<Option<Job>> {
-        self.faults.check("get")?;
-        self.inner.get(key).await
-    }
-
-    async fn list(&self, tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage> {
-        self.faults.check("list")?;
-        self.inner.list(tenant, query).await
-    }
-
-    async fn list_all(&self, query: &ListQuery) -> StoreResult<JobPage> {
-        self.faults.check("list_all")?;
-        self.inner.list_all(query).await
-    }
-
-    async fn history(&self, key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>> {
-        self.faults.check("history")?;
-        self.inner.history(key, limit).await
-    }
-
-    async fn results(
-        &self,
-        tenant: &Tenant,
-        after: FeedCursor,
-        limit: usize,
-    ) -> StoreResult<FeedPage> {
-        self.faults.check("results")?;
-        self.inner.results(tenant, after, limit).await
-    }
-
-    async fn claim_due_by(&self, claim: DueClaim) -> StoreResult<Vec<Claimed>> {
-        self.faults.check("claim_due_by")?;
-        self.inner.claim_due_by(claim).await
-    }
-
-    async fn renew(&self, job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()> {
-        self.faults.check("renew")?;
-        self.inner.renew(job, token, until).await
-    }
-
-    async fn release(&self, job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()> {
-        self.faults.check("release")?;
-        self.inner.release(job, token, due).await
-    }
-
-    async fn complete(&self, commit: TraceCommit) -> StoreResult<Committed> {
-        self.faults.check("complete")?;
-        self.inner.complete(commit).await
-    }
-
-    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.faults.check("next_due")?;
-        self.inner.next_due().await
-    }
-
-    async fn expedite_cohort(
-        &self,
-        provider: &str,
-        cohort: &str,
-        at: DateTime<Utc>,
-        seen: DateTime<Utc>,
-    ) -> StoreResult<usize> {
-        self.faults.check("expedite_cohort")?;
-        self.inner.expedite_cohort(provider, cohort, at, seen).await
-    }
-
-    async fn flush(&self) -> StoreResult<()> {
-        self.faults.check("flush")?;
-        self.inner.flush().await
+forwarding_impl! {
+    JobStore {
+        publish(request: TraceRequest, real_time: bool, now: DateTime<Utc>)
+            -> StoreResult<(Job, PublishOutcome)>;
+        cancel(key: &JobKey, now: DateTime<Utc>) -> StoreResult<Option<ResultEvent>>;
+        get(key: &JobKey) -> StoreResult<Option<Job>>;
+        list(tenant: &Tenant, query: &ListQuery) -> StoreResult<JobPage>;
+        list_all(query: &ListQuery) -> StoreResult<JobPage>;
+        history(key: &JobKey, limit: usize) -> StoreResult<Vec<ResultEvent>>;
+        results(tenant: &Tenant, after: FeedCursor, limit: usize) -> StoreResult<FeedPage>;
+        claim_due(now: DateTime<Utc>, limit: usize, lease_until: DateTime<Utc>)
+            -> StoreResult<Vec<Claimed>>;
+        claim_due_by(claim: DueClaim) -> StoreResult<Vec<Claimed>>;
+        renew(job: JobId, token: u64, until: DateTime<Utc>) -> StoreResult<()>;
+        release(job: JobId, token: u64, due: DateTime<Utc>) -> StoreResult<()>;
+        complete(commit: TraceCommit) -> StoreResult<Committed>;
+        next_due() -> StoreResult<Option<DateTime<Utc>>>;
+        expedite_cohort(provider: &str, cohort: &str, at: DateTime<Utc>, seen: DateTime<Utc>)
+            -> StoreResult<usize>;
+        purge_finished(finished_before: DateTime<Utc>, limit: usize) -> StoreResult<usize>;
+        flush() -> StoreResult<()>;
+        failed() -> StoreError;
     }
 
     fn writable(&self) -> StoreResult<()> {
         self.inner.writable()
     }
 
-    async fn failed(&self) -> StoreError {
-        self.inner.failed().await
+    fn wake_ups(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        self.inner.wake_ups()
     }
 }
 
-#[async_trait]
-impl Outbox for FaultyStore {
-    async fn claim_outbox(
-        &self,
-        queue: &str,
-        now: DateTime<Utc>,
-        limit: usize,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Vec<OutboxClaim>> {
-        self.faults.check("claim_outbox")?;
-        self.inner
-            .claim_outbox(queue, now, limit, lease_until)
-            .await
-    }
-
-    async fn ack_outbox(&self, queue: &str, seq: EventSeq, token: u64) -> StoreResult<()> {
-        self.faults.check("ack_outbox")?;
-        self.inner.ack_outbox(queue, seq, token).await
-    }
-
-    async fn retry_outbox(
-        &self,
-        queue: &str,
-        seq: EventSeq,
-        token: u64,
-        not_before: DateTime<Utc>,
-        error: Option<String>,
-    ) -> StoreResult<()> {
-        self.faults.check("retry_outbox")?;
-        self.inner
-            .retry_outbox(queue, seq, token, not_before, error)
-            .await
-    }
-
-    async fn fan_out(
-        &self,
-        queue: &str,
-        seq: EventSeq,
-        token: u64,
-        to: &[String],
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.faults.check("fan_out")?;
-        self.inner.fan_out(queue, seq, token, to, now).await
+forwarding_impl! {
+    Outbox {
+        [ClaimOutbox] claim_outbox(
+            queue: &str, now: DateTime<Utc>, limit: usize, lease_until: DateTime<Utc>
+        ) -> StoreResult<Vec<OutboxClaim>>;
+        [AckOutbox] ack_outbox(queue: &str, seq: EventSeq, token: u64) -> StoreResult<()>;
+        [RetryOutbox] retry_outbox(
+            queue: &str, seq: EventSeq, token: u64, not_before: DateTime<Utc>, error: Option<String>
+        ) -> StoreResult<()>;
+        [FanOut] fan_out(queue: &str, seq: EventSeq, token: u64, to: &[String], now: DateTime<Utc>)
+            -> StoreResult<()>;
+        [BuryOutbox] bury_outbox(queue: &str, seq: EventSeq, token: u64, error: String)
+            -> StoreResult<()>;
+        [ReplayOutbox] replay_outbox(queue: &str, now: DateTime<Utc>) -> StoreResult<usize>;
+        [PurgeOutbox] purge_outbox(queue: &str) -> StoreResult<usize>;
+        [OutboxStats] outbox_stats(queue: &str) -> StoreResult<OutboxStats>;
+        [OutboxEntries] outbox_entries(queue: &str, limit: usize)
+            -> StoreResult<Vec<OutboxEntry>>;
     }
 
     async fn fan_out_all(
@@ -215,76 +195,45 @@ impl Outbox for FaultyStore {
         entries: &[FanOutEntry],
         now: DateTime<Utc>,
     ) -> Vec<StoreResult<()>> {
-        if self.faults.check("fan_out_all").is_err() {
-            return entries
-                .iter()
-                .map(|_| self.faults.check("fan_out_all"))
-                .collect();
+        match self.faults.check_each(Op::FanOutAll, entries) {
+            Some(failed) => failed,
+            None => self
+                .faults
+                .check_each_after(Op::FanOutAll, self.inner.fan_out_all(queue, entries, now).await),
         }
-        self.inner.fan_out_all(queue, entries, now).await
     }
 
-    async fn bury_outbox(
-        &self,
-        queue: &str,
-        seq: EventSeq,
-        token: u64,
-        error: String,
-    ) -> StoreResult<()> {
-        self.faults.check("bury_outbox")?;
-        self.inner.bury_outbox(queue, seq, token, error).await
-    }
-
-    async fn replay_outbox(&self, queue: &str, now: DateTime<Utc>) -> StoreResult<usize> {
-        self.faults.check("replay_outbox")?;
-        self.inner.replay_outbox(queue, now).await
-    }
-
-    async fn purge_outbox(&self, queue: &str) -> StoreResult<usize> {
-        self.faults.check("purge_outbox")?;
-        self.inner.purge_outbox(queue).await
-    }
-
-    async fn outbox_stats(&self, queue: &str) -> StoreResult<OutboxStats> {
-        self.faults.check("outbox_stats")?;
-        self.inner.outbox_stats(queue).await
-    }
-
-    async fn outbox_entries(&self, queue: &str, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        self.faults.check("outbox_entries")?;
-        self.inner.outbox_entries(queue, limit).await
+    async fn settle(&self, queue: &str, settlements: &[Settlement]) -> Vec<StoreResult<()>> {
+        match self.faults.check_each(Op::Settle, settlements) {
+            Some(failed) => failed,
+            None => self
+                .faults
+                .check_each_after(Op::Settle, self.inner.settle(queue, settlements).await),
+        }
     }
 }
 
-#[async_trait]
-impl Records for FaultyStore {
-    async fn put_record(
-        &self,
-        kind: &str,
-        key: &str,
-        value: &serde_json::Value,
-    ) -> StoreResult<()> {
-        self.faults.check("put_record")?;
-        self.inner.put_record(kind, key, value).await?;
-        self.faults.check_after("put_record")
+forwarding_impl! {
+    Records {
+        [PutRecord] put_record(kind: &str, key: &str, value: &serde_json::Value)
+            -> StoreResult<()>;
+        [GetRecord] get_record(kind: &str, key: &str)
+            -> StoreResult<Option<serde_json::Value>>;
+        [ListRecords] list_records(kind: &str, prefix: &str)
+            -> StoreResult<Vec<(String, serde_json::Value)>>;
+        [DeleteRecord] delete_record(kind: &str, key: &str) -> StoreResult<bool>;
     }
+}
 
-    async fn get_record(&self, kind: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
-        self.faults.check("get_record")?;
-        self.inner.get_record(kind, key).await
-    }
-
-    async fn list_records(
-        &self,
-        kind: &str,
-        prefix: &str,
-    ) -> StoreResult<Vec<(String, serde_json::Value)>> {
-        self.faults.check("list_records")?;
-        self.inner.list_records(kind, prefix).await
-    }
-
-    async fn delete_record(&self, kind: &str, key: &str) -> StoreResult<bool> {
-        self.faults.check("delete_record")?;
-        self.inner.delete_record(kind, key).await
-    }
+#[tokio::test]
+async fn a_fault_free_faulty_store_passes_the_store_conformance_suite() {
+    let parent = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    store_conformance::run_all(|| {
+        let path = parent
+            .path()
+            .join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        async move { FaultyStore::open(&path, Faults::default()) }
+    })
+    .await;
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use serde_json::{json, Value};
 
 use super::auth::csrf_of;
+use super::faulty::Op;
 use super::{
     browserless, faulty_operator_server, operator_server, publish, sign_in, OPERATOR_TOKEN,
 };
@@ -65,7 +66,7 @@ async fn a_replay_the_store_refuses_leaves_the_endpoint_disabled() {
     let receiver = Receiver::start().await;
     let hook = gone(&tms, &receiver).await;
 
-    faults.fail("replay_outbox");
+    faults.fail(Op::ReplayOutbox);
     let replay = tms
         .post(&format!("/api/webhooks/{hook}/replay"), &json!({}))
         .await;

@@ -3,6 +3,7 @@
 //! its queue cannot be purged, and a client revoked by a write that failed after it landed.
 
 use super::auth::csrf_of;
+use super::faulty::Op;
 use super::{
     browserless, faulty_operator_server, get_with_cookie, publish, sign_in, OPERATOR_TOKEN,
 };
@@ -22,7 +23,7 @@ async fn a_container_page_says_when_its_deliveries_cannot_be_read() {
     let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
     let page = format!("{base}/console/containers/org-a/svc-1/empty/sim/{BOX}");
 
-    faults.fail("outbox_entries");
+    faults.fail(Op::OutboxEntries);
     let response = get_with_cookie(&http, &page, &cookie).await;
     assert_eq!(
         response.status(),
@@ -49,7 +50,7 @@ async fn a_sign_out_the_store_cannot_record_still_clears_the_cookie() {
     let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
     let csrf = csrf_of(&http, &format!("{base}/console"), &cookie).await;
 
-    faults.fail("put_record");
+    faults.fail(Op::PutRecord);
     let out = http
         .post(format!("{base}/console/logout"))
         .header("cookie", &cookie)
@@ -83,7 +84,7 @@ async fn a_webhook_deleted_whose_queue_cannot_be_purged_is_deleted() {
     let receiver = Receiver::start().await;
     let (hook, _) = tms.register(&receiver.url).await;
 
-    faults.fail("purge_outbox");
+    faults.fail(Op::PurgeOutbox);
     let deleted = tms.delete(&format!("/api/webhooks/{hook}")).await;
     assert_eq!(
         deleted.status(),
@@ -101,7 +102,7 @@ async fn a_revocation_whose_write_failed_after_it_landed_is_not_served_from_the_
     // The client's status is cached now, for an hour.
     assert_eq!(tms.get("/api/containers").await.status(), 200);
 
-    faults.fail_after("put_record");
+    faults.fail_after(Op::PutRecord);
     let revoked = reqwest::Client::new()
         .delete(format!("{}/admin/clients/{}", server.base, tms.client_id))
         .bearer_auth(OPERATOR_TOKEN)
