@@ -340,3 +340,24 @@ impl Tms {
         }
     }
 }
+
+/// Polls `check` every 20 ms until it gives `Some`, and returns what it gave; panics,
+/// saying `what` was awaited, after `within` of real time. A check that needs a manual
+/// clock moved on moves it itself, before it looks.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(done) = check().await {
+            return done;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
