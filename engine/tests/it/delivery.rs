@@ -527,7 +527,6 @@ async fn an_entry_not_attempted_goes_back_untried() {
         vec![0; 5],
         "a delivery that was not attempted counts no attempt"
     );
-    assert!(fake.violations.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use boxtrace::{
 };
 use tempfile::TempDir;
 
-use crate::support::{event, export};
+use crate::support::{event, eventually, export};
 
 const DONE: &str = "CSQU3054383";
 const ACTIVE: &str = "MSKU0000006";
@@ -97,9 +97,34 @@ async fn retention_off_keeps_every_finished_job() {
     let clock = ManualClock::new(boxtrace::testing::t0());
     let engine = engine(&dir, &clock, None);
     finish_one_of_two(&engine).await;
-    clock.advance(chrono::Duration::days(400));
     assert_eq!(engine.sweep_retention().await.unwrap(), 0);
-    assert!(engine.get(&key(DONE)).await.unwrap().is_some());
+
+    let running = engine.start();
+    clock.advance(chrono::Duration::days(400));
+    // With retention on, a sweep would run at start and every 5 minutes of clock time:
+    // let ten of them pass, and the dispatcher trace the active job, so that the engine
+    // has surely run meanwhile.
+    let (engine, clock) = (&engine, &clock);
+    let mut sweeps = 0;
+    eventually(
+        Duration::from_secs(30),
+        "ten sweep periods and a trace of the active job",
+        move || {
+            clock.advance(chrono::Duration::minutes(5));
+            sweeps += 1;
+            let ten = sweeps >= 10;
+            async move {
+                let active = engine.get(&key(ACTIVE)).await.unwrap().expect("active");
+                (ten && active.trace_count > 0).then_some(())
+            }
+        },
+    )
+    .await;
+    assert!(
+        engine.get(&key(DONE)).await.unwrap().is_some(),
+        "a job finished 400 days ago is kept with retention off"
+    );
+    running.shutdown().await;
 }
 
 #[test]

@@ -71,3 +71,24 @@ pub fn export(container: &str) -> Vec<u8> {
         serde_json::json!({"bookingNumber": "BKG1"}),
     )
 }
+
+/// Polls `check` every 10 ms until it gives `Some`, and returns what it gave; panics,
+/// saying `what` was awaited, after `within` of real time. A check that needs the manual
+/// clock moved on moves it itself, before it looks.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(done) = check().await {
+            return done;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

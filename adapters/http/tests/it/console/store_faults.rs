@@ -72,9 +72,13 @@ async fn a_sign_out_the_store_cannot_record_still_clears_the_cookie() {
         cleared.starts_with("boxtrace_console=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    // Ended here all the same.
     let after = get_with_cookie(&http, format!("{base}/console"), &cookie).await;
-    assert_ne!(after.status(), 200);
+    assert_eq!(
+        after.status(),
+        303,
+        "ended in this server all the same: sent to sign in, not an error page"
+    );
+    assert_eq!(after.headers()["location"], "/console/login");
 }
 
 #[tokio::test]
