@@ -1,5 +1,5 @@
-//! The dispatch scenario's baseline: what a first trace writes, done with bare sled by one
-//! writer, without the engine.
+//! The dispatch scenario's baseline: part of what a first trace writes, done with bare sled
+//! by one writer, without the engine.
 //!
 //! It first loads `n` jobs as a publish leaves them (unmeasured): the job-key index entry
 //! (96-byte key, 8-byte id), the job body without a result, the schedule record and the
@@ -12,12 +12,18 @@
 //! 3. the due-index key replaced: the old `d` + due time + id removed, a new one inserted;
 //! 4. one history entry (`h` + id + sequence) holding the event: [`EVENT`] bytes.
 //!
-//! Key shapes follow `engine/src/store/sled/keys.rs`; value sizes are those of the sled
-//! store on 2026-12-07 for the `sim` provider's first result (measured on a store after
-//! first traces), not byte-identical contents. The engine today also writes, per first
-//! trace, a results-feed key (8-byte value) and an outbox entry (the event again, with
-//! its delivery state), and reads nothing the baseline does not: those two writes are
-//! what the engine does beyond this baseline.
+//! Key shapes follow `engine/src/store/sled/keys.rs`. The value sizes are estimates, not
+//! measured on a store: round figures for the `sim` provider's first result, from the
+//! layouts of `engine/src/store/sled/record.rs` (by which the schedule record of a job
+//! after its first trace is 129 to 141 bytes) and the JSON of a job body and an event; the
+//! contents are not byte-identical either.
+//!
+//! So it is a subset of the engine's work per first trace, those four writes and no more.
+//! The engine first claims the job, in a writer operation of its own: a range read of the
+//! due index, a read of the job's body and schedule record, and a write of the schedule
+//! record with the lease and of the due key moved to the lease's end. Its commit then also
+//! writes a results-feed key (8-byte value), an outbox entry (the event again, with its
+//! delivery state) and, when the result names a vessel visit, a cohort-index entry.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

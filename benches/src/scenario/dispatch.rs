@@ -4,15 +4,18 @@
 //! The workload is the "N jobs that each re-schedule themselves after running":
 //! a fixed policy with a zero interval and no stop status, so every job is due again as
 //! soon as it is traced and the dispatcher never waits for work. Two phases per size:
-//! the first trace of every job (each result is new, so each commit writes the job, its
-//! due key, history and an outbox entry and is flushed before it returns), then re-traces
-//! that find nothing new (the job and its due key only).
+//! the first trace of every job (each result is new, so each commit writes the job's body
+//! and schedule record, its due key, a history entry, a results-feed key and an outbox
+//! entry, and is flushed before it returns), then re-traces that find nothing new (the
+//! schedule record and the due key only).
 //!
 //! The first traces stand beside a baseline measured in the same run, after the engine
-//! has stopped: the same number of first traces written with bare sled by one writer
-//! (`crate::baseline::sled_traces`). The disk used by the data directory is reported per
-//! active job twice: at rest after the load, and at its peak while dispatching (sampled
-//! every second).
+//! has stopped: for as many jobs, four of the writes of each first trace (the job body,
+//! the schedule record, the due key, a history entry) with bare sled by one writer, and
+//! nothing else: no claim, no results-feed key, no outbox entry
+//! (`crate::baseline::sled_traces` lists what it leaves out). The disk used by the data
+//! directory is reported per active job twice: at rest after the load, and at its peak
+//! while dispatching (sampled every second).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -303,7 +306,10 @@ pub async fn measure(
         ));
     }
     let first_traces = match baselines.and_then(|b| b.get(&n).copied()) {
-        Some(rate) => first_traces.baseline("bare sled, same writes, one writer", rate),
+        Some(rate) => first_traces.baseline(
+            "bare sled, one writer: body, schedule, due key and history writes only (no claim, feed key or outbox entry)",
+            rate,
+        ),
         None => first_traces,
     };
     report.push(first_traces);

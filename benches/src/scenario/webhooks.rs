@@ -9,9 +9,11 @@
 //! `createdAt` (the trace commit).
 //!
 //! The baseline, in the same run and after the server has stopped: the backlog's events
-//! as the receiver got them, encoded, signed and posted again to the same receiver by the
-//! deliverer's HTTP client with as many in flight, and no store (`crate::baseline::
-//! deliveries`).
+//! as the receiver got them, decoded, given new ids (`base_…`, so that the receiver counts
+//! them apart), encoded again, signed and posted to the same receiver by the deliverer's
+//! HTTP client with as many in flight, and no store (`crate::baseline::deliveries`). The
+//! bodies are the same events, not the same bytes: a little longer for the prefix, and
+//! as the harness encodes them.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -182,7 +184,7 @@ async fn measure(options: &Options, backlog: u64, concurrency: usize) -> anyhow:
         "deliveries/s",
     )
     .baseline(
-        format!("same client, same signed bodies, no store, {concurrency} in flight"),
+        format!("same client, same events re-encoded under base_ ids and signed, no store, {concurrency} in flight"),
         baseline,
     );
     if concurrency == 4 {
