@@ -17,7 +17,7 @@ use boxtrace::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{export, harness, Harness};
+use crate::support::{eventually, export, harness, Harness};
 
 /// What the fake destination answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,13 +225,10 @@ fn start(handle: &DeliveryHandle) -> (CancellationToken, tokio::task::JoinHandle
 
 /// Waits (up to 20 s) until `done` holds.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..2_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within 20 s");
+    eventually(Duration::from_secs(20), what, || {
+        std::future::ready(done().then_some(()))
+    })
+    .await
 }
 
 /// Waits (up to 20 s) until the entries of `to` satisfy `done`; returns them.
@@ -241,15 +238,12 @@ async fn entries_until(
     what: &str,
     done: impl Fn(&[OutboxEntry]) -> bool,
 ) -> Vec<OutboxEntry> {
-    let to = DestinationId::new(to);
-    for _ in 0..2_000 {
-        let entries = handle.entries(&to, 1_000).await.unwrap();
-        if done(&entries) {
-            return entries;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within 20 s");
+    let (to, done) = (&DestinationId::new(to), &done);
+    eventually(Duration::from_secs(20), what, move || async move {
+        let entries = handle.entries(to, 1_000).await.unwrap();
+        done(&entries).then_some(entries)
+    })
+    .await
 }
 
 #[tokio::test]
