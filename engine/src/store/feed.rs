@@ -31,7 +31,7 @@ impl FeedCursor {
     /// The position before every entry.
     pub const START: Self = Self { major: 0, minor: 0 };
 
-    /// Reads a cursor that [`FeedCursor::to_string`] wrote.
+    /// Reads a cursor that its `Display` (`to_string`) wrote.
     pub fn parse(text: &str) -> StoreResult<Self> {
         let invalid = || {
             StoreError::InvalidCursor(
