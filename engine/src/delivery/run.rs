@@ -42,8 +42,14 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     ));
     spawned.insert(first.id(), Task::FanOut);
     let mut workers: HashMap<DestinationId, Running> = HashMap::new();
+    // Destinations whose worker panicked, and when it may start again: one poll interval
+    // later, so that a worker that panics at every start does not spin.
+    let mut held_back: HashMap<DestinationId, tokio::time::Instant> = HashMap::new();
     let mut generation = 0u64;
     loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
         // Raced against shutdown (a store that hangs must not hold it), and in a task of
         // its own, so that a panic in the adapter's code is a failed read, not the end of
         // delivery.
@@ -82,8 +88,10 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                     }
                     keep
                 });
+                let now = tokio::time::Instant::now();
+                held_back.retain(|_, until| *until > now);
                 for (id, concurrency) in wanted {
-                    if workers.contains_key(&id) {
+                    if workers.contains_key(&id) || held_back.contains_key(&id) {
                         continue;
                     }
                     generation += 1;
@@ -106,6 +114,9 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
         }
         tokio::select! {
+            // First: at shutdown, a task that ended with it is not started again.
+            biased;
+            _ = shutdown.cancelled() => break,
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep(shared.config.poll_interval) => {}
             Some(done) = tasks.join_next_with_id() => {
@@ -134,10 +145,15 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                     Some(Task::Worker(destination, started)) => {
                         // A worker ends by itself when its destination is gone; one that
                         // panicked is logged. Either way it is forgotten, so that it
-                        // starts again at once if the destination is still (or again)
-                        // active; what it held comes back when its leases lapse.
+                        // starts again if the destination is still (or again) active: at
+                        // once after an end, a poll interval after a panic. What it held
+                        // comes back when its leases lapse.
                         if let Some(e) = failed {
-                            tracing::error!(%destination, error = %e, "a delivery worker failed; it starts again");
+                            tracing::error!(%destination, error = %e, "a delivery worker failed; it starts again after a poll interval");
+                            held_back.insert(
+                                destination.clone(),
+                                tokio::time::Instant::now() + shared.config.poll_interval,
+                            );
                         }
                         if workers.get(&destination).is_some_and(|w| w.generation == started) {
                             workers.remove(&destination);
@@ -146,7 +162,6 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                     None => {}
                 }
             }
-            _ = shutdown.cancelled() => break,
         }
     }
     // Deliveries in flight end within their bound; then their outcomes are written.

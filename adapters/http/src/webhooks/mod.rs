@@ -193,9 +193,15 @@ impl Webhooks {
 
     /// Resumes deliveries to a disabled endpoint.
     pub async fn enable(&self, hook: &Webhook) -> Result<(), StoreError> {
-        let mut hook = hook.clone();
-        hook.disabled = None;
-        self.put(&hook).await
+        // Read as stored now: the caller's copy may predate a 410 (or an edit), and an
+        // endpoint deleted meanwhile stays deleted.
+        let Some(mut current) = self.get(&hook.tenant(), &hook.id).await? else {
+            return Ok(());
+        };
+        if current.disabled.take().is_none() {
+            return Ok(());
+        }
+        self.put(&current).await
     }
 
     /// Stops deliveries to an endpoint (it answered 410 Gone). An endpoint deleted
@@ -210,7 +216,7 @@ impl Webhooks {
 }
 
 /// Resumes deliveries to `hook` in order: queues its dead events again, then enables it
-/// if it was disabled, then wakes the deliverer; returns how many events were queued
+/// if it is disabled, then wakes the deliverer; returns how many events were queued
 /// again. Both the API's replay and the console's replay and enable go through here.
 ///
 /// The order is what keeps a container's events in order. A dead entry no longer holds
@@ -225,9 +231,8 @@ pub async fn resume(
     hook: &Webhook,
 ) -> Result<usize, boxtrace::Error> {
     let replayed = deliveries.replay(&hook.destination()).await?;
-    if hook.disabled.is_some() {
-        webhooks.enable(hook).await?;
-    }
+    // Whatever `hook` said: a 410 may have disabled the endpoint since it was read.
+    webhooks.enable(hook).await?;
     // The replay's own wake-up came while the endpoint was disabled.
     deliveries.wake();
     Ok(replayed)
@@ -289,4 +294,42 @@ fn random_id(prefix: &str, bytes: usize) -> String {
     rand::rng().fill_bytes(&mut id);
     let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}_{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registrations() -> (tempfile::TempDir, Webhooks) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(boxtrace::SledStore::open_path(dir.path()).unwrap());
+        (dir, Webhooks::new(store))
+    }
+
+    #[tokio::test]
+    async fn enable_acts_on_the_endpoint_as_stored_not_on_the_callers_copy() {
+        let (_dir, webhooks) = registrations();
+        let tenant = Tenant::new("o", "s");
+        let hook = webhooks
+            .create(
+                &tenant,
+                "https://tms.example/hook".into(),
+                vec![],
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        // The copy read before a 410 disabled the endpoint says it is enabled.
+        let stale = hook.clone();
+        webhooks.disable(&hook, "410 Gone".into()).await.unwrap();
+        webhooks.enable(&stale).await.unwrap();
+        let stored = webhooks.get(&tenant, &hook.id).await.unwrap().unwrap();
+        assert!(stored.disabled.is_none(), "enabled whatever the copy said");
+
+        // An endpoint deleted since it was read stays deleted.
+        webhooks.disable(&hook, "410 Gone".into()).await.unwrap();
+        assert!(webhooks.delete(&tenant, &hook.id).await.unwrap());
+        webhooks.enable(&stale).await.unwrap();
+        assert!(webhooks.get(&tenant, &hook.id).await.unwrap().is_none());
+    }
 }
