@@ -13,10 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use boxtrace::ResultEvent;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// What the baseline measured.
 #[derive(Debug, Clone)]
@@ -46,24 +43,6 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .connect_timeout(timeout)
         .user_agent(concat!("boxtrace-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
-}
-
-/// The `webhook-signature` header for a message, as the adapter signs it; `None` when
-/// `secret` is not `whsec_` and base64.
-pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .ok()?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    Some(format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    ))
 }
 
 /// Delivers every event of `events` to `url`, signed with `secret`, `in_flight` at a time.
@@ -121,8 +100,9 @@ async fn deliver(
 ) -> Result<(), String> {
     let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
     let timestamp = chrono::Utc::now().timestamp();
-    let signature = sign(secret, &event.id, timestamp, &body)
-        .ok_or_else(|| "the secret is not whsec_ and base64".to_owned())?;
+    // The adapter's own signing, so that the baseline pays exactly what a delivery pays.
+    let signature = boxtrace_http::webhooks::sign::sign(secret, &event.id, timestamp, &body)
+        .map_err(|e| e.to_string())?;
     let response = client
         .post(url.clone())
         .header("content-type", "application/json")

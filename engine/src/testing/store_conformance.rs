@@ -52,6 +52,13 @@ type Check<S> = (
     fn(S) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 );
 
+/// A check of a suite, named after the function that runs it.
+macro_rules! check {
+    ($module:ident :: $name:ident) => {
+        (stringify!($name), |s| Box::pin($module::$name(s)))
+    };
+}
+
 /// Runs `checks`, each on a fresh store from `make`.
 async fn run<S, F, Fut>(checks: Vec<Check<S>>, make: &F)
 where
@@ -71,51 +78,21 @@ where
 /// its own ([`run_feed`], [`run_retention`], [`run_cohort`], [`run_release`]).
 pub async fn run_job_store<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
-        ("publish_creates_forces_and_keeps_workflow", |s| {
-            Box::pin(jobs::publish_creates_forces_and_keeps_workflow(s))
-        }),
-        ("tenants_and_kinds_are_separate_jobs", |s| {
-            Box::pin(jobs::tenants_and_kinds_are_separate_jobs(s))
-        }),
-        ("due_index_is_ordered_and_limited", |s| {
-            Box::pin(jobs::due_index_is_ordered_and_limited(s))
-        }),
-        ("leases_lapse_and_fence", |s| {
-            Box::pin(jobs::leases_lapse_and_fence(s))
-        }),
-        ("trace_commit_is_one_step", |s| {
-            Box::pin(jobs::trace_commit_is_one_step(s))
-        }),
-        ("unchanged_commit_writes_no_event", |s| {
-            Box::pin(jobs::unchanged_commit_writes_no_event(s))
-        }),
-        ("history_keeps_the_newest_events", |s| {
-            Box::pin(jobs::history_keeps_the_newest_events(s))
-        }),
-        ("cancel_stops_and_emits_once", |s| {
-            Box::pin(jobs::cancel_stops_and_emits_once(s))
-        }),
-        ("force_during_lease_runs_after_commit", |s| {
-            Box::pin(jobs::force_during_lease_runs_after_commit(s))
-        }),
-        ("finished_job_restarts", |s| {
-            Box::pin(jobs::finished_job_restarts(s))
-        }),
-        ("list_filters_and_pages", |s| {
-            Box::pin(jobs::list_filters_and_pages(s))
-        }),
-        ("renew_extends_only_the_holders_lease", |s| {
-            Box::pin(jobs::renew_extends_only_the_holders_lease(s))
-        }),
-        ("claims_ahead_lease_each_job_from_its_own_due_time", |s| {
-            Box::pin(ahead::claims_ahead_lease_each_job_from_its_own_due_time(s))
-        }),
-        ("a_released_job_comes_due_at_its_own_time", |s| {
-            Box::pin(ahead::a_released_job_comes_due_at_its_own_time(s))
-        }),
-        ("list_all_spans_tenants_and_pages", |s| {
-            Box::pin(operator::list_all_spans_tenants_and_pages(s))
-        }),
+        check!(jobs::publish_creates_forces_and_keeps_workflow),
+        check!(jobs::tenants_and_kinds_are_separate_jobs),
+        check!(jobs::due_index_is_ordered_and_limited),
+        check!(jobs::leases_lapse_and_fence),
+        check!(jobs::trace_commit_is_one_step),
+        check!(jobs::unchanged_commit_writes_no_event),
+        check!(jobs::history_keeps_the_newest_events),
+        check!(jobs::cancel_stops_and_emits_once),
+        check!(jobs::force_during_lease_runs_after_commit),
+        check!(jobs::finished_job_restarts),
+        check!(jobs::list_filters_and_pages),
+        check!(jobs::renew_extends_only_the_holders_lease),
+        check!(ahead::claims_ahead_lease_each_job_from_its_own_due_time),
+        check!(ahead::a_released_job_comes_due_at_its_own_time),
+        check!(operator::list_all_spans_tenants_and_pages),
     ];
     run(checks, &make).await;
 }
@@ -123,9 +100,7 @@ pub async fn run_job_store<S: JobStore, Fut: Future<Output = S>>(make: impl Fn()
 /// Runs the checks of the results feed ([`JobStore::results`]), for a job store that
 /// offers one (the default answers `Unsupported`).
 pub async fn run_feed<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
-    let checks: Vec<Check<S>> = vec![("results_feed_pages_a_tenants_events_in_order", |s| {
-        Box::pin(feed::results_feed_pages_a_tenants_events_in_order(s))
-    })];
+    let checks: Vec<Check<S>> = vec![check!(feed::results_feed_pages_a_tenants_events_in_order)];
     run(checks, &make).await;
 }
 
@@ -134,12 +109,8 @@ pub async fn run_feed<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> F
 /// results feed, they check that a removed job's events leave it.
 pub async fn run_retention<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
-        ("purge_removes_only_jobs_finished_before_the_cutoff", |s| {
-            Box::pin(retention::purge_removes_only_jobs_finished_before_the_cutoff(s))
-        }),
-        ("a_purge_racing_re_publishes_never_takes_a_live_job", |s| {
-            Box::pin(retention::a_purge_racing_re_publishes_never_takes_a_live_job(s))
-        }),
+        check!(retention::purge_removes_only_jobs_finished_before_the_cutoff),
+        check!(retention::a_purge_racing_re_publishes_never_takes_a_live_job),
     ];
     run(checks, &make).await;
 }
@@ -148,13 +119,8 @@ pub async fn run_retention<S: JobStore, Fut: Future<Output = S>>(make: impl Fn()
 /// that brings a cohort forward (the default moves none).
 pub async fn run_cohort<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
-        (
-            "cohort_news_brings_only_the_visits_other_boxes_forward",
-            |s| Box::pin(cohort::cohort_news_brings_only_the_visits_other_boxes_forward(s)),
-        ),
-        ("a_box_that_leaves_its_visit_leaves_the_cohort", |s| {
-            Box::pin(cohort::a_box_that_leaves_its_visit_leaves_the_cohort(s))
-        }),
+        check!(cohort::cohort_news_brings_only_the_visits_other_boxes_forward),
+        check!(cohort::a_box_that_leaves_its_visit_leaves_the_cohort),
     ];
     run(checks, &make).await;
 }
@@ -163,9 +129,7 @@ pub async fn run_cohort<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() ->
 /// is held by no one, so that a claim ahead may take it before its due time (the default
 /// renews the lease to the due time instead, which [`run_job_store`] accepts).
 pub async fn run_release<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
-    let checks: Vec<Check<S>> = vec![("a_released_job_can_be_claimed_ahead_again", |s| {
-        Box::pin(ahead::a_released_job_can_be_claimed_ahead_again(s))
-    })];
+    let checks: Vec<Check<S>> = vec![check!(ahead::a_released_job_can_be_claimed_ahead_again)];
     run(checks, &make).await;
 }
 
@@ -175,30 +139,14 @@ pub async fn run_release<S: JobStore, Fut: Future<Output = S>>(make: impl Fn() -
 /// it; a store that overrides `settle` runs [`run_settle`] too.
 pub async fn run_outbox<S: JobStore + Outbox, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
     let checks: Vec<Check<S>> = vec![
-        ("commits_and_cancels_feed_the_results_queue", |s| {
-            Box::pin(outbox::commits_and_cancels_feed_the_results_queue(s))
-        }),
-        ("a_fenced_commit_after_a_takeover_queues_nothing", |s| {
-            Box::pin(outbox::a_fenced_commit_after_a_takeover_queues_nothing(s))
-        }),
-        ("outbox_is_ordered_per_job", |s| {
-            Box::pin(outbox::outbox_is_ordered_per_job(s))
-        }),
-        ("queues_fan_out_bury_and_replay", |s| {
-            Box::pin(outbox::queues_fan_out_bury_and_replay(s))
-        }),
-        ("fan_out_all_keeps_order_and_fences_each", |s| {
-            Box::pin(outbox::fan_out_all_keeps_order_and_fences_each(s))
-        }),
-        ("a_released_entry_keeps_its_attempts", |s| {
-            Box::pin(outbox::a_released_entry_keeps_its_attempts(s))
-        }),
-        ("outbox_entries_show_live_and_dead", |s| {
-            Box::pin(operator::outbox_entries_show_live_and_dead(s))
-        }),
-        ("delivered_entries_leave_nothing_behind", |s| {
-            Box::pin(retention::delivered_entries_leave_nothing_behind(s))
-        }),
+        check!(outbox::commits_and_cancels_feed_the_results_queue),
+        check!(outbox::a_fenced_commit_after_a_takeover_queues_nothing),
+        check!(outbox::outbox_is_ordered_per_job),
+        check!(outbox::queues_fan_out_bury_and_replay),
+        check!(outbox::fan_out_all_keeps_order_and_fences_each),
+        check!(outbox::a_released_entry_keeps_its_attempts),
+        check!(operator::outbox_entries_show_live_and_dead),
+        check!(retention::delivered_entries_leave_nothing_behind),
     ];
     run(checks, &make).await;
 }
@@ -207,9 +155,7 @@ pub async fn run_outbox<S: JobStore + Outbox, Fut: Future<Output = S>>(make: imp
 /// applied and fenced on its own, and a release that ends the lease at once (the default
 /// lets a released entry's lease lapse by itself, which [`run_outbox`] accepts).
 pub async fn run_settle<S: JobStore + Outbox, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
-    let checks: Vec<Check<S>> = vec![("settle_applies_each_verdict_and_fences_each", |s| {
-        Box::pin(settle::settle_applies_each_verdict_and_fences_each(s))
-    })];
+    let checks: Vec<Check<S>> = vec![check!(settle::settle_applies_each_verdict_and_fences_each)];
     run(checks, &make).await;
 }
 
@@ -218,19 +164,15 @@ pub async fn run_settle<S: JobStore + Outbox, Fut: Future<Output = S>>(make: imp
 pub async fn run_outbox_retention<S: JobStore + Outbox, Fut: Future<Output = S>>(
     make: impl Fn() -> Fut,
 ) {
-    let checks: Vec<Check<S>> = vec![("a_purge_leaves_undelivered_events_in_the_outbox", |s| {
-        Box::pin(retention::a_purge_leaves_undelivered_events_in_the_outbox(
-            s,
-        ))
-    })];
+    let checks: Vec<Check<S>> = vec![check!(
+        retention::a_purge_leaves_undelivered_events_in_the_outbox
+    )];
     run(checks, &make).await;
 }
 
 /// Runs every check of adapter records.
 pub async fn run_records<S: Records, Fut: Future<Output = S>>(make: impl Fn() -> Fut) {
-    let checks: Vec<Check<S>> = vec![("records_are_kept_by_kind_and_key", |s| {
-        Box::pin(records::records_are_kept_by_kind_and_key(s))
-    })];
+    let checks: Vec<Check<S>> = vec![check!(records::records_are_kept_by_kind_and_key)];
     run(checks, &make).await;
 }
 

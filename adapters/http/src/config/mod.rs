@@ -175,22 +175,15 @@ impl DeliveryConfig {
 }
 
 impl Default for DeliveryConfig {
+    /// The engine's defaults, named as the configuration file names them.
     fn default() -> Self {
-        let s = Duration::from_secs;
+        let engine = boxtrace::DeliveryConfig::default();
         Self {
-            timeout: s(10),
-            concurrency_per_endpoint: 4,
-            retry_schedule: vec![
-                s(5),
-                s(5 * 60),
-                s(30 * 60),
-                s(2 * 3600),
-                s(5 * 3600),
-                s(10 * 3600),
-                s(10 * 3600),
-            ],
-            jitter: 0.2,
-            poll_interval: Duration::from_millis(500),
+            timeout: engine.timeout,
+            concurrency_per_endpoint: engine.concurrency,
+            retry_schedule: engine.retry_schedule,
+            jitter: engine.jitter,
+            poll_interval: engine.poll_interval,
         }
     }
 }

@@ -204,6 +204,16 @@ async fn a_store_of_schema_3_gets_its_finished_jobs_indexed_for_retention() {
     );
 }
 
+/// Makes the store's next id allocation fail, as a failing sled would.
+fn fail_next_id(store: &SledStore) {
+    store
+        .shared
+        .health
+        .hooks
+        .fail_id
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 #[tokio::test]
 async fn a_cancel_whose_event_number_cannot_be_drawn_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,12 +241,7 @@ async fn a_cancel_whose_event_number_cannot_be_drawn_writes_nothing() {
     let cohort = keys::cohort("p", &job.cohort().unwrap(), job.id);
     assert!(store.shared.tree.get(&cohort).unwrap().is_some());
 
-    store
-        .shared
-        .health
-        .hooks
-        .fail_id
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    fail_next_id(&store);
     let err = store.cancel(&r.key, t0()).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     let job = store.get(&r.key).await.unwrap().unwrap();
@@ -257,12 +262,7 @@ async fn a_new_jobs_id_is_drawn_by_the_writer_and_a_failed_draw_writes_nothing()
     let store = SledStore::open_path(dir.path()).unwrap();
     let tenant = Tenant::new("o", "s");
     let r = request(&tenant, TraceKind::Export, "p", &container(9));
-    store
-        .shared
-        .health
-        .hooks
-        .fail_id
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    fail_next_id(&store);
     let err = store.publish(r.clone(), true, t0()).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     assert!(store.get(&r.key).await.unwrap().is_none());

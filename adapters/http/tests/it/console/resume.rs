@@ -28,6 +28,23 @@ async fn gone(tms: &Tms, receiver: &Receiver) -> String {
     hook
 }
 
+/// Signs in as the operator and presses the console's Enable of web-hook `hook`; returns
+/// the status of the answer.
+async fn press_enable(base: &str, hook: &str) -> u16 {
+    let http = browserless();
+    let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
+    let url = format!("{base}/console/webhooks/{hook}/enable");
+    let csrf = csrf_of(&http, &url, &cookie).await;
+    http.post(&url)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn the_consoles_enable_replays_the_dead_events_of_a_gone_endpoint() {
     let server = operator_server().await;
@@ -36,19 +53,7 @@ async fn the_consoles_enable_replays_the_dead_events_of_a_gone_endpoint() {
     let hook = gone(&tms, &receiver).await;
     receiver.status.store(204, Ordering::SeqCst);
 
-    let http = browserless();
-    let base = &server.base;
-    let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
-    let url = format!("{base}/console/webhooks/{hook}/enable");
-    let csrf = csrf_of(&http, &url, &cookie).await;
-    let response = http
-        .post(&url)
-        .header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
+    assert_eq!(press_enable(&server.base, &hook).await, 303);
     // Enabled without a replay, the buried event would stay dead for good while the
     // container's later events went out.
     let got = receiver.wait_for(1, 10).await;
@@ -71,19 +76,7 @@ async fn a_replay_the_store_refuses_leaves_the_endpoint_disabled() {
         .post(&format!("/api/webhooks/{hook}/replay"), &json!({}))
         .await;
     assert_eq!(replay.status(), 503);
-    let http = browserless();
-    let base = &server.base;
-    let cookie = sign_in(&http, base, OPERATOR_TOKEN).await.unwrap();
-    let url = format!("{base}/console/webhooks/{hook}/enable");
-    let csrf = csrf_of(&http, &url, &cookie).await;
-    let enable = http
-        .post(&url)
-        .header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(enable.status(), 503);
+    assert_eq!(press_enable(&server.base, &hook).await, 503);
     // Enabled before its dead event is back in the queue, the endpoint would take the
     // container's later events ahead of it.
     let hooks: Value = tms.get("/api/webhooks").await.json().await.unwrap();
